@@ -1,0 +1,176 @@
+"""The ``panbench`` command: parses arguments and calls library functions; no logic lives here.
+
+Each command group has its own ``_add_<group>`` (parser) and ``_cmd_<group>_*`` (handler)
+functions; heavy modules are imported inside handlers so ``panbench --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from panbench import __version__
+from panbench.errors import PanbenchError
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[str(x) for x in row])
+    _console().print(table)
+
+
+# ============================================================================================ ls
+def _add_ls(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ls", help="list registered things")
+    p.add_argument("what", choices=["envs"], help="what to list")
+    p.set_defaults(func=_cmd_ls)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    if args.what == "envs":
+        from panbench.envs import describe
+
+        _table("envs", ["name", "description"], describe())
+    return 0
+
+
+# ============================================================================================ data
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="generate or import episodes on disk")
+    dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{generate,import-videos,info}")
+
+    g = dsub.add_parser("generate", help="roll out an env with random actions and write episodes")
+    g.add_argument("--env", required=True, help="env name (see `panbench ls envs`)")
+    g.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    g.add_argument("--length", type=int, required=True, help="frames per episode (incl. the first)")
+    g.add_argument("--seed", type=int, default=0, help="base seed (episode i uses a seed derived from it)")
+    g.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
+    g.add_argument("--resolution", type=int, default=64, help="frame side in pixels")
+    g.add_argument("--shard-size", type=int, default=64, help="episodes per shard file")
+    g.add_argument(
+        "--env-args", default="", help="env options as k=v,k=v (e.g. interventions=true)"
+    )
+    g.set_defaults(func=_cmd_data_generate)
+
+    iv = dsub.add_parser("import-videos", help="turn a folder of mp4 files into episodes")
+    iv.add_argument("src", type=Path, help="folder with *.mp4 (and optionally actions.jsonl)")
+    iv.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
+    iv.add_argument("--resolution", type=int, default=None, help="resize frames to this square side")
+    iv.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames")
+    iv.set_defaults(func=_cmd_data_import_videos)
+
+    info = dsub.add_parser("info", help="summarise and verify an episode folder")
+    info.add_argument("path", type=Path)
+    info.set_defaults(func=_cmd_data_info)
+
+
+def parse_kv(text: str) -> dict[str, Any]:
+    """Parses ``"a=1,b=true,c=x"`` into ``{"a": 1, "b": True, "c": "x"}`` (YAML scalars)."""
+    import yaml
+
+    from panbench.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Expected options of the form key=value, but got {item!r}.")
+        out[key.strip()] = yaml.safe_load(value.strip()) if value.strip() else ""
+    return out
+
+
+def _cmd_data_generate(args: argparse.Namespace) -> int:
+    from panbench.data.generate import generate_episodes
+
+    path = generate_episodes(
+        env=args.env,
+        episodes=args.episodes,
+        length=args.length,
+        seed=args.seed,
+        out=args.out,
+        resolution=args.resolution,
+        shard_size=args.shard_size,
+        env_kwargs=parse_kv(args.env_args),
+        progress=True,
+    )
+    _console().print(f"wrote {args.episodes} episodes to {path}")
+    return 0
+
+
+def _cmd_data_import_videos(args: argparse.Namespace) -> int:
+    from panbench.data.videos import import_videos
+
+    path = import_videos(
+        args.src, args.out, resolution=args.resolution, max_frames=args.max_frames, progress=True
+    )
+    _console().print(f"imported videos into {path}")
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from panbench.data.format import read_index, verify_dataset
+
+    index = read_index(args.path)
+    verify_dataset(args.path)
+    _console().print(index.summary())
+    return 0
+
+
+# ============================================================================================ demo
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a short offline demo on an embedded default")
+    p.add_argument("--out", type=Path, default=Path("panbench-demo"), help="output folder")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from panbench.demo import run_demo
+
+    run_demo(args.out, console=_console())
+    return 0
+
+
+# ============================================================================================ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="panbench",
+        description="Evaluate world models on ground-truth environments.",
+    )
+    parser.add_argument("--version", action="version", version=f"panbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_ls, _add_data, _add_demo):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PanbenchError as err:
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; finished work is kept on disk")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

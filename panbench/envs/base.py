@@ -1,0 +1,234 @@
+"""The Env contract: pure, deterministic, numpy ground-truth simulators with pixel-exact perception.
+
+Every environment in panbench implements :class:`Env`. States are immutable values: ``step``
+returns a new state and never mutates its input, so a rollout can be branched by keeping a
+reference. Everything an env does is a deterministic function of ``(config, seed, actions)``.
+
+Coordinates: ``observe()["positions"]`` are entity centres in pixels of the rendered frame at the
+env's resolution, ``(x, y)`` with x to the right and y down, where pixel ``(i, j)`` (row i, column j)
+has its centre at ``x = j, y = i``. ``perceive(render(s))`` recovers them to within 0.5 px.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from panbench.errors import ConfigError, UnknownNameError
+from panbench.registry import did_you_mean
+
+State = Any
+"""An env's own immutable state value (a frozen dataclass in the built-in envs)."""
+
+Observation = dict[str, np.ndarray]
+"""The observable truth: at least ``positions`` float [K,2] and ``present`` bool [K]."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action, in every representation a world model may consume.
+
+    Attributes:
+        index: stable discrete id in ``range(env.num_actions)``; the same index means the same
+            action (same entity slot, same direction) throughout an episode and across episodes.
+        text: natural-language form, e.g. ``"move the red circle up"``.
+        kind: ``"agent"`` for the agent's own actions, ``"intervention"`` for environment
+            interventions (add/remove/recolour objects, change background), ``"wait"`` for no-ops.
+        vector: optional continuous form (e.g. a push direction), ``None`` where not natural.
+    """
+
+    index: int
+    text: str
+    kind: str = "agent"
+    vector: tuple[float, ...] | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "text": self.text, "kind": self.kind}
+        if self.vector is not None:
+            out["vector"] = list(self.vector)
+        return out
+
+
+class Env(ABC):
+    """A procedural ground-truth environment.
+
+    Subclasses set ``name``, ``description`` and ``version`` (bump ``version`` whenever dynamics,
+    rendering or action semantics change: it enters every task's content hash), and implement the
+    abstract methods. Constructor keyword arguments must be JSON-serialisable; they are recorded
+    in :attr:`config`.
+
+    Args:
+        resolution: side of the square rendered frame in pixels.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    version: ClassVar[str] = "1"
+    #: the number of entity slots K in ``observe``/``perceive`` (fixed per env config)
+    num_entities: int
+    #: supported resolutions are multiples of this, within [min_resolution, max_resolution]
+    resolution_multiple: ClassVar[int] = 8
+    min_resolution: ClassVar[int] = 32
+    max_resolution: ClassVar[int] = 512
+
+    def __init__(self, resolution: int = 64) -> None:
+        self.resolution = self._check_resolution(resolution)
+        self._config: dict[str, Any] = {"resolution": self.resolution}
+
+    # ----------------------------------------------------------------------------------- config
+    @classmethod
+    def _check_resolution(cls, resolution: Any) -> int:
+        if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
+            raise ConfigError(
+                f"Expected resolution to be an integer, but got {type(resolution).__name__} "
+                f"{resolution!r} for env {cls.name!r}."
+            )
+        res = int(resolution)
+        if not (cls.min_resolution <= res <= cls.max_resolution) or res % cls.resolution_multiple:
+            raise ConfigError(
+                f"Env {cls.name!r} supports resolutions that are multiples of "
+                f"{cls.resolution_multiple} between {cls.min_resolution} and {cls.max_resolution}, "
+                f"but got {res}."
+            )
+        return res
+
+    def _record_config(self, **kwargs: Any) -> None:
+        """Subclasses call this with their own keyword arguments so :attr:`config` is complete."""
+        self._config.update(kwargs)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The keyword arguments that reproduce this env with :func:`panbench.envs.make`."""
+        return dict(self._config)
+
+    def fingerprint(self) -> str:
+        """sha256 of (name, version, config): identifies what this env renders and simulates."""
+        blob = json.dumps(
+            {"name": self.name, "version": self.version, "config": self._config}, sort_keys=True
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    # ----------------------------------------------------------------------------------- dynamics
+    @abstractmethod
+    def reset(self, seed: int) -> State:
+        """Returns the initial state for ``seed`` (a non-negative int); same seed, same state."""
+
+    @property
+    @abstractmethod
+    def num_actions(self) -> int:
+        """The size of the stable action index space."""
+
+    @abstractmethod
+    def actions(self, state: State) -> list[Action]:
+        """The actions available in ``state``, with text naming entities as they look now."""
+
+    @abstractmethod
+    def _step(self, state: State, action: Action) -> State:
+        """Applies a resolved, valid action. Must not mutate ``state``."""
+
+    def step(self, state: State, action: Action | int | str) -> State:
+        """Returns the state after ``action`` (an :class:`Action`, its index, or its text)."""
+        return self._step(state, self.resolve_action(state, action))
+
+    def resolve_action(self, state: State, action: Action | int | str) -> Action:
+        """Turns an index or text into the :class:`Action` available in ``state``.
+
+        Raises:
+            UnknownNameError: the index or text names no action of this env in this state.
+        """
+        available = self.actions(state)
+        if isinstance(action, Action):
+            key: int | str = action.index
+        elif isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            key = int(action)
+        elif isinstance(action, str):
+            wanted = " ".join(action.lower().split())
+            for candidate in available:
+                if candidate.text == wanted:
+                    return candidate
+            texts = [a.text for a in available]
+            raise UnknownNameError(
+                f"Unknown action {action!r} for env {self.name!r} in this state."
+                f"{did_you_mean(wanted, texts)} Available: {', '.join(texts[:12])}"
+                f"{', ...' if len(texts) > 12 else ''}."
+            )
+        else:
+            raise UnknownNameError(
+                f"Expected an Action, an int index or a text for env {self.name!r}, "
+                f"but got {type(action).__name__}."
+            )
+        for candidate in available:
+            if candidate.index == key:
+                return candidate
+        if not 0 <= key < self.num_actions:
+            raise UnknownNameError(
+                f"Expected an action index in [0, {self.num_actions}) for env {self.name!r}, "
+                f"but got {key}."
+            )
+        return self._unavailable_action(state, key)
+
+    def _unavailable_action(self, state: State, index: int) -> Action:
+        """The action for a valid index that is not available now (e.g. its entity is absent).
+
+        Such an action is a no-op; envs may override to give it a better text.
+        """
+        return Action(index=index, text="wait", kind="wait")
+
+    def random_action(self, state: State, rng: np.random.Generator) -> Action:
+        """A uniformly random available action, drawn from ``rng``."""
+        available = self.actions(state)
+        return available[int(rng.integers(len(available)))]
+
+    # ----------------------------------------------------------------------------------- pixels
+    @abstractmethod
+    def render(self, state: State) -> np.ndarray:
+        """Renders ``state`` as uint8 [H, W, 3] with H = W = resolution."""
+
+    def render_batch(self, states: Sequence[State]) -> np.ndarray:
+        """Renders several states as uint8 [B, H, W, 3]. Envs override this with a vectorised path."""
+        out = np.empty((len(states), self.resolution, self.resolution, 3), dtype=np.uint8)
+        for i, s in enumerate(states):
+            out[i] = self.render(s)
+        return out
+
+    @abstractmethod
+    def observe(self, state: State) -> Observation:
+        """The observable truth of ``state``: ``positions`` float [K,2], ``present`` bool [K], ..."""
+
+    @abstractmethod
+    def perceive(self, frame: np.ndarray) -> Observation:
+        """Recovers ``observe``'s keys from a uint8 [H,W,3] frame alone.
+
+        Exact on frames from :meth:`render`; on generated frames it degrades gracefully
+        (nearest-colour matching with a tolerance): absent or unrecognisable entities come back
+        with ``present=False`` and NaN positions, never an exception.
+        """
+
+    def perceive_batch(self, frames: np.ndarray) -> list[Observation]:
+        """Applies :meth:`perceive` to uint8 [B,H,W,3] frames."""
+        return [self.perceive(f) for f in frames]
+
+    def _check_frame(self, frame: np.ndarray) -> np.ndarray:
+        frame = np.asarray(frame)
+        expected = (self.resolution, self.resolution, 3)
+        if frame.shape != expected or frame.dtype != np.uint8:
+            raise ConfigError(
+                f"Expected a uint8 frame of shape {expected} for env {self.name!r}, but got "
+                f"{frame.dtype} {tuple(frame.shape)}."
+            )
+        return frame
+
+    # ----------------------------------------------------------------------------------- goals
+    def goal_reached(self, state: State, goal: Any = None) -> bool:
+        """Whether ``goal`` holds in ``state`` (planning envs only)."""
+        raise NotImplementedError(f"Env {self.name!r} defines no goals.")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        return f"{type(self).__name__}({args})"
