@@ -57,8 +57,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--env", required=True, help="env name (see `panbench ls envs`)")
     g.add_argument("--episodes", type=int, required=True, help="number of episodes")
     g.add_argument("--length", type=int, required=True, help="frames per episode (incl. the first)")
-    g.add_argument("--seed", type=int, default=0, help="base seed (episode i uses a seed derived from it)")
-    g.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
+    g.add_argument(
+        "--seed", type=int, default=0, help="base seed (episode i uses a seed derived from it)"
+    )
+    g.add_argument(
+        "--out", type=Path, required=True, help="output folder (must be empty or absent)"
+    )
     g.add_argument("--resolution", type=int, default=64, help="frame side in pixels")
     g.add_argument("--shard-size", type=int, default=64, help="episodes per shard file")
     g.add_argument(
@@ -68,8 +72,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
     iv = dsub.add_parser("import-videos", help="turn a folder of mp4 files into episodes")
     iv.add_argument("src", type=Path, help="folder with *.mp4 (and optionally actions.jsonl)")
-    iv.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
-    iv.add_argument("--resolution", type=int, default=None, help="resize frames to this square side")
+    iv.add_argument(
+        "--out", type=Path, required=True, help="output folder (must be empty or absent)"
+    )
+    iv.add_argument(
+        "--resolution", type=int, default=None, help="resize frames to this square side"
+    )
     iv.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames")
     iv.set_defaults(func=_cmd_data_import_videos)
 

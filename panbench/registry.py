@@ -47,7 +47,9 @@ class Registry(Generic[T]):
         self._entries: dict[str, T | str] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str, obj: T | str | None = None, *, override: bool = False) -> Callable[[T], T]:
+    def register(
+        self, name: str, obj: T | str | None = None, *, override: bool = False
+    ) -> Callable[[T], T]:
         """Registers ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
 
         def add(target: T | str) -> T | str:

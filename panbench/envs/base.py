@@ -225,8 +225,20 @@ class Env(ABC):
         return frame
 
     # ----------------------------------------------------------------------------------- goals
+    def goals(self) -> list[str]:
+        """Names of the goals this env defines (empty for envs without goals)."""
+        return []
+
     def goal_reached(self, state: State, goal: Any = None) -> bool:
-        """Whether ``goal`` holds in ``state`` (planning envs only)."""
+        """Whether ``goal`` holds in the true ``state`` (planning envs only)."""
+        raise NotImplementedError(f"Env {self.name!r} defines no goals.")
+
+    def goal_distance(self, obs: Observation, goal: Any = None) -> float:
+        """A non-negative distance from an observation to ``goal``; 0 exactly when it is reached.
+
+        ``obs`` is an ``observe()`` or ``perceive()`` dict, so planners can score imagined frames.
+        Entities that are absent or NaN in ``obs`` make the distance large but finite.
+        """
         raise NotImplementedError(f"Env {self.name!r} defines no goals.")
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ works. Observations are the rendered uint8 [H,W,3] frames; ``info`` carries the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -36,7 +36,7 @@ class PanbenchGymEnv(gymnasium.Env):  # type: ignore[misc]
         **kwargs: passed to :func:`panbench.envs.make` (``resolution``, env options).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self, env_name: str, render_mode: str | None = "rgb_array", goal: Any = None, **kwargs: Any
