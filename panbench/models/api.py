@@ -1,0 +1,187 @@
+"""The WorldModel contract every adapter implements, and the checks the harness applies to it.
+
+A world model is driven in batches: ``reset(context)`` takes the context frames of B episodes,
+``step(state, actions)`` advances all of them by one action and returns the k new frames each.
+State is the adapter's own value; the harness never looks inside it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from panbench.envs.base import Action, Env
+from panbench.errors import ContractError
+
+__all__ = [
+    "ActionSpace",
+    "Context",
+    "ContractError",
+    "ModelSpec",
+    "WorldModel",
+    "check_frames",
+]
+
+
+class ActionSpace(str, Enum):
+    """Which representation of an :class:`~panbench.envs.base.Action` a model consumes."""
+
+    TEXT = "text"
+    DISCRETE = "discrete"
+    CONTINUOUS = "continuous"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model declares about itself.
+
+    Attributes:
+        name: the adapter's registered name.
+        action_space: the action representation it consumes.
+        resolution: native square frame side in pixels, or None to take frames at any size.
+        context_frames: how many context frames it uses (None: all it is given).
+        frames_per_step: frames returned by each ``step`` (k).
+        privileged: True for baselines that read the true simulator (``oracle``,
+            ``random-action``); such models receive ``Context.env`` and ``Context.states``.
+    """
+
+    name: str
+    action_space: ActionSpace = ActionSpace.TEXT
+    resolution: int | None = None
+    context_frames: int | None = None
+    frames_per_step: int = 1
+    privileged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action_space": self.action_space.value,
+            "resolution": self.resolution,
+            "context_frames": self.context_frames,
+            "frames_per_step": self.frames_per_step,
+            "privileged": self.privileged,
+        }
+
+
+@dataclass
+class Context:
+    """A batch of B episode beginnings handed to :meth:`WorldModel.reset`.
+
+    Attributes:
+        frames: uint8 [B, T, H, W, 3] context frames, oldest first, at the model's resolution.
+        actions: per episode, the T-1 actions taken between the context frames.
+        seeds: per-episode seeds; a stochastic model draws its noise from these so that a
+            rollout does not depend on the batch it was run in.
+        env: the true simulator (privileged models only, else None).
+        states: the true state at the last context frame, per episode (privileged only).
+    """
+
+    frames: np.ndarray
+    actions: list[list[Action]]
+    seeds: list[int]
+    env: Env | None = None
+    states: list[Any] | None = field(default=None)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.frames.shape[0])
+
+
+class WorldModel(ABC):
+    """A world model behind the panbench adapter API.
+
+    Subclasses set :attr:`spec` (usually in ``__init__`` from their options) and implement
+    :meth:`reset`, :meth:`step` and, when their state is not a plain value, :meth:`clone`.
+    Constructor keyword arguments come from ``--model-args k=v,...``.
+    """
+
+    spec: ModelSpec
+
+    def to(self, device: str) -> WorldModel:
+        """Moves the model to ``device`` ("cpu", "cuda", ...); a no-op for numpy models."""
+        return self
+
+    @abstractmethod
+    def reset(self, context: Context) -> Any:
+        """Starts B rollouts from ``context`` and returns the model's state for them."""
+
+    @abstractmethod
+    def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
+        """Advances every rollout by one action.
+
+        Args:
+            state: as returned by :meth:`reset` or a previous :meth:`step`.
+            actions: one action per rollout (B of them).
+
+        Returns:
+            The new state and the new frames, uint8 [B, k, H, W, 3] with k = frames_per_step and
+            H = W = the model's resolution.
+        """
+
+    def clone(self, state: Any) -> Any:
+        """Returns an independent copy of ``state`` so a rollout can be branched."""
+        import copy
+
+        return copy.deepcopy(state)
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for results files: options, checkpoint sha256, ... (JSON-serialisable)."""
+        return {}
+
+
+def check_frames(
+    frames: Any,
+    *,
+    model: str,
+    where: str,
+    batch_size: int,
+    frames_per_step: int,
+    resolution: int | None,
+) -> np.ndarray:
+    """Validates frames returned by an adapter and returns them as a numpy array.
+
+    Raises:
+        ContractError: naming the adapter, the call (``where``) and expected versus received.
+    """
+    prefix = f"Model {model!r} broke the WorldModel contract in {where}:"
+    if hasattr(frames, "detach") and hasattr(frames, "cpu"):  # a torch tensor
+        frames = frames.detach().cpu().numpy()
+    if not isinstance(frames, np.ndarray):
+        raise ContractError(
+            f"{prefix} expected a uint8 numpy array [B,k,H,W,3], but got {type(frames).__name__}."
+        )
+    if frames.dtype != np.uint8:
+        if np.issubdtype(frames.dtype, np.floating) and np.isnan(frames).any():
+            raise ContractError(f"{prefix} expected uint8 frames, but got {frames.dtype} with NaN.")
+        raise ContractError(
+            f"{prefix} expected dtype uint8 (values 0..255), but got {frames.dtype}."
+        )
+    res = resolution
+    expected = (
+        batch_size,
+        frames_per_step,
+        res if res is not None else "H",
+        res if res is not None else "W",
+        3,
+    )
+    ok = (
+        frames.ndim == 5
+        and frames.shape[0] == batch_size
+        and frames.shape[1] == frames_per_step
+        and frames.shape[4] == 3
+        and frames.shape[2] == frames.shape[3]
+        and (res is None or frames.shape[2] == res)
+    )
+    if not ok:
+        shape = "[" + ",".join(str(x) for x in expected) + "]"
+        raise ContractError(
+            f"{prefix} expected frames of shape {shape} (B={batch_size}, "
+            f"k=frames_per_step={frames_per_step}), but got {list(frames.shape)}."
+        )
+    return frames

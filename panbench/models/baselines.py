@@ -1,0 +1,106 @@
+"""Built-in baselines: ``oracle`` (upper bound), ``copy-last`` and ``random-action`` (floors).
+
+``oracle`` and ``random-action`` are privileged: they read the true simulator from the context.
+``oracle`` renders the true future, so it scores perfectly on every grounded metric;
+``random-action`` runs the true simulator under random actions, so it scores what a model gets
+while ignoring the commanded action; ``copy-last`` repeats the last context frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from panbench.envs.base import Action, Env
+from panbench.errors import ContractError
+from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
+
+
+@dataclass
+class _SimState:
+    env: Env
+    states: list[Any]
+    rngs: list[np.random.Generator] | None = None
+
+
+def _require_truth(context: Context, name: str) -> tuple[Env, list[Any]]:
+    if context.env is None or context.states is None:
+        raise ContractError(
+            f"Model {name!r} needs the true simulator, but the context carries none "
+            "(this task has no ground-truth env, e.g. imported videos)."
+        )
+    return context.env, list(context.states)
+
+
+class OracleModel(WorldModel):
+    """Renders the true future with the true simulator: the upper bound on every metric."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="oracle", action_space=ActionSpace.DISCRETE, privileged=True)
+
+    def reset(self, context: Context) -> _SimState:
+        env, states = _require_truth(context, self.spec.name)
+        return _SimState(env, states)
+
+    def step(self, state: _SimState, actions: Sequence[Action]) -> tuple[_SimState, np.ndarray]:
+        new = [state.env.step(s, a) for s, a in zip(state.states, actions, strict=True)]
+        frames = state.env.render_batch(new)[:, None]
+        return _SimState(state.env, new), frames
+
+    def clone(self, state: _SimState) -> _SimState:
+        return _SimState(state.env, list(state.states))  # env states are immutable values
+
+
+class RandomActionModel(WorldModel):
+    """The true simulator driven by random actions (seeded per episode): ignores the command.
+
+    Args:
+        seed: offset mixed into each episode's seed, so several random baselines can differ.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self.spec = ModelSpec(name="random-action", action_space=ActionSpace.NONE, privileged=True)
+
+    def reset(self, context: Context) -> _SimState:
+        env, states = _require_truth(context, self.spec.name)
+        rngs = [np.random.default_rng([self.seed, int(s)]) for s in context.seeds]
+        return _SimState(env, states, rngs)
+
+    def step(self, state: _SimState, actions: Sequence[Action]) -> tuple[_SimState, np.ndarray]:
+        assert state.rngs is not None
+        env = state.env
+        new = [
+            env.step(s, env.random_action(s, rng))
+            for s, rng in zip(state.states, state.rngs, strict=True)
+        ]
+        return _SimState(env, new, state.rngs), env.render_batch(new)[:, None]
+
+    def clone(self, state: _SimState) -> _SimState:
+        assert state.rngs is not None
+        rngs = [np.random.Generator(type(r.bit_generator)()) for r in state.rngs]
+        for dst, src in zip(rngs, state.rngs, strict=True):
+            dst.bit_generator.state = src.bit_generator.state
+        return _SimState(state.env, list(state.states), rngs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class CopyLastModel(WorldModel):
+    """Repeats the last context frame forever: what a model scores by predicting no change."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="copy-last", action_space=ActionSpace.NONE)
+
+    def reset(self, context: Context) -> np.ndarray:
+        return np.ascontiguousarray(context.frames[:, -1:])
+
+    def step(self, state: np.ndarray, actions: Sequence[Action]) -> tuple[np.ndarray, np.ndarray]:
+        return state, state.copy()
+
+    def clone(self, state: np.ndarray) -> np.ndarray:
+        return state

@@ -1,0 +1,69 @@
+"""The model registry: ``@register_model("name")``, lazy ``"module:Class"`` strings, plugins.
+
+Third-party packages add models through the entry-point group ``panbench.models``::
+
+    [project.entry-points."panbench.models"]
+    my-model = "my_package.adapter:MyWorldModel"
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from panbench.errors import ConfigError, ContractError
+from panbench.models.api import WorldModel
+from panbench.registry import Registry, did_you_mean, import_string
+
+MODELS: Registry[type[WorldModel]] = Registry("model", entry_point_group="panbench.models")
+MODELS.register("oracle", "panbench.models.baselines:OracleModel")
+MODELS.register("copy-last", "panbench.models.baselines:CopyLastModel")
+MODELS.register("random-action", "panbench.models.baselines:RandomActionModel")
+
+M = TypeVar("M", bound=type[WorldModel])
+
+
+def register_model(name: str) -> Callable[[M], M]:
+    """Class decorator registering a :class:`WorldModel` subclass under ``name``."""
+
+    def decorate(cls: M) -> M:
+        MODELS.register(name, cls)
+        return cls
+
+    return decorate
+
+
+def resolve_model_class(name: str) -> type[WorldModel]:
+    """A registered name, or a ``"module:Class"`` import path, to the adapter class."""
+    cls = import_string(name) if ":" in name else MODELS.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, WorldModel)):
+        raise ContractError(
+            f"Expected {name!r} to name a panbench.models.api.WorldModel subclass, "
+            f"but it is {cls!r}."
+        )
+    return cls
+
+
+def load_model(name: str, model_args: Mapping[str, Any] | None = None) -> WorldModel:
+    """Builds the model ``name`` with ``model_args`` (from ``--model-args k=v,...``).
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (the message suggests close names).
+        ConfigError: an argument is not accepted by the adapter.
+    """
+    cls = resolve_model_class(name)
+    args = dict(model_args or {})
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed = [p for p in params if p != "self"]
+        for key in args:
+            if key not in allowed:
+                raise ConfigError(
+                    f"Unknown model argument {key!r} for model {name!r}."
+                    f"{did_you_mean(key, allowed)} Accepted: {', '.join(allowed) or '(none)'}."
+                )
+    model = cls(**args)
+    if not hasattr(model, "spec"):
+        raise ContractError(f"Model {name!r} does not set `spec` (a ModelSpec) in __init__.")
+    return model
