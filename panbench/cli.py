@@ -36,7 +36,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
 # ============================================================================================ ls
 def _add_ls(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ls", help="list registered things")
-    p.add_argument("what", choices=["envs"], help="what to list")
+    p.add_argument("what", choices=["envs", "tasks", "suites"], help="what to list")
     p.set_defaults(func=_cmd_ls)
 
 
@@ -45,6 +45,50 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         from panbench.envs import describe
 
         _table("envs", ["name", "description"], describe())
+    elif args.what in ("tasks", "suites"):
+        from panbench.suite import list_suites, list_tasks
+
+        rows = list_tasks() if args.what == "tasks" else list_suites()
+        # Descriptions may run over several lines; the listing shows the first.
+        rows = [(name, version, (desc.splitlines() or [""])[0]) for name, version, desc in rows]
+        _table(args.what, ["name", "version", "description"], rows)
+    return 0
+
+
+# ============================================================================================ tasks
+def _add_tasks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="check task and suite specs")
+    tsub = p.add_subparsers(dest="tasks_cmd", required=True, metavar="{validate}")
+    v = tsub.add_parser("validate", help="validate task/suite YAML files; exit 1 on any problem")
+    v.add_argument(
+        "path", nargs="?", type=Path, default=None, help="a YAML file or folder (default: shipped)"
+    )
+    v.set_defaults(func=_cmd_tasks_validate)
+
+
+def _cmd_tasks_validate(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from panbench.suite import check_path, shipped_tasks_dir
+
+    path = args.path if args.path is not None else shipped_tasks_dir()
+    report = check_path(path)
+    console = _console()
+    for problem in report.problems:
+        console.print(escape(str(problem)), soft_wrap=True)
+    if report.problems:
+        bad = len({p.file for p in report.problems})
+        console.print(f"{len(report.problems)} problem(s) in {bad} of {report.files} file(s)")
+        return 1
+    if not report.files:
+        console.print(f"no task or suite files under {path}")
+        return 0
+    rows = [(t.name, t.version, t.protocol, t.hash[:12]) for t in report.tasks]
+    _table("tasks", ["task", "version", "protocol", "hash"], rows)
+    if report.suites:
+        rows = [(s.name, s.version, len(s.tasks), s.hash[:12]) for s in report.suites]
+        _table("suites", ["suite", "version", "tasks", "hash"], rows)
+    console.print(f"{report.files} file(s) valid")
     return 0
 
 
@@ -160,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"panbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_ls, _add_data, _add_demo):
+    for add in (_add_ls, _add_tasks, _add_data, _add_demo):
         add(sub)
     return parser
 
