@@ -182,6 +182,89 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ weights
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="pinned pretrained weights: list, pull, verify, path")
+    wsub = p.add_subparsers(dest="weights_cmd", required=True, metavar="{list,pull,verify,path}")
+
+    ls = wsub.add_parser("list", help="registered files, their pins and cache status")
+    ls.add_argument("--verify", action="store_true", help="also hash present files")
+    ls.set_defaults(func=_cmd_weights_list)
+
+    pl = wsub.add_parser("pull", help="download a file into the cache and verify it")
+    pl.add_argument("name", help="weights name (see `panbench weights list`)")
+    pl.add_argument("--force", action="store_true", help="download even if cached and valid")
+    pl.set_defaults(func=_cmd_weights_pull)
+
+    vf = wsub.add_parser("verify", help="check files against their pinned sha256")
+    vf.add_argument("name", nargs="?", default=None, help="one name (default: every present file)")
+    vf.set_defaults(func=_cmd_weights_verify)
+
+    ph = wsub.add_parser("path", help="print the verified local path of a file")
+    ph.add_argument("name", help="weights name")
+    ph.set_defaults(func=_cmd_weights_path)
+
+
+def _cmd_weights_list(args: argparse.Namespace) -> int:
+    from panbench.weights import describe, weights_dir
+
+    rows = describe(verify_files=args.verify)
+    columns = ["name", "status", "size", "licence", "sha256", "source"]
+    _table(
+        "weights",
+        columns,
+        [
+            [
+                r["name"],
+                r["status"],
+                r["size"] or "?",
+                r["licence"],
+                r["sha256"][:16] + "…",
+                r["source"],
+            ]
+            for r in rows
+        ],
+    )
+    _console().print(f"cache: {weights_dir()}")
+    return 0
+
+
+def _cmd_weights_pull(args: argparse.Namespace) -> int:
+    from panbench.weights import pull
+
+    console = _console()
+    path = pull(args.name, force=args.force, log=console.print)
+    print(path)
+    return 0
+
+
+def _cmd_weights_verify(args: argparse.Namespace) -> int:
+    from panbench.weights import WEIGHTS, WeightsError, describe, resolve
+
+    names = (
+        [args.name] if args.name else [r["name"] for r in describe() if r["status"] != "missing"]
+    )
+    if args.name is None and not names:
+        _console().print("no weights files present; see `panbench weights list`")
+        return 0
+    failed = 0
+    for name in names:
+        WEIGHTS.get(name)  # unknown names fail with "Did you mean"
+        try:
+            _console().print(f"{name}: ok ({resolve(name)})")
+        except WeightsError as err:
+            failed += 1
+            _console(stderr=True).print(f"[bold red]{name}: FAILED[/] {err}", soft_wrap=True)
+    return 1 if failed else 0
+
+
+def _cmd_weights_path(args: argparse.Namespace) -> int:
+    from panbench.weights import resolve
+
+    print(resolve(args.name))
+    return 0
+
+
 # ============================================================================================ demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a short offline demo on an embedded default")
@@ -204,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"panbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_ls, _add_tasks, _add_data, _add_demo):
+    for add in (_add_ls, _add_tasks, _add_data, _add_weights, _add_demo):
         add(sub)
     return parser
 
