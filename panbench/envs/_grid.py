@@ -18,8 +18,12 @@ from panbench.errors import ConfigError
 #: label of a cell whose nearest tile is farther than the tolerance
 UNKNOWN = -1
 
-#: default tolerance: root-mean-square RGB error per channel at which a cell still matches a tile
-DEFAULT_TOLERANCE_RMS = 64.0
+#: a cell matches its nearest tile if the root-mean-square RGB distance per pixel is at most this
+DEFAULT_TOLERANCE = 100.0
+
+#: per-pixel RGB distances are clipped here before averaging, so a few stray pixels (salt noise,
+#: a smear from a neighbour) cannot veto a cell that otherwise matches
+PIXEL_CLIP = 200.0
 
 
 def check_seed(seed: Any, env_name: str) -> int:
@@ -63,10 +67,11 @@ def shape_mask(shape: str, t: int) -> np.ndarray:
         return (np.abs(dx) < half) & (np.abs(dy) < half)
     if shape == "circle":
         return dx**2 + dy**2 <= half**2
+    if shape == "diamond":
+        return np.abs(dx) + np.abs(dy) <= half
     if shape == "ring":
-        hole = half - max(1, t // 4)
-        outer = (np.abs(dx) < half) & (np.abs(dy) < half)
-        return outer & ~((np.abs(dx) < hole) & (np.abs(dy) < hole))
+        # Edge to edge with a hole half the tile wide: thick enough to survive a blur.
+        return (np.abs(dx) >= t / 4) | (np.abs(dy) >= t / 4)
     if shape == "dot":
         # Inset by a quarter tile (at least one pixel) so whatever lies under the dot shows round it.
         radius = t / 2 - max(1, t // 4) + 0.3
@@ -91,13 +96,11 @@ class TileSheet:
     Args:
         tiles: uint8 [M,t,t,3], tile ``m`` drawn for label ``m``; no two tiles may be equal.
         grid: cells per side of the board; frames are ``grid * t`` pixels square.
-        tolerance_rms: a cell matches its nearest tile only if the root-mean-square error per
-            channel is at most this (0-255 scale).
+        tolerance: a cell matches its nearest tile only if the root-mean-square per-pixel RGB
+            distance to it, each pixel's distance clipped at :data:`PIXEL_CLIP`, is at most this.
     """
 
-    def __init__(
-        self, tiles: np.ndarray, grid: int, tolerance_rms: float = DEFAULT_TOLERANCE_RMS
-    ) -> None:
+    def __init__(self, tiles: np.ndarray, grid: int, tolerance: float = DEFAULT_TOLERANCE) -> None:
         self.tiles = np.ascontiguousarray(tiles, dtype=np.uint8)
         self.tiles.setflags(write=False)
         self.grid = grid
@@ -106,7 +109,7 @@ class TileSheet:
         flat = self.tiles.reshape(len(tiles), -1).astype(np.float64)
         self._flat = flat
         self._sq = (flat**2).sum(1)
-        self._max_sse = tolerance_rms**2 * flat.shape[1]
+        self._max_err = tolerance**2
         # Cell centres in pixel coordinates (pixel j has centre j), shared by all cells' rows/cols.
         self._centre_offset = (self.tile - 1) / 2
 
@@ -131,8 +134,9 @@ class TileSheet:
             frame: uint8 [H,W,3] with H = W = G * t.
 
         Returns:
-            ``(labels, sse)``: int [G,G] nearest tile per cell (:data:`UNKNOWN` where even the
-            nearest is beyond the tolerance) and float [G,G,M] squared error to every tile.
+            ``(labels, sse)``: int [G,G] nearest tile per cell by squared error
+            (:data:`UNKNOWN` where even the nearest is beyond the tolerance) and float [G,G,M]
+            squared error to every tile.
         """
         g, t = self.grid, self.tile
         patches = frame.reshape(g, t, g, t, 3).transpose(0, 2, 1, 3, 4).reshape(g * g, -1)
@@ -141,8 +145,10 @@ class TileSheet:
         sse = (patches**2).sum(1)[:, None] - 2.0 * patches @ self._flat.T + self._sq[None, :]
         np.maximum(sse, 0.0, out=sse)
         labels = sse.argmin(1)
-        best = sse[np.arange(len(sse)), labels]
-        labels[best > self._max_sse] = UNKNOWN
+        # Acceptance uses a robust error (clipped per pixel) against the nearest tile only.
+        diff = (patches - self._flat[labels]).reshape(len(patches), -1, 3)
+        err = np.minimum((diff**2).sum(-1), PIXEL_CLIP**2).mean(1)
+        labels[err > self._max_err] = UNKNOWN
         return labels.reshape(g, g), sse.reshape(g, g, -1)
 
     def best_cell(
