@@ -10,6 +10,7 @@ semantics and the versioning rules are documented in ``docs/tasks.md``.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import math
@@ -163,7 +164,7 @@ def _show(value: Any) -> str:
 
 
 # ============================================================================ immutable containers
-class _FrozenDict(dict):  # type: ignore[type-arg]
+class _FrozenDict(dict[str, Any]):
     """A read-only dict: a spec's hash must not drift because someone edited its options in place.
 
     Unlike ``MappingProxyType`` it pickles (specs cross process boundaries in sharded runs) and
@@ -211,6 +212,7 @@ def _check_keys(
     what: str,
     hints: Mapping[str, str] | None = None,
 ) -> None:
+    explained: set[str] = set()
     for key in data:
         if key not in allowed:
             c.add(
@@ -218,8 +220,10 @@ def _check_keys(
                 f"unknown key {key!r} in {what} (expected one of: {', '.join(allowed)})."
                 f"{did_you_mean(str(key), list(allowed))}",
             )
+            explained.update(difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6))
     for key in required:
-        if key not in data:
+        # A misspelt key already says what is missing; repeating it as "missing" is noise.
+        if key not in data and key not in explained:
             c.add(path, f"missing required key {key!r} in {what}.{(hints or {}).get(key, '')}")
 
 
@@ -699,8 +703,9 @@ def _collect_locations(
                 )
                 continue
             first_line[key] = line
-            locs[(*path, key)] = (file, line)
-            _collect_locations(loader, value_node, (*path, key), file, locs, problems)
+            key_path = (*path, key)
+            locs[key_path] = (file, line)
+            _collect_locations(loader, value_node, key_path, file, locs, problems)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _collect_locations(loader, item, (*path, i), file, locs, problems)
@@ -893,18 +898,19 @@ def _load_suite_file(path: Path, dirs: Sequence[Path]) -> tuple[Suite, list[_Loa
         if path.parent.name == "suites":
             search.append(path.parent.parent)
         search += [d for d in dirs if d not in search]
+        seen: set[str] = set()
         for i, item in enumerate(items):
             task = _load_suite_item(c, item, ("tasks", i), search, dirs)
-            if task is not None:
-                loaded.append(task)
-        names = [t.spec.name for t in loaded]
-        for i, name in enumerate(names):
-            if name in names[:i]:
+            if task is None:
+                continue
+            if task.spec.name in seen:
                 c.add(
                     ("tasks", i),
-                    f"duplicate task {name!r} in suite (give one a new name with overrides: "
-                    "{task: other-name})",
+                    f"duplicate task {task.spec.name!r} in suite (give one a new name with "
+                    "overrides: {task: other-name})",
                 )
+            seen.add(task.spec.name)
+            loaded.append(task)
     c.raise_if_any()
     suite = Suite(
         name=data["suite"],
