@@ -23,7 +23,7 @@ __all__ = [
 #: recorded in the index so a reader knows how seeds and actions were drawn.
 SEED_DERIVATION = (
     "episode_seed = SeedSequence(entropy=seed, spawn_key=(episode_id,)).generate_state(1, uint64)[0]"
-    " >> 1; actions drawn by env.random_action(state, default_rng(SeedSequence(entropy="
+    " >> 11; actions drawn by env.random_action(state, default_rng(SeedSequence(entropy="
     "episode_seed, spawn_key=(0,))))"
 )
 
@@ -31,8 +31,8 @@ SEED_DERIVATION = (
 def episode_seed(base_seed: int, episode_id: int) -> int:
     """The env seed of episode ``episode_id`` of a run with base seed ``base_seed``.
 
-    Derived with numpy's SeedSequence, so nearby base seeds and episode ids give unrelated seeds;
-    63 bits, so it fits an int64 and any ``Env.reset``.
+    Derived with numpy's SeedSequence, so nearby base seeds and episode ids give unrelated seeds.
+    53 bits: every JSON reader (JavaScript included) holds such integers exactly.
 
     Raises:
         ConfigError: either argument is negative.
@@ -42,7 +42,7 @@ def episode_seed(base_seed: int, episode_id: int) -> int:
             f"Expected non-negative seed and episode id, but got {base_seed} and {episode_id}."
         )
     seq = np.random.SeedSequence(entropy=base_seed, spawn_key=(episode_id,))
-    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(11))
 
 
 def action_rng(seed: int) -> np.random.Generator:

@@ -113,10 +113,10 @@ def test_different_seed_gives_different_episodes(toy_env: str, tmp_path: Path) -
 
 def test_episode_seed_is_stable_and_spread() -> None:
     seeds = [episode_seed(0, i) for i in range(1000)]
-    assert len(set(seeds)) == 1000 and all(0 <= s < 2**63 for s in seeds)
+    assert len(set(seeds)) == 1000 and all(0 <= s < 2**53 for s in seeds)
     assert episode_seed(0, 1) == episode_seed(0, 1) != episode_seed(1, 0)
     # Pinned: changing the derivation silently would change every dataset.
-    assert episode_seed(0, 0) == 4334430513956379144
+    assert episode_seed(0, 0) == 4232842298785526
     with pytest.raises(ConfigError):
         episode_seed(-1, 0)
 
