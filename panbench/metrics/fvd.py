@@ -32,7 +32,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from panbench import weights
-from panbench.errors import ConfigError
+from panbench.errors import ConfigError, ContractError
 
 __all__ = [
     "FVD",
@@ -84,7 +84,7 @@ def frechet_distance_from_stats(
     mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
     sigma_a, sigma_b = np.asarray(sigma_a, np.float64), np.asarray(sigma_b, np.float64)
     if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
-        raise ConfigError(
+        raise ContractError(
             "Expected statistics of the same dimension, but got means "
             f"{mu_a.shape} and {mu_b.shape} and covariances {sigma_a.shape} and {sigma_b.shape}."
         )
@@ -98,7 +98,7 @@ def _as_2d(feats: np.ndarray | Tensor, name: str) -> np.ndarray:
         feats = feats.detach().cpu().numpy()
     x = np.asarray(feats, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
-        raise ConfigError(f"Expected {name} of shape [N, D] with N >= 1, but got {x.shape}.")
+        raise ContractError(f"Expected {name} of shape [N, D] with N >= 1, but got {x.shape}.")
     return x
 
 
@@ -133,7 +133,7 @@ def frechet_distance(feats_a: np.ndarray | Tensor, feats_b: np.ndarray | Tensor)
     """
     a, b = _as_2d(feats_a, "feats_a"), _as_2d(feats_b, "feats_b")
     if a.shape[1] != b.shape[1]:
-        raise ConfigError(
+        raise ContractError(
             f"Expected features of the same dimension, but got {a.shape} and {b.shape}."
         )
     _warn_rank(min(a.shape[0], b.shape[0]), a.shape[1])
@@ -169,12 +169,12 @@ def to_detector_clips(
         uint8 ``[N, 3, clip_length, H, W]``, contiguous.
 
     Raises:
-        ConfigError: wrong rank, channels, dtype or range, or videos shorter than
+        ContractError: wrong rank, channels, dtype or range, or videos shorter than
             ``offset + clip_length``.
     """
     x = torch.as_tensor(videos)
     if x.ndim != 5:
-        raise ConfigError(f"Expected videos [N, T, ...] with 5 dims, but got {tuple(x.shape)}.")
+        raise ContractError(f"Expected videos [N, T, ...] with 5 dims, but got {tuple(x.shape)}.")
     if layout == "thwc":
         x = x.permute(0, 4, 1, 2, 3)
     elif layout == "tchw":
@@ -182,25 +182,25 @@ def to_detector_clips(
     else:
         raise ConfigError(f"Expected layout 'thwc' or 'tchw', but got {layout!r}.")
     if x.shape[1] not in (1, 3):
-        raise ConfigError(
+        raise ContractError(
             f"Expected 1 or 3 channels (layout {layout!r}), but got videos {tuple(videos.shape)}."
         )
     length = x.shape[2] - offset if clip_length is None else clip_length
     if offset < 0 or length < 1 or offset + length > x.shape[2]:
-        raise ConfigError(
+        raise ContractError(
             f"Expected videos of at least {offset + max(length, 1)} frames for a clip of "
             f"{clip_length} at offset {offset}, but got {x.shape[2]} frames."
         )
     x = x[:, :, offset : offset + length]
     if x.is_floating_point():
         if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ConfigError(
+            raise ContractError(
                 f"Expected float videos in [0, 1], but got [{x.min().item():.4g}, "
                 f"{x.max().item():.4g}]; pass uint8 frames or scale them."
             )
         x = (x * 255 + 0.5).clamp(0, 255).to(torch.uint8)
     elif x.dtype != torch.uint8:
-        raise ConfigError(f"Expected uint8 or float videos, but got {x.dtype}.")
+        raise ContractError(f"Expected uint8 or float videos, but got {x.dtype}.")
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1, 1)
     return x.contiguous()
@@ -306,7 +306,7 @@ def fvd_curve(
         raise ConfigError(f"Expected positive clip_length and stride, got {clip_length}, {step}.")
     horizon = min(int(np.shape(videos_a)[1]), int(np.shape(videos_b)[1]))
     if horizon < clip_length:
-        raise ConfigError(
+        raise ContractError(
             f"Expected videos of at least {clip_length} frames, but got {horizon} frames."
         )
     det = load_i3d() if detector is None else detector
@@ -398,12 +398,13 @@ class FVD(Metric):
         self._add("target", target)
 
     def compute(self) -> Tensor:
-        """The FVD (float64 scalar); warns when a set has at most ``feature_dim`` clips."""
+        """The FVD (float64 scalar, NaN before any update); warns when a set has at most
+        ``feature_dim`` clips."""
         stats = []
         for side in ("pred", "target"):
             n = int(getattr(self, f"n_{side}"))
-            if n == 0:
-                raise ConfigError("FVD.compute() called before any update().")
+            if n == 0:  # nothing to compare yet, like PerStepMetric before any value
+                return torch.tensor(float("nan"), dtype=torch.float64)
             mu = getattr(self, f"sum_{side}").cpu().numpy() / n
             sigma = getattr(self, f"outer_{side}").cpu().numpy() / n - np.outer(mu, mu)
             stats += [mu, sigma]

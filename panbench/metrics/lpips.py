@@ -24,13 +24,14 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
 
 from panbench import weights
-from panbench.errors import ConfigError
+from panbench.errors import ConfigError, ContractError
 from panbench.metrics._nets import BACKBONES, FeatureStack, build_backbone, load_features
+from panbench.metrics.drift import PerStepMetric
+from panbench.metrics.frame import _check_pair
 
-__all__ = ["LPIPS", "LPIPSNet", "lpips"]
+__all__ = ["LPIPS", "LPIPSNet", "load_heads", "lpips", "lpips_video"]
 
 Net = Literal["alex", "vgg"]
 BackboneWeights = str | os.PathLike[str] | Mapping[str, Tensor] | None
@@ -39,6 +40,8 @@ BackboneWeights = str | os.PathLike[str] | Mapping[str, Tensor] | None
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 _EPS = 1e-10
+# frames per forward pass in video mode (fixed, so values do not depend on batch composition)
+_CHUNK = 32
 
 # sha256 of the v0.1 linear heads (torchmetrics wheel == PerceptualSimilarity lpips/weights/v0.1).
 _HEAD_SHA256 = {
@@ -143,25 +146,25 @@ class LPIPSNet(nn.Module):
 
 def _check_images(pred: Tensor, target: Tensor, normalize: bool) -> None:
     if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
-        raise ConfigError(
+        raise ContractError(
             f"Expected pred and target to be tensors, but got {type(pred)} and {type(target)}."
         )
     if pred.shape != target.shape:
-        raise ConfigError(
+        raise ContractError(
             "Expected pred and target to have the same shape, but got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}."
         )
     if pred.ndim != 4 or pred.shape[1] != 3:
-        raise ConfigError(f"Expected images of shape [N, 3, H, W], but got {tuple(pred.shape)}.")
+        raise ContractError(f"Expected images of shape [N, 3, H, W], but got {tuple(pred.shape)}.")
     if not pred.is_floating_point() or not target.is_floating_point():
-        raise ConfigError(
+        raise ContractError(
             f"Expected float images, but got {pred.dtype} and {target.dtype}; convert uint8 "
             "frames with x.float() / 255 and pass normalize=True."
         )
     lo = 0.0 if normalize else -1.0
     for name, x in (("pred", pred), ("target", target)):
         if x.numel() and (x.min() < lo or x.max() > 1.0):
-            raise ConfigError(
+            raise ContractError(
                 f"Expected {name} values in [{lo:g}, 1] (normalize={normalize}), but got "
                 f"[{x.min().item():.4g}, {x.max().item():.4g}]."
             )
@@ -205,7 +208,7 @@ def lpips(
         float32 ``[N]`` on ``pred``'s device; lower means more similar; 0 for identical pairs.
 
     Raises:
-        ConfigError: shapes differ, are not ``[N, 3, H, W]``, are not float or out of range.
+        ContractError: shapes differ, are not ``[N, 3, H, W]``, are not float or out of range.
         WeightsError: the backbone is missing (run ``panbench weights pull alexnet``) or fails
             its sha256 check.
 
@@ -221,17 +224,70 @@ def lpips(
     return _cached_net(net, backbone_weights, pred.device)(pred, target, normalize=normalize)
 
 
-class LPIPS(Metric):
-    """Mean LPIPS v0.1 over image pairs, torchmetrics style (``update`` / ``compute`` / ``reset``).
+def _video_scores(net: LPIPSNet, preds: Any, target: Any, chunk: int = _CHUNK) -> Tensor:
+    """Per-frame distances float64 ``[B, T]`` of panbench videos ``[B, T, H, W, C]``.
 
-    With ``horizon=T`` it is a per-step metric: ``update`` takes rollouts ``[N, T, 3, H, W]``
-    and ``compute`` returns the ``[T]`` curve of per-step means (the drift curve).
+    Each episode runs on its own, in fixed chunks of frames, so a value never depends on the
+    batch an episode arrived in.
+    """
+    p, t = _check_pair(preds, target)  # float64 [B, T, C, H, W] on [0, 1]
+    if p.shape[2] == 1:
+        p, t = p.expand(-1, -1, 3, -1, -1), t.expand(-1, -1, 3, -1, -1)
+    device = net.shift.device
+    out = torch.empty(p.shape[:2], dtype=torch.float64)
+    for b in range(p.shape[0]):
+        for s in range(0, p.shape[1], chunk):
+            pair = (x[b, s : s + chunk].to(device, torch.float32) for x in (p, t))
+            out[b, s : s + chunk] = net(*pair, normalize=True).double().cpu()
+    return out
+
+
+def lpips_video(
+    preds: Any,
+    target: Any,
+    net: Net = "alex",
+    backbone_weights: BackboneWeights = None,
+) -> Tensor:
+    """Per-frame LPIPS of predicted against true video, in panbench's frame layout.
+
+    Args:
+        preds: predicted frames ``[B, T, H, W, C]`` (C = 3 or 1, grey is repeated), uint8 in
+            ``[0, 255]`` or float in ``[0, 1]``, numpy or torch.
+        target: true frames, same shape.
+        net: ``"alex"`` or ``"vgg"``.
+        backbone_weights: see :class:`LPIPSNet`.
+
+    Returns:
+        float64 ``[B, T]``: the distance of each frame (lower is better).
+
+    Raises:
+        ContractError: wrong rank, layout, dtype, range or mismatched shapes.
+        WeightsError: the backbone is missing or fails its sha256 check.
+
+    Example:
+        >>> import numpy as np
+        >>> from panbench.metrics._nets import random_torchvision_state_dict
+        >>> frames = np.zeros((1, 2, 32, 32, 3), dtype=np.uint8)
+        >>> backbone = random_torchvision_state_dict("alex")
+        >>> lpips_video(frames, frames, backbone_weights=backbone).tolist()
+        [[0.0, 0.0]]
+    """
+    return _video_scores(_cached_net(net, backbone_weights, torch.device("cpu")), preds, target)
+
+
+class LPIPS(PerStepMetric):
+    """LPIPS v0.1 accumulated per step; ``compute()`` is the mean over all pairs (frames).
+
+    ``update`` takes either panbench videos ``[B, T, H, W, C]`` (uint8 or float in ``[0, 1]``;
+    see :func:`lpips_video`), giving one value per step and a drift curve (``curve()``), or
+    image pairs ``[N, 3, H, W]`` in ``[-1, 1]`` (``[0, 1]`` with ``normalize``; see
+    :func:`lpips`), counted as step 0. Use one kind per metric instance.
 
     Args:
         net: ``"alex"`` or ``"vgg"``.
-        backbone_weights: see :class:`LPIPSNet`.
-        normalize: inputs are in ``[0, 1]`` rather than ``[-1, 1]``.
-        horizon: number of steps for per-step use, or None for plain image pairs.
+        backbone_weights: see :class:`LPIPSNet`; the network is loaded once, here.
+        normalize: image pairs are in ``[0, 1]`` (videos are always mapped from their dtype).
+        horizon: optional number of steps to preallocate (see :class:`PerStepMetric`).
         **kwargs: passed to :class:`torchmetrics.Metric`.
 
     Example:
@@ -245,11 +301,6 @@ class LPIPS(Metric):
     """
 
     higher_is_better = False
-    is_differentiable = True
-    full_state_update = False
-
-    sum_scores: Tensor
-    total: Tensor
 
     def __init__(
         self,
@@ -259,40 +310,15 @@ class LPIPS(Metric):
         horizon: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if horizon is not None and horizon < 1:
-            raise ConfigError(f"Expected horizon to be a positive int or None, got {horizon}.")
+        super().__init__(horizon=horizon, **kwargs)
         self.normalize = normalize
-        self.horizon = horizon
         self.net = LPIPSNet(net, backbone_weights)
-        shape = (horizon,) if horizon is not None else ()
-        self.add_state("sum_scores", torch.zeros(shape, dtype=torch.float64), "sum")
-        self.add_state("total", torch.zeros(shape, dtype=torch.long), "sum")
 
-    def update(self, pred: Tensor, target: Tensor) -> None:
-        """Adds pairs: ``[N, 3, H, W]``, or ``[N, T, 3, H, W]`` when ``horizon=T``."""
-        if self.horizon is None:
-            _check_images(pred, target, self.normalize)
-            scores = self.net(pred, target, normalize=self.normalize)
-            self.sum_scores += scores.double().sum()
-            self.total += scores.numel()
-            return
-        if pred.ndim != 5 or pred.shape[1] != self.horizon:
-            raise ConfigError(
-                f"Expected rollouts of shape [N, {self.horizon}, 3, H, W], "
-                f"but got {tuple(pred.shape)}."
-            )
-        if pred.shape != target.shape:
-            raise ConfigError(
-                "Expected pred and target to have the same shape, but got "
-                f"{tuple(pred.shape)} and {tuple(target.shape)}."
-            )
-        flat_pred, flat_target = pred.flatten(0, 1), target.flatten(0, 1)
-        _check_images(flat_pred, flat_target, self.normalize)
-        scores = self.net(flat_pred, flat_target, normalize=self.normalize)
-        self.sum_scores += scores.double().view(pred.shape[0], self.horizon).sum(dim=0)
-        self.total += pred.shape[0]
-
-    def compute(self) -> Tensor:
-        """Mean distance (float64 scalar), or the ``[T]`` per-step means with ``horizon``."""
-        return self.sum_scores / self.total
+    def update(self, preds: Any, target: Any) -> None:
+        """Adds videos ``[B, T, H, W, C]`` or image pairs ``[N, 3, H, W]``."""
+        if getattr(preds, "ndim", None) == 4:
+            _check_images(preds, target, self.normalize)
+            scores = self.net(preds, target, normalize=self.normalize)
+            self._accumulate(scores.detach().double().unsqueeze(1))
+        else:
+            self._accumulate(_video_scores(self.net, preds, target))
