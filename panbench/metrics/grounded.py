@@ -168,7 +168,9 @@ def _check_tolerance(min_px: float, rel: float) -> None:
         )
 
 
-def _previous(pos: np.ndarray, on: np.ndarray, ctx_pos: np.ndarray, ctx_on: np.ndarray):
+def _previous(
+    pos: np.ndarray, on: np.ndarray, ctx_pos: np.ndarray, ctx_on: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions/presence one step earlier: step -1 is the context frame's true observation."""
     prev_pos = np.concatenate([ctx_pos[..., None, :, :], pos[..., :-1, :, :]], axis=-3)
     prev_on = np.concatenate([ctx_on[..., None, :], on[..., :-1, :]], axis=-2)

@@ -22,7 +22,7 @@ from panbench.metrics import (
 
 def test_ci_coverage_on_normal_data_with_known_mean():
     rng = np.random.default_rng(0)
-    reps, n, mu = 200, 40, 3.0
+    reps, n, mu = 400, 50, 3.0
     hits = 0
     for i in range(reps):
         ci = bootstrap_ci(rng.normal(mu, 2.0, n), seed=i)
