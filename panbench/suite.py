@@ -753,6 +753,8 @@ def shipped_tasks_dir() -> Path:
 def _task_dirs(search_paths: Sequence[str | os.PathLike[str]] | None) -> list[Path]:
     if search_paths is None:
         return [shipped_tasks_dir()]
+    if isinstance(search_paths, (str, os.PathLike)):  # one folder, not a sequence of letters
+        return [Path(search_paths)]
     return [Path(p) for p in search_paths]
 
 

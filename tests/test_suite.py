@@ -128,6 +128,7 @@ def test_defaults_apply_and_name_is_found_by_task_key(tmp_path: Path) -> None:
     assert task.env == EnvSpec(FAKE)
     assert task.episodes == EpisodeSpec(count=3, seed=0, context=2, horizon=8, policy="random")
     assert task.description == "" and dict(task.options) == {}
+    assert load_task("minimal", search_paths=str(tmp_path)) == task  # one folder as a string
 
 
 def test_load_task_by_path_and_to_dict_round_trip(tmp_path: Path) -> None:
