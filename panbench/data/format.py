@@ -276,21 +276,23 @@ class DatasetIndex:
     def summary(self) -> str:
         """A few human-readable lines: source, counts, shapes, state keys."""
         env = self.env
-        origin = (
-            f"env {env['name']} v{env['version']} {canonical_json(env['config'])}"
-            if env
-            else f"{self.source.get('kind', '?')} import"
-        )
+        if env:
+            origin = [
+                f"  source:   env {env['name']} v{env['version']}",
+                f"  config:   {canonical_json(env['config'])}",
+            ]
+        else:
+            origin = [f"  source:   {self.source.get('kind', '?')} import"]
         lengths = sorted({e.num_frames for e in self.episodes})
         length = str(lengths[0]) if len(lengths) == 1 else f"{lengths[0]}..{lengths[-1]}"
         shape = self.data.get("frame_shape")
         lines = [
             f"{self.root}: {FORMAT_NAME} v{self.data['format_version']}, "
             f"written by panbench {self.data.get('panbench_version', '?')}",
-            f"  source:   {origin}",
+            *origin,
             f"  episodes: {len(self.episodes)} of {length} frames, in {len(self.shards)} shard(s)",
             f"  frames:   uint8 {shape if shape else 'varying'}",
-            f"  states:   {', '.join(self.data.get('state_keys', [])) or '(none)'}",
+            f"  states:   {', '.join(self.data.get('state_keys') or []) or '(none)'}",
         ]
         return "\n".join(lines)
 
