@@ -55,11 +55,11 @@ from panbench.metrics.stats import (
 # the module object to the same name.
 _MISSING: dict[str, str] = {}
 try:
-    from panbench.metrics.lpips import LPIPS, lpips
+    from panbench.metrics.lpips import LPIPS, lpips, lpips_video
 except ModuleNotFoundError as err:  # pragma: no cover - only while lpips.py does not exist
     if err.name != "panbench.metrics.lpips":
         raise
-    _MISSING.update(LPIPS="lpips", lpips="lpips")
+    _MISSING.update(LPIPS="lpips", lpips="lpips", lpips_video="lpips")
 try:
     from panbench.metrics.fvd import FVD, frechet_distance, fvd
 except ModuleNotFoundError as err:  # pragma: no cover - only while fvd.py does not exist
@@ -111,6 +111,7 @@ __all__ = [
     "get_metric",
     "hold_accuracy",
     "lpips",
+    "lpips_video",
     "metric_names",
     "miss_rate",
     "paired_bootstrap",

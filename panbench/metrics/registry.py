@@ -82,7 +82,7 @@ METRICS: tuple[MetricInfo, ...] = (
         "frame",
         True,
         f"{_M}.lpips:LPIPS",
-        f"{_M}.lpips:lpips",
+        f"{_M}.lpips:lpips_video",
     ),
     MetricInfo(
         "fvd",
