@@ -114,7 +114,9 @@ def episode_hash(
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
+# eq=False: comparing arrays with == is elementwise, so a generated __eq__ would raise; compare
+# records by their content hash instead.
+@dataclass(frozen=True, eq=False)
 class EpisodeRecord:
     """One episode as stored: frames, the actions between them, observable states, provenance.
 
