@@ -83,23 +83,63 @@ def sprite_size(resolution: int) -> int:
 def sprite_masks(size: int) -> np.ndarray:
     """bool [K, size, size] masks of the five shapes; each touches all four sides of its box.
 
-    Touching all sides makes the box centre (the observed position) recoverable from the blob,
-    and the outlines stay pairwise distinct down to size 7 (resolution 32).
+    Touching all sides makes the box centre (the observed position) recoverable from the blob.
+    The cross is diagonal (an X): an upright plus is nearly a circle at size 7 (resolution 32),
+    whereas these five outlines overlap by at most ~0.8 IoU at every size.
     """
     h = (size - 1) // 2
     dy, dx = np.mgrid[-h : h + 1, -h : h + 1]
     row = dy + h
-    arm = max(1, round(h / 3))
+    band = max(1, round((h - 1) / 3))
     masks = np.stack(
         [
             dx * dx + dy * dy <= (h + 0.5) ** 2,  # circle
             np.ones_like(dx, dtype=bool),  # square
             2 * np.abs(dx) <= row,  # triangle, apex up, base on the bottom row
             np.abs(dx) + np.abs(dy) <= h,  # diamond
-            (np.abs(dx) <= arm) | (np.abs(dy) <= arm),  # cross
+            np.abs(np.abs(dx) - np.abs(dy)) <= band,  # cross (X)
         ]
     )
     return masks
+
+
+def _erode(mask: np.ndarray, diagonal: bool) -> np.ndarray:
+    """Binary erosion of a bool [S,S] mask by the 4-neighbourhood, or the 8-neighbourhood."""
+    p = np.pad(mask, 1)
+    s = mask.shape[0]
+    shifts = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if diagonal or di * dj == 0]
+    out = np.ones_like(mask)
+    for di, dj in shifts:
+        out &= p[1 + di : 1 + di + s, 1 + dj : 1 + dj + s]
+    return out
+
+
+@dataclass(frozen=True)
+class _Template:
+    """One appearance of a shape for perception: its mask and where its centroid sits."""
+
+    mask: np.ndarray  # bool [S,S]
+    area: int
+    centroid: np.ndarray  # float64 (x, y) of the mean pixel, relative to the box centre
+
+
+def _templates(masks: np.ndarray) -> list[list[_Template]]:
+    """Per shape: the exact sprite, then its 4- and 8-neighbour erosions.
+
+    Blur on a generated frame turns edge pixels into blends that match no palette colour, which
+    erodes each blob by about a pixel; matching eroded templates too keeps such blobs recognised.
+    """
+    h = (masks.shape[1] - 1) // 2
+    out = []
+    for mask in masks:
+        variants = []
+        for m in (mask, _erode(mask, diagonal=False), _erode(mask, diagonal=True)):
+            rows, cols = np.nonzero(m)
+            if rows.size:
+                centroid = np.array([cols.mean() - h, rows.mean() - h])
+                variants.append(_Template(m, int(rows.size), centroid))
+        out.append(variants)
+    return out
 
 
 def _parse_num_objects(num_objects: Any) -> tuple[int, int]:
@@ -179,16 +219,11 @@ class ShapesEnv(Env):
         #: pixels an object moves per agent action
         self.step_size = res // 8
         self._half = (self.sprite_size - 1) // 2
-        self._masks = sprite_masks(self.sprite_size)
-        self._areas = self._masks.reshape(NUM_SLOTS, -1).sum(1)
-        # Offsets of each sprite's pixels from its box centre, for scatter rendering.
-        self._offsets = [np.nonzero(m) for m in self._masks]
-        self._offsets = [(r - self._half, c - self._half) for r, c in self._offsets]
-        # Mean pixel position of each sprite relative to its box centre (x, y): the centroid of a
-        # perceived blob minus this is the box centre, exactly on rendered frames.
-        self._centroid_offsets = np.array(
-            [(c.mean(), r.mean()) for r, c in self._offsets], dtype=np.float64
-        )
+        masks = sprite_masks(self.sprite_size)
+        # Offsets (rows, cols) of each sprite's pixels from its box centre, for scatter rendering.
+        self._offsets = [tuple(ix - self._half for ix in np.nonzero(m)) for m in masks]
+        self._templates = _templates(masks)
+        self._min_area = _MIN_AREA_FRACTION * min(int(m.sum()) for m in masks)
         # Every in-frame box centre (x, y), nearest the frame centre first (stable sort keeps
         # raster order among ties), for the deterministic placement of added objects.
         lo, hi = self._half, res - 1 - self._half
@@ -241,14 +276,15 @@ class ShapesEnv(Env):
 
     def _free_center(self, centers: np.ndarray, present: np.ndarray) -> np.ndarray | None:
         """The free box centre nearest the frame centre (ties: first in raster order), if any."""
-        cand = self._candidates
-        free = np.ones(len(cand), dtype=bool)
-        for xy in centers[present]:
-            free &= (np.abs(cand - xy) >= self.sprite_size).any(axis=1)
-        if not free.any():
-            return None
-        # Candidates are sorted by distance to the centre, so the first free one is the nearest.
-        return cand[int(free.argmax())]
+        occupied = centers[present]
+        # Candidates are sorted by distance to the centre, so the first free one is the nearest;
+        # a free spot usually lies close to the centre, so look there before scanning the frame.
+        for cand in (self._candidates[:256], self._candidates):
+            gap = np.abs(cand[:, None, :] - occupied[None, :, :])  # [N, M, 2]
+            free = (gap >= self.sprite_size).any(axis=2).all(axis=1)
+            if free.any():
+                return cand[int(free.argmax())]
+        return None
 
     def _name(self, state: ShapesState, slot: int) -> str:
         return f"{COLOR_NAMES[state.colors[slot]]} {SHAPES[slot]}"
@@ -382,35 +418,30 @@ class ShapesEnv(Env):
         bg_counts = counts[n_obj:]
         background = int(bg_counts.argmax()) if bg_counts.max() > 0 else -1
 
-        s, h = self.sprite_size, self._half
-        min_area = _MIN_AREA_FRACTION * self._areas.min()
-        # Score every (colour blob, shape kind) pair by template IoU, then assign greedily so a
-        # generated frame with two similar blobs still yields one blob per slot.
+        # Score every (colour blob, shape kind) pair by its best template IoU, then assign
+        # greedily so a generated frame with two similar blobs still yields one blob per slot.
         candidates: list[tuple[float, int, int, float, float]] = []
         for c in range(n_obj):
-            if counts[c] < min_area:
+            if counts[c] < self._min_area:
                 continue
-            rows, cols = blob_pixels(labels, c, half_window=s)
-            if rows.size < min_area:
+            rows, cols = blob_pixels(labels, c, half_window=self.sprite_size)
+            if rows.size < self._min_area:
                 continue
-            cx, cy = cols.mean(), rows.mean()
-            for k in range(NUM_SLOTS):
-                x = cx - self._centroid_offsets[k, 0]
-                y = cy - self._centroid_offsets[k, 1]
-                r = rows - (round(y) - h)
-                q = cols - (round(x) - h)
-                inside = (r >= 0) & (r < s) & (q >= 0) & (q < s)
-                inter = int(self._masks[k][r[inside], q[inside]].sum())
-                iou = inter / (rows.size + self._areas[k] - inter)
-                if iou >= _MIN_IOU:
-                    candidates.append((iou, c, k, x, y))
+            centroid = np.array([cols.mean(), rows.mean()])
+            scores = [self._match(rows, cols, centroid, v[0]) for v in self._templates]
+            if max(scores)[0] < 1.0:  # not a pristine sprite: try the eroded appearances too
+                scores = [
+                    max([best, *(self._match(rows, cols, centroid, t) for t in variants[1:])])
+                    for best, variants in zip(scores, self._templates, strict=True)
+                ]
+            candidates.extend((iou, c, k, x, y) for k, (iou, x, y) in enumerate(scores))
 
         positions = np.full((NUM_SLOTS, 2), np.nan)
         present = np.zeros(NUM_SLOTS, dtype=bool)
         colors = np.full(NUM_SLOTS, -1, dtype=np.int64)
         taken: set[int] = set()
-        for _, c, k, x, y in sorted(candidates, key=lambda t: -t[0]):
-            if present[k] or c in taken:
+        for iou, c, k, x, y in sorted(candidates, key=lambda t: -t[0]):
+            if iou < _MIN_IOU or present[k] or c in taken:
                 continue
             positions[k], present[k], colors[k] = (x, y), True, c
             taken.add(c)
@@ -420,6 +451,25 @@ class ShapesEnv(Env):
             "colors": colors,
             "background": np.array(background, dtype=np.int64),
         }
+
+    def _match(
+        self, rows: np.ndarray, cols: np.ndarray, centroid: np.ndarray, template: _Template
+    ) -> tuple[float, float, float]:
+        """IoU of a blob with ``template`` aligned by centroid, and the box centre (x, y) it implies.
+
+        Args:
+            rows: int [N] blob pixel rows.
+            cols: int [N] blob pixel columns.
+            centroid: float64 (x, y) mean blob pixel.
+            template: the shape appearance to compare with.
+        """
+        s, h = self.sprite_size, self._half
+        x, y = centroid - template.centroid
+        r = rows - (round(y) - h)
+        q = cols - (round(x) - h)
+        inside = (r >= 0) & (r < s) & (q >= 0) & (q < s)
+        inter = int(template.mask[r[inside], q[inside]].sum())
+        return inter / (rows.size + template.area - inter), float(x), float(y)
 
 
 __all__ = [
