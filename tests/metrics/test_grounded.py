@@ -231,3 +231,27 @@ def test_bad_inputs_say_what_was_received():
         action_following(TRUTH, TRUTH, seq(CONTEXT))
     with pytest.raises(ConfigError, match="min_px"):
         action_following(TRUTH, TRUTH, CONTEXT, min_px=0.0)
+
+
+@pytest.mark.parametrize("env_name", ["shapes", "bounce", "blocks"])
+def test_on_real_envs_oracle_follows_and_copy_last_does_not(env_name):
+    from panbench.envs import make
+
+    env = make(env_name)
+    rng = np.random.default_rng(0)
+    oracle, copy_last = [], []
+    for seed in range(2):
+        state = env.reset(seed)
+        context, context_frame = env.observe(state), env.render(state)
+        truth, perceived = [], []
+        for _ in range(8):
+            state = env.step(state, env.random_action(state, rng))
+            truth.append(env.observe(state))
+            perceived.append(env.perceive(env.render(state)))
+        true_seq = stack_observations(truth)
+        oracle.append(action_following(stack_observations(perceived), true_seq, context))
+        still = stack_observations([env.perceive(context_frame)] * 8)
+        copy_last.append(action_following(still, true_seq, context))
+    oracle_values, copy_values = np.array(oracle), np.array(copy_last)
+    assert np.isfinite(oracle_values).sum() >= 4  # enough steps with a true effect
+    assert np.nanmean(oracle_values) == 1.0 and np.nanmean(copy_values) == 0.0
