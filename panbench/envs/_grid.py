@@ -184,7 +184,7 @@ class TileSheet:
             where a position is NaN or infinite (its cell is then (-1, -1)).
         """
         pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
-        valid = np.isfinite(pos).all(1)
+        valid = np.asarray(np.isfinite(pos).all(axis=1), dtype=bool)
         rc = np.full((len(pos), 2), -1, dtype=np.int64)
         if valid.any():
             scaled = np.rint((pos[valid, ::-1] - self._centre_offset) / self.tile)

@@ -128,7 +128,7 @@ def goal_holds(goal: str, cells: Sequence[Cell], colours: Sequence[str], size: i
         colours: colour name of each block.
         size: cells per side of the table.
     """
-    cells = [tuple(map(int, cell)) for cell in cells]
+    cells = [(int(r), int(c)) for r, c in cells]
     if goal == "cluster":
         return _connected(cells)
     if goal == "group-by-colour":

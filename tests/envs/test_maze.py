@@ -16,8 +16,6 @@ from panbench.errors import ConfigError, UnknownNameError
 from tests.envs import (
     assert_observations_match,
     assert_perception_sweep,
-    assert_well_formed,
-    degraded,
 )
 
 STEPS = {"north": (-1, 0), "south": (1, 0), "east": (0, 1), "west": (0, -1)}
@@ -272,43 +270,6 @@ def test_agent_on_the_goal_leaves_both_perceivable(resolution: int) -> None:
     assert obs["present"].all()
     assert_observations_match(env.observe(state), obs)
     assert env.goal_distance(obs) == 0.0
-
-
-def test_perceive_rejects_wrong_frames(env: MazeEnv) -> None:
-    frame = env.render(env.reset(0))
-    for bad in (frame[:32], frame[..., :2], frame.astype(np.float32), frame[None]):
-        with pytest.raises(ConfigError, match=r"uint8 frame of shape \(64, 64, 3\)"):
-            env.perceive(bad)
-
-
-@pytest.mark.parametrize("resolution", [32, 64])
-def test_perceive_degrades_gracefully(resolution: int) -> None:
-    env = make("maze", resolution=resolution)
-    rng = np.random.default_rng(0)
-    correct: dict[str, int] = {}
-    for seed in range(30):
-        state = env.reset(seed)
-        truth = env.observe(state)
-        for kind, frame in degraded(env.render(state), rng).items():
-            obs = env.perceive(frame)
-            if resolution == 64:
-                assert_well_formed(env, obs, truth)
-            assert 0 <= env.goal_distance(obs) <= env.size**2
-            same = all(np.array_equal(obs[k], truth[k]) for k in ("present", "cells", "walls"))
-            correct[kind] = correct.get(kind, 0) + int(same)
-    for kind in ("noise", "shift", "salt", "quantised"):
-        assert correct[kind] == 30, (kind, correct[kind])
-    # A 3x3 blur smears a 4 px tile beyond recognition, but not an 8 px one.
-    assert correct["blur"] == (30 if resolution == 64 else correct["blur"])
-    assert correct["random"] == correct["black"] == correct["one_colour"] == 0
-
-
-def test_perceive_on_random_frames_finds_neither_entity(env: MazeEnv) -> None:
-    rng = np.random.default_rng(1)
-    for _ in range(10):
-        obs = env.perceive(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
-        assert not obs["present"].any() and np.isnan(obs["positions"]).all()
-        assert (obs["cells"] == -1).all()
 
 
 def test_gym_wrapper_runs_the_maze() -> None:
