@@ -182,6 +182,49 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ evaluate
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="run a world model over a suite or tasks and score it")
+    p.add_argument("--model", required=True, help="registered model name or module:Class")
+    p.add_argument("--model-args", default="", help="adapter options as k=v,k=v")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--suite", help="suite name or YAML path (see `panbench ls suites`)")
+    group.add_argument("--tasks", help="comma-separated task names or YAML paths")
+    p.add_argument("--out", type=Path, required=True, help="results folder (rerun to resume)")
+    p.add_argument("--limit", type=int, default=None, help="at most N episodes per task")
+    p.add_argument("--seed", type=int, default=None, help="replace every task's episode seed")
+    p.add_argument("--batch-size", type=int, default=8, help="episodes per model call")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--save-videos", type=int, default=0, metavar="K", help="save K videos per task")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from panbench.harness import evaluate
+    from panbench.report import print_summary
+
+    console = _console()
+    results = evaluate(
+        args.model,
+        parse_kv(args.model_args),
+        out=args.out,
+        suite=args.suite,
+        tasks=[t for t in (args.tasks or "").split(",") if t] or None,
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        save_videos=args.save_videos,
+        progress=not args.no_progress,
+        console=console,
+    )
+    if results:
+        print_summary(results, console=console)
+        console.print(f"results written to {args.out / 'results.json'}")
+    return 0
+
+
 # ============================================================================================ weights
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="pinned pretrained weights: list, pull, verify, path")
@@ -287,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"panbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_ls, _add_tasks, _add_data, _add_weights, _add_demo):
+    for add in (_add_ls, _add_tasks, _add_data, _add_evaluate, _add_weights, _add_demo):
         add(sub)
     return parser
 

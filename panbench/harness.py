@@ -1,0 +1,426 @@
+"""evaluate(): runs a model over tasks. It only loops, batches, shards, resumes and writes.
+
+The harness knows no task type: each task's protocol (named in its YAML) turns episodes and a
+model into per-episode records. Records are appended to ``samples/<task>.part-<rank>.jsonl`` as
+batches finish (flushed and fsynced), so an interrupted run resumes from what it finished; when a
+task is complete, rank 0 merges the parts into ``samples/<task>.jsonl`` (sorted by episode index,
+written atomically) and, at the end, writes ``results.json`` atomically.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) rank r takes the episodes whose index is r modulo the world
+size; per-episode values depend only on the episode, never on the rank, batch or resume point.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panbench.errors import ConfigError, DataError
+from panbench.io import atomic_write_json, atomic_write_text
+from panbench.results import (
+    SCHEMA_VERSION,
+    aggregate_records,
+    dumps_record,
+    environment_info,
+    read_samples,
+    sanitize,
+)
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        if world > 1:
+            import torch.distributed as td
+
+            if not td.is_initialized():
+                td.init_process_group(backend="gloo")
+        return cls(rank=rank, world_size=world)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as td
+
+            td.barrier()
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _resolve_tasks(
+    suite: str | None, tasks: Sequence[str] | None, seed: int | None, limit: int | None
+) -> tuple[dict[str, Any], list[Any]]:
+    from panbench.suite import load_suite, load_task
+
+    if (suite is None) == (not tasks):
+        raise ConfigError("Expected exactly one of --suite or --tasks.")
+    if suite is not None:
+        s = load_suite(suite)
+        specs = list(s.tasks)
+        suite_info = {"name": s.name, "version": s.version, "hash": s.hash}
+    else:
+        assert tasks is not None
+        specs = [load_task(t) for t in tasks]
+        joined = hashlib.sha256(",".join(t.hash for t in specs).encode()).hexdigest()
+        suite_info = {"name": "custom", "version": "0", "hash": joined}
+    if seed is not None:
+        specs = [t.with_overrides({"episodes": {"seed": int(seed)}}) for t in specs]
+    if limit is not None and limit < 1:
+        raise ConfigError(f"Expected --limit to be a positive integer, but got {limit}.")
+    names = [t.name for t in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Expected distinct task names, but got {names}.")
+    return suite_info, specs
+
+
+def _task_count(task: Any, limit: int | None) -> int:
+    return min(task.episodes.count, limit) if limit is not None else task.episodes.count
+
+
+def _check_run_file(out: Path, config: Mapping[str, Any]) -> None:
+    path = out / RUN_FILE
+    if not path.exists():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{path} is not valid JSON ({err}); remove it or use another --out."
+        ) from err
+    if previous != config:
+        diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+        raise ConfigError(
+            f"{out} holds a different run (differs in: {', '.join(diff)}). Resuming only works "
+            "with the same model, arguments, tasks, seed and limit; use another --out."
+        )
+
+
+def _part_files(samples_dir: Path, task: str) -> list[Path]:
+    return sorted(samples_dir.glob(f"{task}.part-*.jsonl"))
+
+
+def _done_indices(samples_dir: Path, task: str) -> dict[int, dict[str, Any]]:
+    done: dict[int, dict[str, Any]] = {}
+    final = samples_dir / f"{task}.jsonl"
+    for rec in read_samples(final):
+        done[int(rec["index"])] = rec
+    for part in _part_files(samples_dir, task):
+        for rec in read_samples(part, tolerate_truncated_tail=True):
+            done.setdefault(int(rec["index"]), rec)
+    return done
+
+
+def _append_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    # A killed process can leave a truncated last line; start a fresh line so it stays isolated.
+    needs_newline = (
+        path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    )
+    with open(path, "a", encoding="utf-8") as fh:
+        if needs_newline:
+            fh.write("\n")
+        for rec in records:
+            fh.write(dumps_record(rec) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _merge_task(samples_dir: Path, task: str, n: int) -> list[dict[str, Any]]:
+    done = _done_indices(samples_dir, task)
+    missing = [i for i in range(n) if i not in done]
+    if missing:
+        raise DataError(
+            f"Task {task!r}: episodes {missing[:10]} have no records after every rank finished."
+        )
+    records = [done[i] for i in range(n)]
+    atomic_write_text(
+        samples_dir / f"{task}.jsonl", "".join(dumps_record(r) + "\n" for r in records)
+    )
+    for part in _part_files(samples_dir, task):
+        part.unlink()
+    return records
+
+
+def evaluate(
+    model: str,
+    model_args: Mapping[str, Any] | None = None,
+    *,
+    out: str | os.PathLike[str],
+    suite: str | None = None,
+    tasks: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    save_videos: int = 0,
+    progress: bool = True,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Evaluates ``model`` on a suite (or a list of tasks) and writes the results folder.
+
+    Args:
+        model: a registered model name or a ``"module:Class"`` path.
+        model_args: keyword arguments for the adapter.
+        out: the results folder; rerunning with the same folder resumes.
+        suite: a suite name or YAML path (exclusive with ``tasks``).
+        tasks: task names or YAML paths.
+        limit: score at most this many episodes per task.
+        seed: replaces every task's episode seed (this changes the task hashes).
+        batch_size: episodes per model call; never changes per-episode values.
+        device: passed to the adapter's ``to()``.
+        save_videos: write predicted-versus-true videos of the first K episodes per task.
+        progress: show a progress bar per task.
+
+    Returns:
+        The results dict written to ``results.json`` (on rank 0; other ranks get ``{}``).
+
+    Raises:
+        ContractError: the adapter broke its contract; finished episodes stay on disk, no
+            results.json is written.
+    """
+    from panbench.envs import make as make_env
+    from panbench.models.registry import load_model
+    from panbench.protocols import PROTOCOLS
+    from panbench.protocols.base import ModelRunner
+
+    if batch_size < 1:
+        raise ConfigError(f"Expected --batch-size >= 1, but got {batch_size}.")
+    out = Path(out)
+    suite_info, specs = _resolve_tasks(suite, tasks, seed, limit)
+    dist = Dist.from_env()
+    wm = load_model(model, model_args).to(device)
+    run_config = sanitize(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "model": model,
+            "model_args": dict(model_args or {}),
+            "suite": suite_info,
+            "tasks": {t.name: t.hash for t in specs},
+            "limit": limit,
+            "seed": seed,
+        }
+    )
+    samples_dir = out / "samples"
+    if dist.is_main:
+        samples_dir.mkdir(parents=True, exist_ok=True)
+        _check_run_file(out, run_config)
+        atomic_write_json(out / RUN_FILE, run_config)
+    dist.barrier()
+
+    started = time.perf_counter()
+    task_results: dict[str, Any] = {}
+    for task in specs:
+        t0 = time.perf_counter()
+        env = make_env(task.env.name, resolution=task.env.resolution, **dict(task.env.kwargs))
+        protocol = PROTOCOLS.get(task.protocol)(task, env)
+        runner = ModelRunner(wm, env, task.env.resolution)
+        n = _task_count(task, limit)
+        mine = [i for i in range(n) if i % dist.world_size == dist.rank]
+        done = _done_indices(samples_dir, task.name)
+        todo = [i for i in mine if i not in done]
+        part = samples_dir / f"{task.name}.part-{dist.rank}.jsonl"
+        with _progress(progress and dist.is_main, task.name, len(mine), console) as advance:
+            advance(len(mine) - len(todo))
+            for start in range(0, len(todo), batch_size):
+                batch = [protocol.episode(i) for i in todo[start : start + batch_size]]
+                records = protocol.run_batch(runner, batch)
+                if len(records) != len(batch):
+                    raise DataError(
+                        f"Protocol {task.protocol!r} returned {len(records)} records for "
+                        f"{len(batch)} episodes."
+                    )
+                # Keys starting with "_" (e.g. predicted frames for --save-videos) are not data.
+                extras = [
+                    {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
+                ]
+                full = [
+                    {
+                        "index": e.index,
+                        "episode_id": e.episode_id,
+                        "hash": e.hash,
+                        "seed": e.seed,
+                        **r,
+                    }
+                    for e, r in zip(batch, records, strict=True)
+                ]
+                _append_records(part, full)
+                if save_videos and dist.is_main:
+                    _save_videos(out, task.name, batch, extras, save_videos)
+                advance(len(batch))
+        dist.barrier()
+        if dist.is_main:
+            recs = _merge_task(samples_dir, task.name, n)
+            task_results[task.name] = _task_entry(task, protocol, recs, n, limit)
+            task_results[task.name]["timing"] = {
+                "seconds": round(time.perf_counter() - t0, 3),
+                "model": runner.stats.to_dict(),
+            }
+        dist.barrier()
+
+    if not dist.is_main:
+        return {}
+    results = _build_results(
+        wm,
+        model,
+        model_args,
+        suite_info,
+        task_results,
+        limit,
+        seed,
+        batch_size,
+        device,
+        dist,
+        time.perf_counter() - started,
+    )
+    atomic_write_json(out / "results.json", results)
+    return results
+
+
+def _task_entry(
+    task: Any, protocol: Any, records: list[dict[str, Any]], n: int, limit: int | None
+) -> dict[str, Any]:
+    infos = {m: protocol.metrics[m] for m in task.metrics}
+    skipped = dict(getattr(protocol, "skipped", {}))
+    hib = {m: info.higher_is_better for m, info in infos.items() if m not in skipped}
+    metrics = aggregate_records(records, hib)
+    means = {m: v["value"] for m, v in metrics.items()}
+    headline = protocol.headline(means) if task.headline in means else None
+    samples_text = "".join(dumps_record(r) + "\n" for r in records)
+    return {
+        "version": task.version,
+        "hash": task.hash,
+        "protocol": task.protocol,
+        "env": {
+            "name": task.env.name,
+            "resolution": task.env.resolution,
+            "kwargs": dict(task.env.kwargs),
+        },
+        "n_episodes": n,
+        "complete": limit is None or n == task.episodes.count,
+        "headline": {"metric": task.headline, "score": headline},
+        "metrics": metrics,
+        "skipped": skipped,
+        "samples": f"samples/{task.name}.jsonl",
+        "samples_sha256": hashlib.sha256(samples_text.encode()).hexdigest(),
+    }
+
+
+def _build_results(
+    wm: Any,
+    model: str,
+    model_args: Mapping[str, Any] | None,
+    suite_info: dict[str, Any],
+    task_results: dict[str, Any],
+    limit: int | None,
+    seed: int | None,
+    batch_size: int,
+    device: str,
+    dist: Dist,
+    seconds: float,
+) -> dict[str, Any]:
+    env_info = environment_info()
+    described = dict(wm.describe())
+    scores = [
+        t["headline"]["score"] for t in task_results.values() if t["headline"]["score"] is not None
+    ]
+    return sanitize(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "panbench_version": env_info.pop("panbench_version"),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git": env_info.pop("git"),
+            "suite": suite_info,
+            "model": {
+                "name": model,
+                "args": dict(model_args or {}),
+                "spec": wm.spec.to_dict(),
+                "checkpoint_sha256": described.pop("checkpoint_sha256", None),
+                "info": described,
+            },
+            "run": {
+                "seed": seed,
+                "limit": limit,
+                "batch_size": batch_size,
+                "world_size": dist.world_size,
+                "device": device,
+            },
+            "environment": env_info,
+            "timings": {"total_seconds": round(seconds, 3)},
+            "tasks": task_results,
+            "summary": {
+                "score": sum(scores) / len(scores) if scores else None,
+                "n_tasks": len(task_results),
+            },
+        }
+    )
+
+
+class _progress:
+    """A rich progress bar for one task (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, name: str, total: int, console: Any) -> None:
+        self.enabled, self.name, self.total, self.console = enabled, name, total, console
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda k: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            "[bold]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._bar.start()
+        tid = self._bar.add_task(self.name, total=self.total)
+        return lambda k: self._bar.advance(tid, k)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _save_videos(
+    out: Path, task: str, episodes: Sequence[Any], records: Sequence[Mapping[str, Any]], k: int
+) -> None:
+    """Writes predicted | true side-by-side mp4s for episodes with index < k (if the protocol kept them)."""
+    from panbench.data.videos import write_video
+
+    folder = out / "videos" / task
+    for ep, rec in zip(episodes, records, strict=True):
+        pred = rec.get("_frames")
+        if ep.index >= k or pred is None:
+            continue
+        import numpy as np
+
+        folder.mkdir(parents=True, exist_ok=True)
+        side = np.concatenate([pred, ep.frames[: len(pred)]], axis=2)
+        write_video(folder / f"{ep.index:05d}.mp4", side)

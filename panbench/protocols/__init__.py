@@ -1,0 +1,11 @@
+"""Protocols: how a task uses a model. One file each; a task's YAML names its protocol."""
+
+from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
+from panbench.registry import Registry
+
+PROTOCOLS: Registry[type[Protocol]] = Registry("protocol", entry_point_group="panbench.protocols")
+PROTOCOLS.register("rollout", "panbench.protocols.rollout:RolloutProtocol")
+PROTOCOLS.register("choice", "panbench.protocols.choice:ChoiceProtocol")
+PROTOCOLS.register("counterfactual", "panbench.protocols.counterfactual:CounterfactualProtocol")
+
+__all__ = ["PROTOCOLS", "Episode", "ModelRunner", "Protocol", "Record", "ReportedMetric"]

@@ -1,0 +1,284 @@
+"""What every protocol shares: episodes from a task spec, a checked model runner, records.
+
+A protocol turns (task, episodes, model) into per-episode records: a dict of scalar metric
+values and, for per-step metrics, a curve over the horizon. The harness only loops, batches,
+shards, resumes and writes; everything task-specific lives in the protocol a task's YAML names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from panbench.envs.base import Action, Env, State
+from panbench.errors import ConfigError
+from panbench.models.api import Context, WorldModel, check_frames
+
+if TYPE_CHECKING:
+    from panbench.suite import TaskSpec
+
+POLICIES = ("random", "agent", "intervention", "mixed")
+
+
+@dataclass(frozen=True)
+class ReportedMetric:
+    """How one reported metric reads: direction, range, and whether it is a headline candidate."""
+
+    name: str
+    higher_is_better: bool
+    description: str = ""
+    per_step: bool = True
+
+
+@dataclass
+class Episode:
+    """One scored episode, generated from the task spec and a per-episode seed.
+
+    Attributes:
+        index: position in the task's episode list (fixed by the spec, independent of sharding).
+        episode_id: ``"<task>/<index>"``.
+        seed: the episode's seed (derived from the task seed and index).
+        context_frames: uint8 [Tc, H, W, 3] frames the model sees first.
+        context_actions: the Tc-1 actions taken between context frames.
+        context_states: true states of the context frames (Tc of them).
+        actions: the horizon's actions (the commands the model must follow).
+        states: true states after each action (horizon of them).
+        frames: uint8 [horizon, H, W, 3] true future frames.
+        hash: sha256 over the episode's frames and action indices (matches episodes across runs).
+    """
+
+    index: int
+    episode_id: str
+    seed: int
+    context_frames: np.ndarray
+    context_actions: list[Action]
+    context_states: list[State]
+    actions: list[Action]
+    states: list[State]
+    frames: np.ndarray
+    hash: str = ""
+
+
+def episode_seed(task_seed: int, index: int) -> int:
+    """The seed of episode ``index``: independent of batch size, shard count and resume point."""
+    return int(
+        np.random.SeedSequence([int(task_seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF
+    )
+
+
+def draw_action(env: Env, state: State, rng: np.random.Generator, policy: str) -> Action:
+    """Draws an available action under ``policy`` (see :data:`POLICIES`)."""
+    available = env.actions(state)
+    if policy == "agent":
+        pool = [a for a in available if a.kind == "agent"]
+    elif policy == "intervention":
+        pool = [a for a in available if a.kind == "intervention"]
+    elif policy in ("random", "mixed"):
+        pool = [a for a in available if a.kind != "wait"] or available
+    else:
+        raise ConfigError(f"Unknown episode policy {policy!r}; expected one of {POLICIES}.")
+    if not pool:
+        raise ConfigError(
+            f"Env {env.name!r} offers no {policy!r} actions in this state (config {env.config}); "
+            "enable them in the task's env kwargs (e.g. interventions: true)."
+        )
+    return pool[int(rng.integers(len(pool)))]
+
+
+def hash_episode(frames: np.ndarray, actions: Sequence[Action]) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(frames).tobytes())
+    h.update(",".join(str(a.index) for a in actions).encode())
+    return h.hexdigest()
+
+
+def make_episode(
+    env: Env, task_name: str, task_seed: int, index: int, context: int, horizon: int, policy: str
+) -> Episode:
+    """Generates episode ``index`` of a task by rolling out ``env`` under ``policy``."""
+    seed = episode_seed(task_seed, index)
+    rng = np.random.default_rng(seed)
+    state = env.reset(seed)
+    states = [state]
+    actions: list[Action] = []
+    for _ in range(context - 1 + horizon):
+        action = draw_action(env, state, rng, policy)
+        state = env.step(state, action)
+        actions.append(action)
+        states.append(state)
+    frames = env.render_batch(states)
+    ctx = context
+    return Episode(
+        index=index,
+        episode_id=f"{task_name}/{index:05d}",
+        seed=seed,
+        context_frames=frames[:ctx],
+        context_actions=actions[: ctx - 1],
+        context_states=states[:ctx],
+        actions=actions[ctx - 1 :],
+        states=states[ctx:],
+        frames=frames[ctx:],
+        hash=hash_episode(frames, actions),
+    )
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Resizes uint8 [..., H, W, 3] frames to [..., size, size, 3] (antialiased bilinear)."""
+    if frames.shape[-3] == size and frames.shape[-2] == size:
+        return frames
+    import torch
+    import torch.nn.functional as F
+
+    lead = frames.shape[:-3]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
+    x = x.permute(0, 3, 1, 2).float()
+    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    y = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return y.reshape(*lead, size, size, 3)
+
+
+@dataclass
+class CallStats:
+    """Compute accounting for a model: calls, frames produced, seconds spent inside it."""
+
+    reset_calls: int = 0
+    step_calls: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "reset_calls": self.reset_calls,
+            "step_calls": self.step_calls,
+            "frames": self.frames,
+            "seconds": round(self.seconds, 6),
+        }
+
+
+@dataclass
+class ModelRunner:
+    """Drives a :class:`WorldModel` for a protocol: builds contexts, checks and resizes frames.
+
+    Every frame an adapter returns goes through :func:`check_frames`, so a broken adapter raises
+    :class:`~panbench.errors.ContractError` naming itself, the call and expected versus received,
+    before anything is written.
+    """
+
+    model: WorldModel
+    env: Env
+    resolution: int
+    stats: CallStats = field(default_factory=CallStats)
+
+    @property
+    def name(self) -> str:
+        return self.model.spec.name
+
+    def context(self, episodes: Sequence[Episode], upto: int | None = None) -> Context:
+        spec = self.model.spec
+        frames = np.stack([e.context_frames for e in episodes])
+        if spec.context_frames is not None:
+            frames = frames[:, -spec.context_frames :]
+        if spec.resolution is not None:
+            frames = resize_frames(frames, spec.resolution)
+        privileged = spec.privileged
+        return Context(
+            frames=np.ascontiguousarray(frames),
+            actions=[list(e.context_actions) for e in episodes],
+            seeds=[e.seed for e in episodes],
+            env=self.env if privileged else None,
+            states=[e.context_states[-1] for e in episodes] if privileged else None,
+        )
+
+    def reset(self, episodes: Sequence[Episode]) -> Any:
+        start = time.perf_counter()
+        state = self.model.reset(self.context(episodes))
+        self.stats.reset_calls += 1
+        self.stats.seconds += time.perf_counter() - start
+        return state
+
+    def step(self, state: Any, actions: Sequence[Action], where: str) -> tuple[Any, np.ndarray]:
+        """One model step; returns its state and the LAST of its k frames at task resolution.
+
+        Returns:
+            (state, frames uint8 [B, H, W, 3]) with H = W = the task resolution.
+        """
+        spec = self.model.spec
+        start = time.perf_counter()
+        result = self.model.step(state, list(actions))
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.step_calls += 1
+        if not (isinstance(result, tuple) and len(result) == 2):
+            from panbench.errors import ContractError
+
+            raise ContractError(
+                f"Model {self.name!r} broke the WorldModel contract in {where}: expected step() "
+                f"to return (state, frames), but got {type(result).__name__}."
+            )
+        new_state, frames = result
+        frames = check_frames(
+            frames,
+            model=self.name,
+            where=where,
+            batch_size=len(actions),
+            frames_per_step=spec.frames_per_step,
+            resolution=spec.resolution,
+        )
+        self.stats.frames += int(frames.shape[0] * frames.shape[1])
+        return new_state, resize_frames(frames[:, -1], self.resolution)
+
+    def clone(self, state: Any) -> Any:
+        return self.model.clone(state)
+
+
+Record = dict[str, Any]
+"""A per-episode record: ``{"metrics": {name: float}, "curves": {name: [float, ...]}}``."""
+
+
+class Protocol(ABC):
+    """How a task uses a model. Subclasses set ``name`` and implement :meth:`run_batch`.
+
+    Args:
+        task: the task spec (its ``options`` are the protocol's knobs).
+        env: the task's env, built from ``task.env``.
+    """
+
+    name: ClassVar[str]
+    #: the metric names this protocol can report, with their direction
+    metrics: ClassVar[dict[str, ReportedMetric]]
+
+    def __init__(self, task: TaskSpec, env: Env) -> None:
+        self.task = task
+        self.env = env
+        unknown = [m for m in task.metrics if m not in self.metrics]
+        if unknown:
+            from panbench.registry import did_you_mean
+
+            raise ConfigError(
+                f"Task {task.name!r}: protocol {self.name!r} has no metric {unknown[0]!r}."
+                f"{did_you_mean(unknown[0], list(self.metrics))} "
+                f"Available: {', '.join(self.metrics)}."
+            )
+
+    def episode(self, index: int) -> Episode:
+        ep = self.task.episodes
+        return make_episode(
+            self.env, self.task.name, ep.seed, index, ep.context, ep.horizon, ep.policy
+        )
+
+    @abstractmethod
+    def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
+        """Scores a batch of episodes; returns one record per episode, in order."""
+
+    def headline(self, means: dict[str, float]) -> float:
+        """The task's headline score in [0, 100] from the mean of each metric.
+
+        Default: the headline metric, which must lie in [0, 1], times 100.
+        """
+        value = means[self.task.headline]
+        return float(np.clip(100.0 * value, 0.0, 100.0))

@@ -1,0 +1,217 @@
+"""Open-loop rollout: the model imagines the whole horizon under the true actions; score each step.
+
+Used by action-fidelity tasks (``agent-sim``, ``env-sim``) and long-horizon tasks. Per step it
+scores pixels (PSNR, SSIM, LPIPS when its weights are present) and, through ``env.perceive`` of
+each predicted frame, the grounded metrics: action following, hold accuracy, position error,
+presence accuracy (object permanence) and, for envs with discrete attributes (colours,
+background), change following. Every per-step metric is stored as a curve, so each also yields a
+drift curve over the horizon.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from panbench.envs.base import Env
+from panbench.metrics import grounded
+from panbench.metrics.frame import psnr_video, ssim_video
+from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
+
+#: observation keys scored by position/presence rules; every other key is a discrete attribute
+_GEOMETRY_KEYS = ("positions", "present")
+
+
+def attribute_following(
+    preds: Sequence[dict[str, np.ndarray]],
+    target: Sequence[dict[str, np.ndarray]],
+    context: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Whether discrete attributes (colours, background, ...) change exactly as the truth does.
+
+    For every attribute key other than positions/presence and every step t: where the truth's
+    value changes between t-1 and t, the prediction must show the new true value at t; where it
+    does not change, the prediction must not change it either (step -1 is the true context).
+
+    Returns:
+        bool [T].
+    """
+    keys = [k for k in context if k not in _GEOMETRY_KEYS]
+    ok = np.ones(len(target), dtype=bool)
+    for key in keys:
+        t_prev, p_prev = np.asarray(context[key]), np.asarray(context[key])
+        for t, (p, tr) in enumerate(zip(preds, target, strict=True)):
+            pv, tv = np.asarray(p[key]), np.asarray(tr[key])
+            changed = tv != t_prev
+            good = np.where(changed, pv == tv, pv == p_prev)
+            ok[t] &= bool(np.all(good))
+            t_prev, p_prev = tv, pv
+    return ok
+
+
+def tracking_accuracy(
+    preds: dict[str, np.ndarray], target: dict[str, np.ndarray], max_px: float
+) -> np.ndarray:
+    """Per step, the fraction of slots the prediction gets right: absent where the truth is
+    absent, or present within ``max_px`` of the true centre where the truth is present.
+
+    Args:
+        preds: perceived predictions, ``positions`` [T, K, 2], ``present`` [T, K].
+        target: true observations, same shapes.
+
+    Returns:
+        float64 [T] in [0, 1].
+    """
+    p_pos, t_pos = np.asarray(preds["positions"]), np.asarray(target["positions"])
+    p_on = np.asarray(preds["present"]) & np.isfinite(p_pos).all(-1)
+    t_on = np.asarray(target["present"]) & np.isfinite(t_pos).all(-1)
+    with np.errstate(invalid="ignore"):
+        err = np.linalg.norm(p_pos - t_pos, axis=-1)
+    ok = np.where(t_on, p_on & (err <= max_px), ~p_on)
+    return ok.mean(axis=-1)
+
+
+def _nanmean(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+class RolloutProtocol(Protocol):
+    """Options: ``lpips_net`` ("alex"), ``min_px`` (1.5), ``rel`` (0.25) for following tolerance."""
+
+    name: ClassVar[str] = "rollout"
+    metrics: ClassVar[dict[str, ReportedMetric]] = {
+        m.name: m
+        for m in (
+            ReportedMetric("action_following", True, "all-or-nothing per step with a true effect"),
+            ReportedMetric("hold_accuracy", True, "steps with no true effect: nothing changes"),
+            ReportedMetric("change_following", True, "action following incl. colours/background"),
+            ReportedMetric("position_error", False, "px between perceived and true entity centres"),
+            ReportedMetric("presence_accuracy", True, "object permanence: presence matches truth"),
+            ReportedMetric("tracking_accuracy", True, "slots shown where they truly are (<= px)"),
+            ReportedMetric("psnr", True, "dB, per frame, capped at 100"),
+            ReportedMetric("ssim", True, "per frame"),
+            ReportedMetric("lpips", False, "LPIPS v0.1 distance per frame"),
+        )
+    }
+
+    def __init__(self, task: Any, env: Env) -> None:
+        super().__init__(task, env)
+        self.skipped: dict[str, str] = {}
+        opts = task.options
+        self.min_px = float(opts.get("min_px", grounded.DEFAULT_MIN_PX))
+        self.rel = float(opts.get("rel", grounded.DEFAULT_REL))
+        self.lpips_net = str(opts.get("lpips_net", "alex"))
+        self.track_px = float(opts.get("track_px", 2.0))
+        if "lpips" in task.metrics:
+            from panbench.weights import WeightsError, resolve
+
+            try:
+                resolve({"alex": "alexnet", "vgg": "vgg16"}[self.lpips_net])
+            except WeightsError as err:
+                self.skipped["lpips"] = str(err)
+
+    def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
+        horizon = len(episodes[0].actions)
+        res = runner.resolution
+        state = runner.reset(episodes)
+        preds = np.empty((len(episodes), horizon, res, res, 3), dtype=np.uint8)
+        for t in range(horizon):
+            actions = [e.actions[t] for e in episodes]
+            state, frames = runner.step(
+                state, actions, where=f"step {t} of task {self.task.name!r}"
+            )
+            preds[:, t] = frames
+        return [self._score(e, preds[i]) for i, e in enumerate(episodes)]
+
+    def _score(self, episode: Episode, pred: np.ndarray) -> Record:
+        """Scores one episode's predicted frames uint8 [T, H, W, 3] against its truth."""
+        wanted = set(self.task.metrics) - set(self.skipped)
+        curves: dict[str, np.ndarray] = {}
+        truth = episode.frames
+        if "psnr" in wanted:
+            curves["psnr"] = psnr_video(pred[None], truth[None])[0].numpy()
+        if "ssim" in wanted:
+            curves["ssim"] = ssim_video(pred[None], truth[None])[0].numpy()
+        if "lpips" in wanted:
+            from panbench.metrics.lpips import lpips_video
+
+            curves["lpips"] = lpips_video(pred[None], truth[None], net=self.lpips_net)[0].numpy()
+        grounded_wanted = wanted & {
+            "action_following",
+            "hold_accuracy",
+            "change_following",
+            "position_error",
+            "presence_accuracy",
+            "tracking_accuracy",
+        }
+        if grounded_wanted:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are expected
+                curves.update(self._grounded(episode, pred, grounded_wanted))
+        record: Record = {
+            "metrics": {k: _nanmean(v) for k, v in curves.items()},
+            "curves": {k: [float(x) for x in v] for k, v in curves.items()},
+            "_frames": pred,
+        }
+        return record
+
+    def _grounded(
+        self, episode: Episode, pred: np.ndarray, wanted: set[str]
+    ) -> dict[str, np.ndarray]:
+        env = self.env
+        p_list = env.perceive_batch(pred)
+        t_list = [env.observe(s) for s in episode.states]
+        ctx = env.observe(episode.context_states[-1])
+        p_obs = grounded.stack_observations(p_list)
+        t_obs = grounded.stack_observations(t_list)
+        out: dict[str, np.ndarray] = {}
+        kw = {"min_px": self.min_px, "rel": self.rel}
+        following = grounded.action_following(p_obs, t_obs, ctx, **kw)
+        if "action_following" in wanted:
+            out["action_following"] = following
+        if "hold_accuracy" in wanted:
+            out["hold_accuracy"] = grounded.hold_accuracy(p_obs, t_obs, ctx, **kw)
+        if "change_following" in wanted:
+            # Geometry rule of action_following, plus every discrete attribute; scored on the
+            # steps where the truth changes anything (geometry or attributes).
+            # Exactly one of the two is defined (non-NaN) at each step.
+            hold = grounded.hold_accuracy(p_obs, t_obs, ctx, **kw)
+            followed = np.where(np.isnan(following), hold, following) == 1.0
+            attrs_ok = attribute_following(p_list, t_list, ctx)
+            changed = grounded.changed_steps(t_obs, ctx, min_px=self.min_px) | _attr_changed(
+                t_list, ctx
+            )
+            out["change_following"] = np.where(changed, (followed & attrs_ok).astype(float), np.nan)
+        if "position_error" in wanted:
+            out["position_error"] = grounded.position_error(p_obs, t_obs)
+        if "presence_accuracy" in wanted:
+            out["presence_accuracy"] = grounded.presence_accuracy(p_obs, t_obs)
+        if "tracking_accuracy" in wanted:
+            out["tracking_accuracy"] = tracking_accuracy(p_obs, t_obs, self.track_px)
+        return out
+
+    def headline(self, means: dict[str, float]) -> float:
+        value = means[self.task.headline]
+        if self.task.headline == "psnr":
+            return float(np.clip(100.0 * value / 50.0, 0.0, 100.0))  # 50 dB counts as perfect
+        if not self.metrics[self.task.headline].higher_is_better:
+            return float("nan")  # lower-is-better metrics are not headline material
+        return float(np.clip(100.0 * value, 0.0, 100.0))
+
+
+def _attr_changed(
+    target: Sequence[dict[str, np.ndarray]], context: dict[str, np.ndarray]
+) -> np.ndarray:
+    """bool [T]: whether any discrete attribute of the truth changes at step t."""
+    keys = [k for k in context if k not in _GEOMETRY_KEYS]
+    out = np.zeros(len(target), dtype=bool)
+    prev = context
+    for t, obs in enumerate(target):
+        out[t] = any(not np.array_equal(np.asarray(obs[k]), np.asarray(prev[k])) for k in keys)
+        prev = obs
+    return out
