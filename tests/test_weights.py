@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,9 @@ def test_load_helpers_use_safe_loaders(home: Path, tmp_path: Path) -> None:
 
     state_file = tmp_path / "state.pt"
     torch.save({"features.0.weight": torch.ones(2)}, state_file)
-    scripted = torch.jit.script(torch.nn.Linear(2, 3))
+    with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(torch.nn.Linear(2, 3))
     script_file = tmp_path / "module.pt"
     scripted.save(str(script_file))
     for name, file in (("toy-state", state_file), ("toy-script", script_file)):
