@@ -36,7 +36,11 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
 # ============================================================================================ ls
 def _add_ls(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ls", help="list registered things")
-    p.add_argument("what", choices=["envs", "tasks", "suites"], help="what to list")
+    p.add_argument(
+        "what",
+        choices=["envs", "tasks", "suites", "models", "metrics", "protocols"],
+        help="what to list",
+    )
     p.set_defaults(func=_cmd_ls)
 
 
@@ -52,6 +56,39 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         # Descriptions may run over several lines; the listing shows the first.
         rows = [(name, version, (desc.splitlines() or [""])[0]) for name, version, desc in rows]
         _table(args.what, ["name", "version", "description"], rows)
+    elif args.what == "models":
+        from panbench.models import MODELS
+
+        rows = []
+        for name in MODELS.names():
+            try:
+                doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
+                rows.append((name, doc[0] if doc else ""))
+            except ImportError as err:  # a plugin whose dependencies are missing
+                rows.append((name, f"(cannot import: {err})"))
+        _table("models", ["name", "description"], rows)
+    elif args.what == "metrics":
+        from panbench.metrics.registry import METRICS
+        from panbench.protocols import PROTOCOLS
+
+        seen = {m.name for m in METRICS}
+        rows = [(m.name, "↑" if m.higher_is_better else "↓", m.description) for m in METRICS]
+        for proto in PROTOCOLS.names():
+            for m in PROTOCOLS.get(proto).metrics.values():
+                if m.name not in seen:
+                    seen.add(m.name)
+                    arrow = "↑" if m.higher_is_better else "↓"
+                    rows.append((m.name, arrow, f"{m.description} ({proto} protocol)"))
+        _table("metrics", ["name", "better", "description"], rows)
+    elif args.what == "protocols":
+        from panbench.protocols import PROTOCOLS
+
+        rows = []
+        for name in PROTOCOLS.names():
+            doc = (PROTOCOLS.get(name).__module__ or "").strip()
+            module_doc = (sys.modules[doc].__doc__ or "").strip().splitlines()
+            rows.append((name, module_doc[0] if module_doc else ""))
+        _table("protocols", ["name", "description"], rows)
     return 0
 
 

@@ -53,6 +53,14 @@ class PanbenchGymEnv(gymnasium.Env):  # type: ignore[misc]
         self.action_space = spaces.Discrete(self.env.num_actions)
         self._state: Any = None
         self._has_goal = type(self.env).goal_reached is not Env.goal_reached
+        goals = self.env.goals()
+        if self._has_goal and goal is None:
+            if len(goals) != 1:
+                raise ValueError(
+                    f"Env {env_name!r} has several goals; pass goal=... to gymnasium.make, "
+                    f"one of: {', '.join(goals)}."
+                )
+            self.goal = goals[0]
 
     def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = dict(self.env.observe(self._state))

@@ -1,5 +1,4 @@
-"""Counterfactuals: the same context under two different actions. Does the prediction change
-where and how the truth changes?
+"""Counterfactuals: the same context under two actions; does the prediction change as the truth does?
 
 From each episode's context the model's state is cloned and stepped once under the true action a
 and once under an alternative action b whose true outcome differs. Grounded: the perceived

@@ -1,0 +1,83 @@
+"""The offline demo behind `panbench demo` (and `nox -s demo`): a short evaluation of the built-in
+baselines on the embedded `quick` suite, plus a contact sheet of every env's frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEMO_MODELS = ("oracle", "random-action", "copy-last")
+
+
+def contact_sheet(out: Path, steps: int = 6, resolution: int = 64, seed: int = 0) -> Path:
+    """Renders ``steps`` frames of a random rollout of each env, one row per env, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from panbench.envs import ENVS, make
+
+    names = ENVS.names()
+    fig, axes = plt.subplots(len(names), steps, figsize=(1.4 * steps, 1.5 * len(names)))
+    for row, name in enumerate(names):
+        env = make(name, resolution=resolution)
+        rng = np.random.default_rng(seed)
+        state = env.reset(seed)
+        for col in range(steps):
+            ax = axes[row, col]
+            ax.imshow(env.render(state), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(name)
+            action = env.random_action(state, rng)
+            ax.set_title(action.text, fontsize=5)
+            state = env.step(state, action)
+    fig.tight_layout()
+    path = out / "envs.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
+    """Evaluates the built-in baselines on ``quick`` (``limit`` episodes per task) into ``out``.
+
+    Returns:
+        ``{model: results dict}``.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from panbench.harness import evaluate
+
+    console = console or Console()
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]panbench demo[/]: baselines on the quick suite, {limit} episodes per task")
+    all_results = {}
+    for model in DEMO_MODELS:
+        all_results[model] = evaluate(
+            model, out=out / model, suite="quick", limit=limit, console=console
+        )
+    table = Table(title="quick suite, headline scores (0-100)")
+    table.add_column("task")
+    for model in DEMO_MODELS:
+        table.add_column(model, justify="right")
+    tasks = list(all_results[DEMO_MODELS[0]]["tasks"])
+    for task in tasks:
+        cells = []
+        for model in DEMO_MODELS:
+            score = all_results[model]["tasks"][task]["headline"]["score"]
+            cells.append("-" if score is None else f"{score:.1f}")
+        table.add_row(task, *cells)
+    table.add_row(
+        "[bold]suite[/]",
+        *[f"{all_results[m]['summary']['score']:.1f}" for m in DEMO_MODELS],
+    )
+    console.print(table)
+    sheet = contact_sheet(out)
+    console.print(f"results: {out}/<model>/results.json; env frames: {sheet}")
+    return all_results
