@@ -50,12 +50,16 @@ PUSH_SPEED = 0.6
 """Velocity change of one push, frame sides per second."""
 MAX_SPEED = 3.0
 """Pushes cannot make a ball faster than this, which also rules out tunnelling within a substep."""
-# Balls are separated to slightly more than touching, so rounding never leaves them overlapping.
-_SEPARATION = 2 * RADIUS * (1 + 1e-9)
+_CONTACT = 2 * RADIUS
+# Overlapping balls are pushed to slightly more than touching, so that rounding cannot leave them
+# overlapping and the correction settles in one pass.
+_SEPARATION = _CONTACT * (1 + 1e-9)
 _CORRECTION_ITERS = 10
 
 # A blob smaller than this fraction of a ball's area is noise, not a ball.
 _MIN_AREA_FRACTION = 0.3
+# A blob whose overlap (IoU) with a disk at its centroid is below this is not a ball.
+_MIN_IOU = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +107,7 @@ def _overlapping_pairs(pos: np.ndarray, slots: np.ndarray) -> list[tuple[int, in
         (int(i), int(j))
         for a, i in enumerate(slots)
         for j in slots[a + 1 :]
-        if np.hypot(*(pos[j] - pos[i])) < _SEPARATION
+        if np.hypot(*(pos[j] - pos[i])) < _CONTACT
     ]
 
 
@@ -153,7 +157,10 @@ def _substep(pos: np.ndarray, vel: np.ndarray, slots: np.ndarray, dt: float) -> 
 def _conserve_energy(
     pos: np.ndarray, vel: np.ndarray, slots: np.ndarray, flown: np.ndarray
 ) -> None:
-    """Rescales speeds in place so positional corrections neither add nor remove energy.
+    """Rescales velocities in place so positional corrections neither add nor remove energy.
+
+    The total kinetic energy absorbs the potential energy the correction moved, spread over all
+    balls: a ball a collision just brought to rest has no speed of its own to rescale.
 
     Args:
         pos: float64 [K,2] corrected positions.
@@ -161,10 +168,10 @@ def _conserve_energy(
         slots: int [N] present slots.
         flown: float64 [K,2] positions before the correction.
     """
-    speed2 = (vel[slots] ** 2).sum(axis=1)
-    target = np.maximum(speed2 + 2 * GRAVITY * (pos[slots, 1] - flown[slots, 1]), 0.0)
-    scale = np.sqrt(np.divide(target, speed2, out=np.ones_like(speed2), where=speed2 > 0))
-    vel[slots] *= scale[:, None]
+    kinetic = 0.5 * float((vel[slots] ** 2).sum())
+    target = kinetic + GRAVITY * float((pos[slots, 1] - flown[slots, 1]).sum())
+    if kinetic > 0:
+        vel[slots] *= np.sqrt(max(target, 0.0) / kinetic)
 
 
 def _normal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -318,9 +325,35 @@ class BounceEnv(Env):
             rows, cols = blob_pixels(labels, k, half_window=2 * self.radius_px + 1)
             if rows.size < min_area:
                 continue
-            positions[k] = cols.mean(), rows.mean()
+            cx, cy = cols.mean(), rows.mean()
+            if self._disk_iou(rows, cols, cx, cy) < _MIN_IOU:
+                continue  # scattered pixels of this colour, not a ball
+            positions[k] = cx, cy
             present[k] = True
         return {"positions": positions, "present": present}
+
+    def _disk_iou(self, rows: np.ndarray, cols: np.ndarray, cx: float, cy: float) -> float:
+        """Best IoU of blob pixels with a ball's disk at (cx, cy), or with it eroded by 1 px.
+
+        Blur on a generated frame erodes a ball by about a pixel (its blended rim matches no
+        colour), so the eroded disk counts as a ball too.
+
+        Args:
+            rows: int [N] blob pixel rows.
+            cols: int [N] blob pixel columns.
+            cx: blob centre x in pixels.
+            cy: blob centre y in pixels.
+        """
+        ox, oy = int(np.floor(cx)) - self._reach, int(np.floor(cy)) - self._reach
+        wy, wx = np.meshgrid(oy + self._window, ox + self._window, indexing="ij")
+        window_d2 = (wx - cx) ** 2 + (wy - cy) ** 2
+        blob_d2 = (cols - cx) ** 2 + (rows - cy) ** 2
+        best = 0.0
+        for radius in (self.radius_px, self.radius_px - 1):
+            disk = int((window_d2 < radius**2).sum())
+            inter = int((blob_d2 < radius**2).sum())
+            best = max(best, inter / (rows.size + disk - inter))
+        return best
 
 
 __all__ = ["COLOR_NAMES", "BounceEnv", "BounceState"]

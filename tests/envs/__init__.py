@@ -45,7 +45,7 @@ def degraded(frame: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarra
         "blur": blur,
         "shift": f + np.array([18.0, -15.0, 12.0]),
         "quantised": (f // 32) * 32 + 16,
-        "salt": np.where(rng.random(f.shape[:2] + (1,)) < 0.02, 255.0, f),
+        "salt": np.where(rng.random((*f.shape[:2], 1)) < 0.02, 255.0, f),
         "random": rng.uniform(0, 256, f.shape),
         "black": np.zeros_like(f),
         "one_colour": np.broadcast_to(f[h // 2, w // 2], f.shape),
