@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from panbench.envs.base import Env, Observation
+from panbench.errors import ConfigError
 
 
 def assert_observations_match(expected: Observation, got: Observation, tol: float = 0.5) -> None:
@@ -62,3 +64,38 @@ def assert_well_formed(env: Env, obs: Observation, reference: Observation) -> No
     assert obs["positions"].shape == (env.num_entities, 2)
     assert np.isnan(obs["positions"][~obs["present"]]).all()
     assert np.isfinite(obs["positions"][obs["present"]]).all()
+
+
+def degraded_scores(env: Env, seeds: int = 30, tol: float = 1.0) -> dict[str, int]:
+    """Perceives degraded renders of ``seeds`` reset states; counts the right ones per corruption.
+
+    Every perception must be well formed and must not report more entities than are present
+    (corruption may lose an entity, never invent one). A frame counts as right when every key but
+    ``positions`` equals the truth and present positions are within ``tol`` pixels.
+
+    Returns:
+        corruption name (see :func:`degraded`) -> number of right frames, out of ``seeds``.
+    """
+    rng = np.random.default_rng(0)
+    correct: dict[str, int] = {}
+    for seed in range(seeds):
+        state = env.reset(seed)
+        truth = env.observe(state)
+        for kind, frame in degraded(env.render(state), rng).items():
+            obs = env.perceive(frame)
+            assert_well_formed(env, obs, truth)
+            assert obs["present"].sum() <= truth["present"].sum(), kind
+            same = all(np.array_equal(obs[k], truth[k]) for k in truth if k != "positions")
+            err = np.nan_to_num(np.abs(obs["positions"] - truth["positions"]), nan=0.0)
+            correct[kind] = correct.get(kind, 0) + int(same and err.max(initial=0) <= tol)
+    return correct
+
+
+def assert_rejects_wrong_frames(env: Env) -> None:
+    """``perceive`` raises ConfigError naming the expected shape for wrong shapes and dtypes."""
+    frame = env.render(env.reset(0))
+    res = env.resolution
+    wrong = (frame[: res // 2], frame[..., :2], frame.astype(np.float32), frame[None])
+    for bad in (*wrong, frame.astype(np.int64), np.zeros((res, res, 4), dtype=np.uint8)):
+        with pytest.raises(ConfigError, match=rf"uint8 frame of shape \({res}, {res}, 3\)"):
+            env.perceive(bad)

@@ -24,8 +24,8 @@ from panbench.errors import ConfigError, UnknownNameError
 from tests.envs import (
     assert_observations_match,
     assert_perception_sweep,
-    assert_well_formed,
-    degraded,
+    assert_rejects_wrong_frames,
+    degraded_scores,
 )
 
 UP, DOWN, LEFT, RIGHT = range(4)
@@ -326,27 +326,12 @@ def test_perceive_is_exact_on_touching_balls(resolution: int) -> None:
 
 
 def test_perceive_rejects_wrong_frames(env: BounceEnv) -> None:
-    frame = env.render(env.reset(0))
-    for bad in (frame[:, :32], frame.astype(np.int64), frame[..., 0], np.zeros((64, 64, 4))):
-        with pytest.raises(ConfigError, match=r"uint8 frame of shape \(64, 64, 3\)"):
-            env.perceive(bad)
+    assert_rejects_wrong_frames(env)
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
 def test_perceive_degrades_gracefully(resolution: int) -> None:
-    env = make("bounce", resolution=resolution)
-    rng = np.random.default_rng(0)
-    correct: dict[str, int] = {}
-    for seed in range(30):
-        state = env.reset(seed)
-        truth = env.observe(state)
-        for kind, frame in degraded(env.render(state), rng).items():
-            obs = env.perceive(frame)
-            assert_well_formed(env, obs, truth)
-            assert obs["present"].sum() <= truth["present"].sum(), kind
-            same = np.array_equal(obs["present"], truth["present"])
-            near = np.nanmax(np.abs(obs["positions"] - truth["positions"]), initial=0) <= 1.0
-            correct[kind] = correct.get(kind, 0) + int(same and near)
+    correct = degraded_scores(make("bounce", resolution=resolution))
     for kind in ("noise", "shift", "salt", "quantised"):
         assert correct[kind] == 30, (kind, correct[kind])
     assert correct["random"] == correct["black"] == correct["one_colour"] == 0

@@ -25,8 +25,8 @@ from panbench.errors import ConfigError, UnknownNameError
 from tests.envs import (
     assert_observations_match,
     assert_perception_sweep,
-    assert_well_formed,
-    degraded,
+    assert_rejects_wrong_frames,
+    degraded_scores,
 )
 
 UP, DOWN, LEFT, RIGHT = range(4)
@@ -414,30 +414,12 @@ def test_perceive_is_exact_on_touching_objects(resolution: int) -> None:
 
 
 def test_perceive_rejects_wrong_frames(env: ShapesEnv) -> None:
-    frame = env.render(env.reset(0))
-    for bad in (frame[:32], frame[..., :2], frame.astype(np.float32), frame[None]):
-        with pytest.raises(ConfigError, match=r"uint8 frame of shape \(64, 64, 3\)"):
-            env.perceive(bad)
+    assert_rejects_wrong_frames(env)
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
 def test_perceive_degrades_gracefully(resolution: int) -> None:
-    env = make("shapes", resolution=resolution)
-    rng = np.random.default_rng(0)
-    correct: dict[str, int] = {}
-    for seed in range(30):
-        state = env.reset(seed)
-        truth = env.observe(state)
-        for kind, frame in degraded(env.render(state), rng).items():
-            obs = env.perceive(frame)
-            assert_well_formed(env, obs, truth)
-            # Corruption may lose objects but never invents one.
-            assert obs["present"].sum() <= truth["present"].sum(), kind
-            same = np.array_equal(obs["present"], truth["present"]) and np.array_equal(
-                obs["colors"], truth["colors"]
-            )
-            near = np.nanmax(np.abs(obs["positions"] - truth["positions"]), initial=0) <= 1.0
-            correct[kind] = correct.get(kind, 0) + int(same and near)
+    correct = degraded_scores(make("shapes", resolution=resolution))
     # Mild corruption keeps perception right on every frame; garbage yields no objects.
     for kind in ("noise", "shift", "salt", "quantised"):
         assert correct[kind] == 30, (kind, correct[kind])
