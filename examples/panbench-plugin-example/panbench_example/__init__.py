@@ -1,0 +1,1 @@
+"""An example panbench plugin: one world-model adapter registered through an entry point."""
