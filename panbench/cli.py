@@ -45,6 +45,7 @@ def _add_ls(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
+    rows: list[Any]
     if args.what == "envs":
         from panbench.envs import describe
 
@@ -85,8 +86,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
         rows = []
         for name in PROTOCOLS.names():
-            doc = (PROTOCOLS.get(name).__module__ or "").strip()
-            module_doc = (sys.modules[doc].__doc__ or "").strip().splitlines()
+            module = sys.modules[PROTOCOLS.get(name).__module__]
+            module_doc = (module.__doc__ or "").strip().splitlines()
             rows.append((name, module_doc[0] if module_doc else ""))
         _table("protocols", ["name", "description"], rows)
     return 0
@@ -123,8 +124,8 @@ def _cmd_tasks_validate(args: argparse.Namespace) -> int:
     rows = [(t.name, t.version, t.protocol, t.hash[:12]) for t in report.tasks]
     _table("tasks", ["task", "version", "protocol", "hash"], rows)
     if report.suites:
-        rows = [(s.name, s.version, len(s.tasks), s.hash[:12]) for s in report.suites]
-        _table("suites", ["suite", "version", "tasks", "hash"], rows)
+        suite_rows = [(s.name, s.version, len(s.tasks), s.hash[:12]) for s in report.suites]
+        _table("suites", ["suite", "version", "tasks", "hash"], suite_rows)
     console.print(f"{report.files} file(s) valid")
     return 0
 

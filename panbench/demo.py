@@ -56,7 +56,9 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
 
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]panbench demo[/]: baselines on the quick suite, {limit} episodes per task")
+    console.print(
+        f"[bold]panbench demo[/]: baselines on the quick suite, {limit} episodes per task"
+    )
     all_results = {}
     for model in DEMO_MODELS:
         all_results[model] = evaluate(

@@ -13,6 +13,7 @@ keep it stable so files diff cleanly. Bump :data:`SCHEMA_VERSION` on any incompa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,11 +22,11 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from panbench.errors import DataError
+from panbench.errors import DataError, PanbenchError
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_SEED = 0
@@ -89,7 +90,10 @@ def _finite(values: Iterable[Any]) -> np.ndarray:
 
 
 def bootstrap_ci(
-    values: Sequence[float], *, seed: int = BOOTSTRAP_SEED, samples: int = BOOTSTRAP_SAMPLES
+    values: Sequence[float] | np.ndarray,
+    *,
+    seed: int = BOOTSTRAP_SEED,
+    samples: int = BOOTSTRAP_SAMPLES,
 ) -> tuple[float, float]:
     """95% percentile-bootstrap CI of the mean over episodes (deterministic for a seed)."""
     try:
@@ -144,7 +148,7 @@ def aggregate_records(
     return out
 
 
-def _json_float(x: float) -> float | None:
+def _json_float(x: float | np.floating) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
@@ -224,4 +228,347 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(
             f"{path}: expected schema_version {SCHEMA_VERSION}, but got {version!r}."
         )
+    return data
+
+
+# ------------------------------------------------------------------------------------ validation
+_HEX64 = frozenset("0123456789abcdef")
+_NUMBER = (int, float)
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
+
+
+def _typename(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+class _Checker:
+    """Walks a results dict, raising :class:`ResultsError` that names the file and field."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, field: str, expected: str, found: Any) -> NoReturn:
+        shown = found if isinstance(found, str) and found.startswith("<") else repr(found)
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        raise ResultsError(f"{self.path}: field {field!r}: expected {expected}, but found {shown}.")
+
+    def get(self, obj: Mapping[str, Any], key: str, field: str) -> Any:
+        if not isinstance(obj, Mapping):
+            self.fail(field.rpartition(".")[0] or field, "an object", f"<{_typename(obj)}>")
+        if key not in obj:
+            self.fail(field, "the field to be present", "<missing>")
+        return obj[key]
+
+    def typed(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        field: str,
+        types: tuple[type, ...],
+        *,
+        nullable: bool = False,
+    ) -> Any:
+        value = self.get(obj, key, field)
+        if value is None and nullable:
+            return value
+        # bool is an int subclass; only accept it where bool is asked for.
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            names = " or ".join(t.__name__ for t in types) + (" or null" if nullable else "")
+            self.fail(field, f"a value of type {names}", f"<{_typename(value)}: {value!r}>")
+        return value
+
+    def obj(self, obj: Mapping[str, Any], key: str, field: str) -> dict[str, Any]:
+        return self.typed(obj, key, field, (dict,))
+
+    def count(self, obj: Mapping[str, Any], key: str, field: str, minimum: int, **kw: Any) -> Any:
+        value = self.typed(obj, key, field, (int,), **kw)
+        if value is not None and value < minimum:
+            self.fail(field, f"an integer >= {minimum}", value)
+        return value
+
+    def sha256(
+        self, obj: Mapping[str, Any], key: str, field: str, *, nullable: bool = False
+    ) -> Any:
+        value = self.get(obj, key, field)
+        if not (_is_sha256(value) or (nullable and value is None)):
+            self.fail(
+                field, "a 64-digit lowercase hex sha256" + (" or null" if nullable else ""), value
+            )
+        return value
+
+    def equal(self, field: str, expected: Any, found: Any) -> None:
+        if not _json_equal(expected, found):
+            self.fail(field, repr(expected) + " (recomputed from the samples)", found)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Exact equality of JSON values, where 1 == 1.0 but True != 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b if not isinstance(a, _NUMBER) else a == b
+
+
+def _check_provenance(c: _Checker, data: Mapping[str, Any]) -> None:
+    c.typed(data, "panbench_version", "panbench_version", (str,))
+    git = c.obj(data, "git", "git")
+    commit = c.typed(git, "commit", "git.commit", (str,), nullable=True)
+    if commit is not None and not (len(commit) in (40, 64) and set(commit) <= _HEX64):
+        c.fail("git.commit", "a hex commit id or null", commit)
+    c.typed(git, "dirty", "git.dirty", (bool,), nullable=True)
+
+    suite = c.obj(data, "suite", "suite")
+    c.typed(suite, "name", "suite.name", (str,))
+    c.typed(suite, "version", "suite.version", (str,))
+    c.sha256(suite, "hash", "suite.hash")
+
+    model = c.obj(data, "model", "model")
+    c.typed(model, "name", "model.name", (str,))
+    c.obj(model, "args", "model.args")
+    spec = c.obj(model, "spec", "model.spec")
+    c.typed(spec, "name", "model.spec.name", (str,))
+    c.typed(spec, "action_space", "model.spec.action_space", (str,))
+    c.count(spec, "resolution", "model.spec.resolution", 1, nullable=True)
+    c.count(spec, "context_frames", "model.spec.context_frames", 1, nullable=True)
+    c.count(spec, "frames_per_step", "model.spec.frames_per_step", 1)
+    c.typed(spec, "privileged", "model.spec.privileged", (bool,))
+    c.sha256(model, "checkpoint_sha256", "model.checkpoint_sha256", nullable=True)
+
+    run = c.obj(data, "run", "run")
+    c.typed(run, "seed", "run.seed", (int,), nullable=True)
+    c.count(run, "limit", "run.limit", 1, nullable=True)
+    c.count(run, "batch_size", "run.batch_size", 1)
+    c.count(run, "world_size", "run.world_size", 1)
+    c.typed(run, "device", "run.device", (str,))
+
+    env = c.obj(data, "environment", "environment")
+    libs = c.obj(env, "libraries", "environment.libraries")
+    for name in libs:
+        c.typed(libs, name, f"environment.libraries.{name}", (str,), nullable=True)
+    timings = c.obj(data, "timings", "timings")
+    total = c.typed(timings, "total_seconds", "timings.total_seconds", _NUMBER)
+    if total < 0:
+        c.fail("timings.total_seconds", "a duration >= 0", total)
+
+
+def _check_metric_entry(c: _Checker, entry: Any, field: str) -> None:
+    if not isinstance(entry, dict):
+        c.fail(field, "an object", f"<{_typename(entry)}>")
+    c.typed(entry, "value", f"{field}.value", _NUMBER, nullable=True)
+    ci = c.typed(entry, "ci95", f"{field}.ci95", (list,))
+    if len(ci) != 2 or not all(x is None or isinstance(x, _NUMBER) for x in ci):
+        c.fail(f"{field}.ci95", "[lo, hi] (numbers or nulls)", ci)
+    if None not in ci and ci[0] > ci[1]:
+        c.fail(f"{field}.ci95", "lo <= hi", ci)
+    c.count(entry, "n", f"{field}.n", 0)
+    c.count(entry, "n_missing", f"{field}.n_missing", 0)
+    c.typed(entry, "higher_is_better", f"{field}.higher_is_better", (bool,))
+
+
+def _declared_directions(protocol: str) -> dict[str, bool] | None:
+    """The higher_is_better of each metric the named protocol declares (None if unknown)."""
+    from panbench.protocols import PROTOCOLS
+
+    try:
+        cls = PROTOCOLS.get(protocol)
+    except PanbenchError:
+        return None
+    return {name: m.higher_is_better for name, m in cls.metrics.items()}
+
+
+def _recompute_headline(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
+    """The protocol's headline score from metric means, as the harness computes it."""
+    from types import SimpleNamespace
+
+    from panbench.protocols import PROTOCOLS
+
+    if means.get(metric) is None:
+        return None
+    cls = PROTOCOLS.get(protocol)
+    shell = cls.__new__(cls)  # headline() reads only task.headline and the class's metrics
+    shell.task = SimpleNamespace(headline=metric)
+    values = {k: (math.nan if v is None else v) for k, v in means.items()}
+    return _json_float(shell.headline(values))
+
+
+def _check_samples(
+    c: _Checker, root: Path, name: str, task: Mapping[str, Any], n: int
+) -> list[dict[str, Any]]:
+    field = f"tasks.{name}.samples"
+    expected_rel = f"samples/{name}.jsonl"
+    rel = c.typed(task, "samples", field, (str,))
+    if rel != expected_rel:
+        c.fail(field, repr(expected_rel), rel)
+    path = root / expected_rel
+    if not path.is_file():
+        raise ResultsError(
+            f"{path}: expected the samples file of task {name!r}, but it is missing."
+        )
+    data = path.read_bytes()
+    digest = c.sha256(task, "samples_sha256", f"tasks.{name}.samples_sha256")
+    found = hashlib.sha256(data).hexdigest()
+    records = read_samples(path)
+    if len(records) != n or data.count(b"\n") != n:
+        raise ResultsError(
+            f"{path}: expected {n} lines (tasks.{name}.n_episodes), but found {len(records)} "
+            f"records on {data.count(b'\n')} lines."
+        )
+    seen: dict[str, int] = {}
+    for line, rec in enumerate(records, start=1):
+        where = f"{path}:{line}"
+        index = rec.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index != line - 1:
+            raise ResultsError(
+                f"{where}: field 'index': expected {line - 1} (lines sorted by episode index, "
+                f"one per episode), but found {index!r}."
+            )
+        ep_hash = rec.get("hash")
+        if not _is_sha256(ep_hash):
+            raise ResultsError(
+                f"{where}: field 'hash': expected an episode sha256, but found {ep_hash!r}."
+            )
+        if ep_hash in seen:
+            raise ResultsError(
+                f"{where}: field 'hash': expected unique episode hashes, but {ep_hash[:16]}... "
+                f"repeats line {seen[ep_hash]}."
+            )
+        seen[ep_hash] = line
+        if rec.get("episode_id") != f"{name}/{index:05d}":
+            raise ResultsError(
+                f"{where}: field 'episode_id': expected {name + '/' + format(index, '05d')!r}, "
+                f"but found {rec.get('episode_id')!r}."
+            )
+        if not isinstance(rec.get("metrics"), dict):
+            raise ResultsError(
+                f"{where}: field 'metrics': expected an object of metric values, "
+                f"but found {rec.get('metrics')!r}."
+            )
+    if found != digest:
+        raise ResultsError(
+            f"{path}: expected sha256 {digest} (tasks.{name}.samples_sha256 in results.json), "
+            f"but the file hashes to {found}."
+        )
+    return records
+
+
+def _check_task(c: _Checker, root: Path, name: str, task: Any) -> float | None:
+    prefix = f"tasks.{name}"
+    if not isinstance(task, dict):
+        c.fail(prefix, "an object", f"<{_typename(task)}>")
+    c.typed(task, "version", f"{prefix}.version", (str,))
+    c.sha256(task, "hash", f"{prefix}.hash")
+    protocol = c.typed(task, "protocol", f"{prefix}.protocol", (str,))
+    n = c.count(task, "n_episodes", f"{prefix}.n_episodes", 1)
+    headline = c.obj(task, "headline", f"{prefix}.headline")
+    head_metric = c.typed(headline, "metric", f"{prefix}.headline.metric", (str,))
+    score = c.typed(headline, "score", f"{prefix}.headline.score", _NUMBER, nullable=True)
+    if score is not None and not 0.0 <= score <= 100.0:
+        c.fail(f"{prefix}.headline.score", "a score in [0, 100] or null", score)
+    metrics = c.obj(task, "metrics", f"{prefix}.metrics")
+    skipped = task.get("skipped", {})
+    if not isinstance(skipped, dict):
+        c.fail(f"{prefix}.skipped", "an object", f"<{_typename(skipped)}>")
+    for metric, entry in metrics.items():
+        _check_metric_entry(c, entry, f"{prefix}.metrics.{metric}")
+        if entry["n"] + entry["n_missing"] != n:
+            c.fail(
+                f"{prefix}.metrics.{metric}.n",
+                f"n + n_missing == n_episodes ({n})",
+                f"n={entry['n']}, n_missing={entry['n_missing']}",
+            )
+    if head_metric not in metrics and head_metric not in skipped:
+        c.fail(
+            f"{prefix}.headline.metric", f"one of the task's metrics {sorted(metrics)}", head_metric
+        )
+
+    declared = _declared_directions(protocol)
+    if declared is not None:
+        for metric, entry in metrics.items():
+            field = f"{prefix}.metrics.{metric}.higher_is_better"
+            if metric not in declared:
+                c.fail(f"{prefix}.metrics", f"metrics of protocol {protocol!r}", metric)
+            if entry["higher_is_better"] is not declared[metric]:
+                c.fail(
+                    field,
+                    f"{declared[metric]} (declared by protocol {protocol!r})",
+                    entry["higher_is_better"],
+                )
+
+    records = _check_samples(c, root, name, task, n)
+    hib = {m: bool(e["higher_is_better"]) for m, e in metrics.items()}
+    recomputed = sanitize(aggregate_records(records, hib))
+    for metric, entry in metrics.items():
+        fresh = recomputed[metric]
+        for key in sorted(set(fresh) | set(entry)):
+            field = f"{prefix}.metrics.{metric}.{key}"
+            if key not in entry:
+                c.fail(field, "the field to be present", "<missing>")
+            if key not in fresh:
+                c.fail(field, "no such field (not recomputable from the samples)", entry[key])
+            c.equal(field, fresh[key], entry[key])
+    if declared is not None and head_metric in metrics:
+        means = {m: e["value"] for m, e in recomputed.items()}
+        c.equal(
+            f"{prefix}.headline.score", _recompute_headline(protocol, head_metric, means), score
+        )
+    return score
+
+
+def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Checks a results folder field by field and against its samples; returns results.json.
+
+    Checks the schema version, that every provenance field is present and typed, and per task
+    that ``samples/<task>.jsonl`` exists, holds ``n_episodes`` lines sorted by episode index with
+    unique episode hashes, hashes to ``samples_sha256``, and that every aggregate (value, CI, n,
+    n_missing, curve) and the headline score recompute exactly from those lines. Leaderboards
+    use this to refuse tampered or inconsistent submissions.
+
+    Args:
+        results_dir: the folder written by ``panbench evaluate`` (or its ``results.json``).
+
+    Returns:
+        The parsed ``results.json``.
+
+    Raises:
+        ResultsError: naming the file and field, expected versus found.
+    """
+    root = Path(results_dir)
+    if root.name == "results.json" and root.is_file():
+        root = root.parent
+    path = root / "results.json"
+    if not path.is_file():
+        raise ResultsError(
+            f"No results file at {path}: expected results.json from `panbench evaluate`."
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path}: not valid JSON ({err}).") from err
+    c = _Checker(path)
+    if not isinstance(data, dict):
+        c.fail("<root>", "a JSON object", f"<{_typename(data)}>")
+    version = c.get(data, "schema_version", "schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        c.fail("schema_version", repr(SCHEMA_VERSION), version)
+    _check_provenance(c, data)
+    tasks = c.obj(data, "tasks", "tasks")
+    if not tasks:
+        c.fail("tasks", "at least one task", tasks)
+    scores = [_check_task(c, root, name, task) for name, task in tasks.items()]
+    summary = data.get("summary")
+    if summary is not None:
+        if not isinstance(summary, dict):
+            c.fail("summary", "an object", f"<{_typename(summary)}>")
+        valid = [s for s in scores if s is not None]
+        expected = sum(valid) / len(valid) if valid else None
+        c.equal("summary.score", expected, summary.get("score"))
+        c.equal("summary.n_tasks", len(tasks), summary.get("n_tasks"))
     return data

@@ -144,7 +144,7 @@ class Env(ABC):
         """
         available = self.actions(state)
         if isinstance(action, Action):
-            key: int | str = action.index
+            key: int = action.index
         elif isinstance(action, (int, np.integer)) and not isinstance(action, bool):
             key = int(action)
         elif isinstance(action, str):

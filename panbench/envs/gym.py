@@ -6,7 +6,7 @@ works. Observations are the rendered uint8 [H,W,3] frames; ``info`` carries the 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -22,7 +22,7 @@ GYM_IDS = {
 }
 
 
-class PanbenchGymEnv(gymnasium.Env):  # type: ignore[misc]
+class PanbenchGymEnv(gymnasium.Env):
     """A gymnasium view of a panbench :class:`~panbench.envs.base.Env`.
 
     Actions are the env's stable discrete indices (``Discrete(env.num_actions)``); an index whose
@@ -36,7 +36,7 @@ class PanbenchGymEnv(gymnasium.Env):  # type: ignore[misc]
         **kwargs: passed to :func:`panbench.envs.make` (``resolution``, env options).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (gymnasium's API)
 
     def __init__(
         self, env_name: str, render_mode: str | None = "rgb_array", goal: Any = None, **kwargs: Any

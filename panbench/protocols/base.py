@@ -139,8 +139,8 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
     x = x.permute(0, 3, 1, 2).float()
     y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    y = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return y.reshape(*lead, size, size, 3)
+    out: np.ndarray = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out.reshape(*lead, size, size, 3)
 
 
 @dataclass

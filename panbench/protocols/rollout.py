@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from panbench.envs.base import Env
+from panbench.errors import ConfigError
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video, ssim_video
 from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
@@ -106,6 +107,11 @@ class RolloutProtocol(Protocol):
         self.min_px = float(opts.get("min_px", grounded.DEFAULT_MIN_PX))
         self.rel = float(opts.get("rel", grounded.DEFAULT_REL))
         self.lpips_net = str(opts.get("lpips_net", "alex"))
+        if self.lpips_net not in ("alex", "vgg"):
+            raise ConfigError(
+                f"Task {task.name!r}: expected options.lpips_net 'alex' or 'vgg', "
+                f"but got {self.lpips_net!r}."
+            )
         self.track_px = float(opts.get("track_px", 2.0))
         if "lpips" in task.metrics:
             from panbench.weights import WeightsError, resolve
@@ -140,7 +146,8 @@ class RolloutProtocol(Protocol):
         if "lpips" in wanted:
             from panbench.metrics.lpips import lpips_video
 
-            curves["lpips"] = lpips_video(pred[None], truth[None], net=self.lpips_net)[0].numpy()
+            net: Literal["alex", "vgg"] = "vgg" if self.lpips_net == "vgg" else "alex"
+            curves["lpips"] = lpips_video(pred[None], truth[None], net=net)[0].numpy()
         grounded_wanted = wanted & {
             "action_following",
             "hold_accuracy",

@@ -24,7 +24,7 @@ def test_gym_env_matches_panbench_env(name: str) -> None:
     rng = np.random.default_rng(0)
     for _ in range(5):
         action = env.random_action(state, rng)
-        frame, reward, terminated, truncated, info = genv.step(action.index)
+        frame, _reward, _terminated, truncated, info = genv.step(action.index)
         state = env.step(state, action)
         np.testing.assert_array_equal(frame, env.render(state))
         np.testing.assert_array_equal(info["present"], env.observe(state)["present"])
