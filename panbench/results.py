@@ -314,7 +314,9 @@ def _json_equal(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b if not isinstance(a, _NUMBER) else a == b
+    if isinstance(a, _NUMBER) and isinstance(b, _NUMBER):
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 def _check_provenance(c: _Checker, data: Mapping[str, Any]) -> None:
@@ -416,10 +418,11 @@ def _check_samples(
     digest = c.sha256(task, "samples_sha256", f"tasks.{name}.samples_sha256")
     found = hashlib.sha256(data).hexdigest()
     records = read_samples(path)
-    if len(records) != n or data.count(b"\n") != n:
+    n_lines = data.count(b"\n")
+    if len(records) != n or n_lines != n:
         raise ResultsError(
             f"{path}: expected {n} lines (tasks.{name}.n_episodes), but found {len(records)} "
-            f"records on {data.count(b'\n')} lines."
+            f"records on {n_lines} lines."
         )
     seen: dict[str, int] = {}
     for line, rec in enumerate(records, start=1):
