@@ -8,7 +8,11 @@ window against stray pixels).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from panbench.errors import ConfigError
 
 #: label for pixels farther than the tolerance from every palette colour
 UNMATCHED = -1
@@ -128,3 +132,40 @@ def frozen(array: np.ndarray) -> np.ndarray:
     """Returns ``array`` marked read-only, so state values cannot be mutated by accident."""
     array.setflags(write=False)
     return array
+
+
+def count_range(value: Any, option: str, low: int, high: int) -> tuple[int, int] | None:
+    """Validates an entity-count option: None, an int, or an inclusive ``[low, high]`` pair.
+
+    Args:
+        value: the option as given.
+        option: its name, for the error message.
+        low: the smallest count allowed.
+        high: the largest count allowed.
+
+    Returns:
+        ``None`` for None, else the inclusive ``(low, high)`` range (an int n gives ``(n, n)``).
+
+    Raises:
+        ConfigError: ``value`` has another type, or a count outside ``[low, high]``.
+    """
+    if value is None:
+        return None
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if is_int(value):
+        lo = hi = int(value)
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(map(is_int, value)):
+        lo, hi = int(value[0]), int(value[1])
+    else:
+        raise ConfigError(
+            f"Expected {option} to be None, an int or an inclusive [low, high] pair of ints, "
+            f"but got {value!r}."
+        )
+    if not low <= lo <= hi <= high:
+        raise ConfigError(
+            f"Expected {option} within {low}..{high} (low <= high), but got {value!r}."
+        )
+    return lo, hi

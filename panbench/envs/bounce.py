@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,12 +19,12 @@ from panbench.envs._render import (
     as_palette,
     background_frames,
     blob_pixels,
+    count_range,
     frozen,
     palette_labels,
     stamp,
 )
 from panbench.envs.base import Action, Env, Observation
-from panbench.errors import ConfigError
 
 COLOR_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow")
 """Ball colour per slot: slot k is always the ``COLOR_NAMES[k]`` ball."""
@@ -77,29 +77,6 @@ class BounceState:
     velocities: np.ndarray
     present: np.ndarray
     t: int = 0
-
-
-def _parse_num_balls(num_balls: Any) -> tuple[int, int]:
-    if num_balls is None:
-        return 2, NUM_SLOTS
-    if isinstance(num_balls, (int, np.integer)) and not isinstance(num_balls, bool):
-        lo = hi = int(num_balls)
-    elif (
-        isinstance(num_balls, (list, tuple))
-        and len(num_balls) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in num_balls)
-    ):
-        lo, hi = int(num_balls[0]), int(num_balls[1])
-    else:
-        raise ConfigError(
-            "Expected num_balls to be None, an int or an inclusive [low, high] pair of ints, "
-            f"but got {num_balls!r}."
-        )
-    if not 1 <= lo <= hi <= NUM_SLOTS:
-        raise ConfigError(
-            f"Expected num_balls within 1..{NUM_SLOTS} (low <= high), but got {num_balls!r}."
-        )
-    return lo, hi
 
 
 def _overlapping_pairs(pos: np.ndarray, slots: np.ndarray) -> list[tuple[int, int]]:
@@ -206,10 +183,9 @@ class BounceEnv(Env):
 
     def __init__(self, resolution: int = 64, num_balls: int | Sequence[int] | None = None) -> None:
         super().__init__(resolution)
-        self._num_balls = _parse_num_balls(num_balls)
-        self._record_config(
-            num_balls=None if num_balls is None else list(np.atleast_1d(num_balls).tolist())
-        )
+        counts = count_range(num_balls, "num_balls", 1, NUM_SLOTS)
+        self._num_balls = counts or (2, NUM_SLOTS)
+        self._record_config(num_balls=None if counts is None else list(counts))
         #: ball radius in pixels
         self.radius_px = RADIUS * self.resolution
         reach = int(np.ceil(self.radius_px))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from panbench.envs._render import (
     as_palette,
     background_frames,
     blob_pixels,
+    count_range,
     frozen,
     palette_labels,
     stamp,
@@ -142,29 +143,6 @@ def _templates(masks: np.ndarray) -> list[list[_Template]]:
     return out
 
 
-def _parse_num_objects(num_objects: Any) -> tuple[int, int]:
-    if num_objects is None:
-        return 2, NUM_SLOTS
-    if isinstance(num_objects, (int, np.integer)) and not isinstance(num_objects, bool):
-        lo = hi = int(num_objects)
-    elif (
-        isinstance(num_objects, (list, tuple))
-        and len(num_objects) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in num_objects)
-    ):
-        lo, hi = int(num_objects[0]), int(num_objects[1])
-    else:
-        raise ConfigError(
-            "Expected num_objects to be None, an int or an inclusive [low, high] pair of ints, "
-            f"but got {num_objects!r}."
-        )
-    if not 1 <= lo <= hi <= NUM_SLOTS:
-        raise ConfigError(
-            f"Expected num_objects within 1..{NUM_SLOTS} (low <= high), but got {num_objects!r}."
-        )
-    return lo, hi
-
-
 class ShapesEnv(Env):
     """Up to five shapes of distinct colour and kind; the agent moves them one step at a time.
 
@@ -205,12 +183,13 @@ class ShapesEnv(Env):
         interventions: bool = False,
     ) -> None:
         super().__init__(resolution)
-        self._num_objects = _parse_num_objects(num_objects)
+        counts = count_range(num_objects, "num_objects", 1, NUM_SLOTS)
+        self._num_objects = counts or (2, NUM_SLOTS)
         if not isinstance(interventions, (bool, np.bool_)):
             raise ConfigError(f"Expected interventions to be a bool, but got {interventions!r}.")
         self.interventions = bool(interventions)
         self._record_config(
-            num_objects=None if num_objects is None else list(np.atleast_1d(num_objects).tolist()),
+            num_objects=None if counts is None else list(counts),
             interventions=self.interventions,
         )
         res = self.resolution
@@ -291,16 +270,16 @@ class ShapesEnv(Env):
 
     def actions(self, state: ShapesState) -> list[Action]:
         out: list[Action] = []
-        present = np.flatnonzero(state.present)
+        present = [int(k) for k in np.flatnonzero(state.present)]
         for k in present:
             name = self._name(state, k)
             out.extend(
-                Action(index=int(k) * 4 + d, text=f"move the {name} {direction}")
+                Action(index=k * 4 + d, text=f"move the {name} {direction}")
                 for d, direction in enumerate(DIRECTIONS)
             )
         if not self.interventions:
             return out
-        used = set(state.colors[present].tolist())
+        used = {int(state.colors[k]) for k in present}
         unused = [c for c in range(len(COLOR_NAMES)) if c not in used]
         if (
             unused
@@ -316,7 +295,7 @@ class ShapesEnv(Env):
         if len(present) > 1:
             out.extend(
                 Action(
-                    index=_REMOVE + int(k),
+                    index=_REMOVE + k,
                     text=f"remove the {self._name(state, k)}",
                     kind="intervention",
                 )
@@ -324,7 +303,7 @@ class ShapesEnv(Env):
             )
         out.extend(
             Action(
-                index=_RECOLOR + int(k) * len(COLOR_NAMES) + c,
+                index=_RECOLOR + k * len(COLOR_NAMES) + c,
                 text=f"make the {self._name(state, k)} {COLOR_NAMES[c]}",
                 kind="intervention",
             )

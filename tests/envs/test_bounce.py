@@ -79,6 +79,9 @@ def test_config_round_trips_through_make() -> None:
     env = make("bounce", resolution=32, num_balls=[3, 4])
     assert env.config == {"resolution": 32, "num_balls": [3, 4]}
     assert make("bounce", **env.config).fingerprint() == env.fingerprint()
+    fixed = make("bounce", num_balls=2)
+    assert fixed.config["num_balls"] == [2, 2]
+    assert make("bounce", **fixed.config).fingerprint() == fixed.fingerprint()
 
 
 # ----------------------------------------------------------------------------------- reset

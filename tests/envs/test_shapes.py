@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,11 +47,15 @@ def scene(
     return ShapesState(centers, present, colors, background)
 
 
-@pytest.fixture
-def env() -> ShapesEnv:
-    made = make("shapes", resolution=64, interventions=True)
+def make_shapes(**kwargs: Any) -> ShapesEnv:
+    made = make("shapes", **kwargs)
     assert isinstance(made, ShapesEnv)
     return made
+
+
+@pytest.fixture
+def env() -> ShapesEnv:
+    return make_shapes(resolution=64, interventions=True)
 
 
 # ----------------------------------------------------------------------------------- config
@@ -77,7 +82,7 @@ def test_bad_interventions_flag_is_a_config_error() -> None:
 
 
 def test_config_round_trips_through_make() -> None:
-    env = make("shapes", resolution=32, num_objects=[3, 4], interventions=True)
+    env = make_shapes(resolution=32, num_objects=[3, 4], interventions=True)
     again = make("shapes", **env.config)
     assert (
         again.config
@@ -90,6 +95,9 @@ def test_config_round_trips_through_make() -> None:
     )
     assert again.fingerprint() == env.fingerprint()
     assert make("shapes").fingerprint() != env.fingerprint()
+    fixed = make("shapes", num_objects=3)
+    assert fixed.config["num_objects"] == [3, 3]
+    assert make("shapes", **fixed.config).fingerprint() == fixed.fingerprint()
 
 
 # ----------------------------------------------------------------------------------- reset
@@ -105,7 +113,7 @@ def test_reset_is_deterministic_per_seed(env: ShapesEnv) -> None:
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
 def test_reset_scenes_are_valid(resolution: int) -> None:
-    env = make("shapes", resolution=resolution)
+    env = make_shapes(resolution=resolution)
     counts = set()
     for seed in range(100):
         state = env.reset(seed)
@@ -126,9 +134,9 @@ def test_reset_scenes_are_valid(resolution: int) -> None:
 
 def test_num_objects_option_fixes_the_count() -> None:
     for n in (1, 3, 5):
-        env = make("shapes", num_objects=n)
+        env = make_shapes(num_objects=n)
         assert all(env.reset(seed).present.sum() == n for seed in range(20))
-    env = make("shapes", num_objects=[2, 3])
+    env = make_shapes(num_objects=[2, 3])
     assert {int(env.reset(seed).present.sum()) for seed in range(50)} == {2, 3}
 
 
@@ -148,7 +156,7 @@ def test_states_are_immutable_values(env: ShapesEnv) -> None:
 
 # ----------------------------------------------------------------------------------- actions
 def test_agent_action_layout_and_texts() -> None:
-    env = make("shapes")
+    env = make_shapes()
     assert env.num_actions == 20 and env.num_entities == 5
     state = scene(env, {0: (20, 20, 0), 2: (40, 40, 2)})
     actions = env.actions(state)
@@ -394,13 +402,13 @@ def test_render_batch_matches_render(env: ShapesEnv) -> None:
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
 def test_perceive_recovers_observe_exactly(resolution: int) -> None:
-    env = make("shapes", resolution=resolution, interventions=True)
+    env = make_shapes(resolution=resolution, interventions=True)
     assert_perception_sweep(env, seeds=200, steps=10)
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
 def test_perceive_is_exact_on_touching_objects(resolution: int) -> None:
-    env = make("shapes", resolution=resolution)
+    env = make_shapes(resolution=resolution)
     s, c = env.sprite_size, resolution // 2
     # All five shapes packed edge to edge: a plus of four around the centre.
     state = scene(
