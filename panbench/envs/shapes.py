@@ -38,7 +38,7 @@ BACKGROUND_NAMES: tuple[str, ...] = ("black", "white", "gray")
 BACKGROUND_PALETTE = as_palette([(0, 0, 0), (255, 255, 255), (128, 128, 128)])
 # Object colours first, so a label < len(COLOR_NAMES) is an object colour.
 _FULL_PALETTE = as_palette([*OBJECT_PALETTE.tolist(), *BACKGROUND_PALETTE.tolist()])
-# Half the smallest distance between palette colours (~126) rounded down: a pixel matches at most
+# Under half the smallest distance between palette colours (~122): a pixel matches at most
 # one colour, and blended edge pixels of generated frames fall between colours and match none.
 COLOR_TOLERANCE = 60.0
 
