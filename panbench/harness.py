@@ -128,14 +128,32 @@ def _done_indices(samples_dir: Path, task: str) -> dict[int, dict[str, Any]]:
     return done
 
 
+def _drop_truncated_tail(path: Path) -> None:
+    """Cuts a part file back to its last complete line.
+
+    A killed process can leave a truncated last line. Resuming skips it (its episode is run
+    again), but appending after it would bury it mid-file, where it no longer reads as a
+    truncated tail and makes the file unreadable; so it is removed before anything is appended.
+    """
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        fh.truncate(data.rfind(b"\n") + 1)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _append_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    # A killed process can leave a truncated last line; start a fresh line so it stays isolated.
-    needs_newline = (
-        path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    )
+    _drop_truncated_tail(path)
     with open(path, "a", encoding="utf-8") as fh:
-        if needs_newline:
-            fh.write("\n")
         for rec in records:
             fh.write(dumps_record(rec) + "\n")
         fh.flush()
@@ -261,7 +279,7 @@ def evaluate(
                     for e, r in zip(batch, records, strict=True)
                 ]
                 _append_records(part, full)
-                if save_videos and dist.is_main:
+                if save_videos:  # every rank saves its own episodes' videos
                     _save_videos(out, task.name, batch, extras, save_videos)
                 advance(len(batch))
         dist.barrier()
@@ -298,8 +316,14 @@ def _task_entry(
 ) -> dict[str, Any]:
     infos = {m: protocol.metrics[m] for m in task.metrics}
     skipped = dict(getattr(protocol, "skipped", {}))
-    hib = {m: info.higher_is_better for m, info in infos.items() if m not in skipped}
+    hib = {
+        m: info.higher_is_better
+        for m, info in infos.items()
+        if m not in skipped and not info.set_level
+    }
     metrics = aggregate_records(records, hib)
+    metrics.update(protocol.set_metrics(records))
+    metrics = {m: metrics[m] for m in task.metrics if m in metrics}  # the task's order
     means = {m: v["value"] for m, v in metrics.items()}
     headline = protocol.headline(means) if task.headline in means else None
     samples_text = "".join(dumps_record(r) + "\n" for r in records)

@@ -34,6 +34,8 @@ class ReportedMetric:
     higher_is_better: bool
     description: str = ""
     per_step: bool = True
+    #: computed once over all episodes (e.g. FVD) by :meth:`Protocol.set_metrics`
+    set_level: bool = False
 
 
 @dataclass
@@ -274,6 +276,14 @@ class Protocol(ABC):
     @abstractmethod
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         """Scores a batch of episodes; returns one record per episode, in order."""
+
+    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+        """Metrics over the whole episode set (e.g. FVD), computed from the merged records.
+
+        Returns:
+            ``{name: results entry}``; the default protocol has none.
+        """
+        return {}
 
     def headline(self, means: dict[str, float]) -> float:
         """The task's headline score in [0, 100] from the mean of each metric.

@@ -97,6 +97,13 @@ class RolloutProtocol(Protocol):
             ReportedMetric("psnr", True, "dB, per frame, capped at 100"),
             ReportedMetric("ssim", True, "per frame"),
             ReportedMetric("lpips", False, "LPIPS v0.1 distance per frame"),
+            ReportedMetric(
+                "fvd",
+                False,
+                "FVD_n over 16-frame windows (set-level; mean over windows)",
+                per_step=False,
+                set_level=True,
+            ),
         )
     }
 
@@ -113,6 +120,24 @@ class RolloutProtocol(Protocol):
                 f"but got {self.lpips_net!r}."
             )
         self.track_px = float(opts.get("track_px", 2.0))
+        self.fvd_clip = int(opts.get("fvd_clip", 16))
+        self.fvd_stride = int(opts.get("fvd_stride", self.fvd_clip))
+        self._i3d: Any = None
+        if "fvd" in task.metrics:
+            from panbench.weights import WeightsError
+
+            if task.episodes.horizon < self.fvd_clip:
+                self.skipped["fvd"] = (
+                    f"horizon {task.episodes.horizon} is shorter than one {self.fvd_clip}-frame "
+                    "FVD window"
+                )
+            else:
+                try:
+                    from panbench.metrics.fvd import load_i3d
+
+                    self._i3d = load_i3d()
+                except WeightsError as err:
+                    self.skipped["fvd"] = str(err)
         if "lpips" in task.metrics:
             from panbench.weights import WeightsError, resolve
 
@@ -165,7 +190,31 @@ class RolloutProtocol(Protocol):
             "curves": {k: [float(x) for x in v] for k, v in curves.items()},
             "_frames": pred,
         }
+        if "fvd" in wanted:
+            record["features"] = {"fvd": self._fvd_features(pred, truth)}
         return record
+
+    def _fvd_features(self, pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+        """I3D features of every FVD window of one episode, predicted and true.
+
+        Stored in the episode's record so the set-level FVD_n is recomputable from the samples.
+        """
+        from panbench.metrics.fvd import i3d_features, to_detector_clips
+
+        offsets = list(range(0, len(truth) - self.fvd_clip + 1, self.fvd_stride))
+        out: dict[str, Any] = {"clip": self.fvd_clip, "offsets": offsets, "pred": [], "true": []}
+        for offset in offsets:
+            for key, video in (("pred", pred), ("true", truth)):
+                clips = to_detector_clips(video[None], self.fvd_clip, offset)
+                feats = i3d_features(clips, self._i3d)[0]
+                out[key].append([float(x) for x in feats])
+        return out
+
+    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+        """Set-level metrics computed over all episodes: FVD_n (see :func:`fvd_from_records`)."""
+        if "fvd" not in self.task.metrics or "fvd" in self.skipped:
+            return {}
+        return {"fvd": fvd_from_records(records)}
 
     def _grounded(
         self, episode: Episode, pred: np.ndarray, wanted: set[str]
@@ -209,6 +258,50 @@ class RolloutProtocol(Protocol):
         if not self.metrics[self.task.headline].higher_is_better:
             return float("nan")  # lower-is-better metrics are not headline material
         return float(np.clip(100.0 * value, 0.0, 100.0))
+
+
+def fvd_from_records(records: Sequence[Record]) -> dict[str, Any]:
+    """FVD_n from the per-episode I3D features stored in samples records.
+
+    For each window offset, the Fréchet distance between the predicted and the true clips'
+    features over all episodes; ``value`` is the mean over offsets and ``curve`` the FVD at each
+    offset. FVD is a set statistic, so it has no per-episode value and no bootstrap CI
+    (resampling duplicates clips, which biases FVD).
+
+    Returns:
+        A results entry: ``value``, ``ci95`` (None, None), ``n``, ``n_missing``,
+        ``higher_is_better`` (False), ``curve``, ``offsets``, ``set_level`` (True).
+    """
+    from panbench.metrics.fvd import frechet_distance
+
+    feats = [r["features"]["fvd"] for r in records if r.get("features", {}).get("fvd")]
+    if not feats:
+        return {
+            "value": None,
+            "ci95": [None, None],
+            "n": 0,
+            "n_missing": len(records),
+            "higher_is_better": False,
+            "set_level": True,
+        }
+    offsets = feats[0]["offsets"]
+    curve = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few clips for the feature size: reported via n
+        for j in range(len(offsets)):
+            pred = np.asarray([f["pred"][j] for f in feats], dtype=np.float64)
+            true = np.asarray([f["true"][j] for f in feats], dtype=np.float64)
+            curve.append(frechet_distance(pred, true))
+    return {
+        "value": float(np.mean(curve)),
+        "ci95": [None, None],
+        "n": len(feats),
+        "n_missing": len(records) - len(feats),
+        "higher_is_better": False,
+        "curve": curve,
+        "offsets": offsets,
+        "set_level": True,
+    }
 
 
 def _attr_changed(
