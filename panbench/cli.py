@@ -384,7 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         return 1
     except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted; finished work is kept on disk")
+        hint = (
+            "episodes finished so far are kept; rerun the same command to resume"
+            if getattr(args, "command", None) == "evaluate"
+            else "no partial output was left behind"
+        )
+        _console(stderr=True).print(f"interrupted: {hint}")
         return 130
 
 
