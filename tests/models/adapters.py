@@ -1,0 +1,124 @@
+"""Test adapters plugged into ``panbench evaluate`` as ``tests.models.adapters:<Class>``.
+
+Each broken adapter breaks exactly one part of the WorldModel contract, so a test can check that
+the harness refuses it with a message naming the adapter, the step and expected versus received.
+``InterruptingOracle`` simulates a run killed part way (Ctrl-C after a number of step calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from panbench.envs.base import Action
+from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
+from panbench.models.baselines import CopyLastModel, OracleModel
+
+
+class InterruptingOracle(OracleModel):
+    """The oracle, but raises KeyboardInterrupt on step call number ``fail_after`` + 1.
+
+    Args:
+        fail_after: how many step calls succeed before the interruption.
+    """
+
+    def __init__(self, fail_after: int = 3) -> None:
+        super().__init__()
+        self.fail_after = int(fail_after)
+        self.calls = 0
+
+    def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
+        if self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return super().step(state, actions)
+
+
+class _Broken(WorldModel):
+    """Copies the last context frame, then :meth:`corrupt` breaks the returned frames."""
+
+    NAME = "broken"
+    FRAMES_PER_STEP = 1
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(
+            name=self.NAME, action_space=ActionSpace.NONE, frames_per_step=self.FRAMES_PER_STEP
+        )
+        self._inner = CopyLastModel()
+
+    def reset(self, context: Context) -> Any:
+        return self._inner.reset(context)
+
+    def corrupt(self, frames: np.ndarray) -> Any:
+        return frames
+
+    def step(self, state: Any, actions: Sequence[Action]) -> Any:
+        state, frames = self._inner.step(state, actions)
+        return state, self.corrupt(frames)
+
+
+class WrongShapeModel(_Broken):
+    """Returns frames without the k axis: [B, H, W, 3]."""
+
+    NAME = "wrong-shape"
+
+    def corrupt(self, frames: np.ndarray) -> np.ndarray:
+        return frames[:, 0]
+
+
+class FloatFramesModel(_Broken):
+    """Returns float32 frames in [0, 1] instead of uint8."""
+
+    NAME = "float-frames"
+
+    def corrupt(self, frames: np.ndarray) -> np.ndarray:
+        return frames.astype(np.float32) / 255.0
+
+
+class NaNFramesModel(_Broken):
+    """Returns float32 frames with a NaN pixel."""
+
+    NAME = "nan-frames"
+
+    def corrupt(self, frames: np.ndarray) -> np.ndarray:
+        out = frames.astype(np.float32)
+        out[0, 0, 0, 0, 0] = np.nan
+        return out
+
+
+class WrongFrameCountModel(_Broken):
+    """Declares two frames per step but returns one."""
+
+    NAME = "wrong-frame-count"
+    FRAMES_PER_STEP = 2
+
+
+class NonTupleModel(_Broken):
+    """Returns only the frames from step, not (state, frames)."""
+
+    NAME = "non-tuple"
+
+    def step(self, state: Any, actions: Sequence[Action]) -> Any:
+        return super().step(state, actions)[1]
+
+
+class NeedsArgModel(_Broken):
+    """Takes a required ``width`` argument (for --model-args errors)."""
+
+    NAME = "needs-arg"
+
+    def __init__(self, width: int, scale: float = 1.0) -> None:
+        super().__init__()
+        self.width, self.scale = width, scale
+
+
+class NoSpecModel(WorldModel):
+    """Forgets to set ``spec``."""
+
+    def reset(self, context: Context) -> Any:
+        return None
+
+    def step(self, state: Any, actions: Sequence[Action]) -> Any:
+        return state, None
