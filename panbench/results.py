@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from panbench.errors import DataError, PanbenchError
+from panbench.errors import DataError
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_SEED = 0
@@ -375,30 +375,50 @@ def _check_metric_entry(c: _Checker, entry: Any, field: str) -> None:
     c.typed(entry, "higher_is_better", f"{field}.higher_is_better", (bool,))
 
 
-def _declared_directions(protocol: str) -> dict[str, bool] | None:
-    """The higher_is_better of each metric the named protocol declares (None if unknown)."""
-    from panbench.protocols import PROTOCOLS
+def _protocol_shell(protocol: str, metric: str | None) -> Any:
+    """An uninitialised instance of the named protocol whose task names only ``metric``.
 
-    try:
-        cls = PROTOCOLS.get(protocol)
-    except PanbenchError:
-        return None
-    return {name: m.higher_is_better for name, m in cls.metrics.items()}
-
-
-def _recompute_headline(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
-    """The protocol's headline score from metric means, as the harness computes it."""
+    Enough for the protocol's pure functions of records and means (:meth:`headline`,
+    :meth:`set_metrics`), which read only ``task.headline``/``task.metrics`` and ``skipped``.
+    """
     from types import SimpleNamespace
 
     from panbench.protocols import PROTOCOLS
 
+    cls = PROTOCOLS.get(protocol)
+    shell = cls.__new__(cls)
+    shell.task = SimpleNamespace(headline=metric, metrics=[metric] if metric else [])
+    shell.skipped = {}
+    return shell
+
+
+def _recompute_headline(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
+    """The protocol's headline score from metric means, as the harness computes it."""
     if means.get(metric) is None:
         return None
-    cls = PROTOCOLS.get(protocol)
-    shell = cls.__new__(cls)  # headline() reads only task.headline and the class's metrics
-    shell.task = SimpleNamespace(headline=metric)
     values = {k: (math.nan if v is None else v) for k, v in means.items()}
-    return _json_float(shell.headline(values))
+    return _json_float(_protocol_shell(protocol, metric).headline(values))
+
+
+def _recompute_metrics(
+    protocol: str, records: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every metric entry recomputed from the samples, as the harness computes it.
+
+    Per-episode metrics are aggregated with :func:`aggregate_records`; set-level ones (FVD)
+    come from the protocol's :meth:`set_metrics` over all records.
+    """
+    from panbench.protocols import PROTOCOLS
+
+    declared = PROTOCOLS.get(protocol).metrics
+    per_episode = {
+        m: bool(declared[m].higher_is_better) for m in metrics if not declared[m].set_level
+    }
+    out = dict(sanitize(aggregate_records(records, per_episode)))
+    for m in metrics:
+        if declared[m].set_level:
+            out.update(sanitize(_protocol_shell(protocol, m).set_metrics(records)))
+    return out
 
 
 def _check_samples(
@@ -492,33 +512,34 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any) -> float | None:
             f"{prefix}.headline.metric", f"one of the task's metrics {sorted(metrics)}", head_metric
         )
 
-    declared = _declared_directions(protocol)
-    if declared is not None:
-        for metric, entry in metrics.items():
-            field = f"{prefix}.metrics.{metric}.higher_is_better"
-            if metric not in declared:
-                c.fail(f"{prefix}.metrics", f"metrics of protocol {protocol!r}", metric)
-            if entry["higher_is_better"] is not declared[metric]:
-                c.fail(
-                    field,
-                    f"{declared[metric]} (declared by protocol {protocol!r})",
-                    entry["higher_is_better"],
-                )
+    from panbench.protocols import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        c.fail(f"{prefix}.protocol", f"a known protocol ({', '.join(PROTOCOLS.names())})", protocol)
+    declared = PROTOCOLS.get(protocol).metrics
+    for metric, entry in metrics.items():
+        if metric not in declared:
+            c.fail(f"{prefix}.metrics", f"only metrics of protocol {protocol!r}", metric)
+        if entry["higher_is_better"] is not declared[metric].higher_is_better:
+            c.fail(
+                f"{prefix}.metrics.{metric}.higher_is_better",
+                f"{declared[metric].higher_is_better} (declared by protocol {protocol!r})",
+                entry["higher_is_better"],
+            )
 
     records = _check_samples(c, root, name, task, n)
-    hib = {m: bool(e["higher_is_better"]) for m, e in metrics.items()}
-    recomputed = sanitize(aggregate_records(records, hib))
+    recomputed = _recompute_metrics(protocol, records, metrics)
     for metric, entry in metrics.items():
-        fresh = recomputed[metric]
-        for key in sorted(set(fresh) | set(entry)):
+        fresh = recomputed.get(metric, {})
+        for key in [*fresh, *(k for k in entry if k not in fresh)]:  # value first
             field = f"{prefix}.metrics.{metric}.{key}"
             if key not in entry:
                 c.fail(field, "the field to be present", "<missing>")
             if key not in fresh:
                 c.fail(field, "no such field (not recomputable from the samples)", entry[key])
             c.equal(field, fresh[key], entry[key])
-    if declared is not None and head_metric in metrics:
-        means = {m: e["value"] for m, e in recomputed.items()}
+    if head_metric in metrics:
+        means = {m: e["value"] for m, e in metrics.items()}
         c.equal(
             f"{prefix}.headline.score", _recompute_headline(protocol, head_metric, means), score
         )

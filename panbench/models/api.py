@@ -180,8 +180,9 @@ def check_frames(
     )
     if not ok:
         shape = "[" + ",".join(str(x) for x in expected) + "]"
+        got = "[" + ",".join(str(x) for x in frames.shape) + "]"
         raise ContractError(
             f"{prefix} expected frames of shape {shape} (B={batch_size}, "
-            f"k=frames_per_step={frames_per_step}), but got {list(frames.shape)}."
+            f"k=frames_per_step={frames_per_step}), but got {got}."
         )
     return frames

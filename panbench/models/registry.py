@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from panbench.errors import ConfigError, ContractError
-from panbench.models.api import WorldModel
+from panbench.models.api import ModelSpec, WorldModel
 from panbench.registry import Registry, did_you_mean, import_string
 
 MODELS: Registry[type[WorldModel]] = Registry("model", entry_point_group="panbench.models")
@@ -36,7 +36,16 @@ def register_model(name: str) -> Callable[[M], M]:
 
 def resolve_model_class(name: str) -> type[WorldModel]:
     """A registered name, or a ``"module:Class"`` import path, to the adapter class."""
-    cls = import_string(name) if ":" in name else MODELS.get(name)
+    if ":" in name:
+        try:
+            cls = import_string(name)
+        except ImportError as err:
+            raise ConfigError(
+                f"Cannot import model {name!r}: {err}. Expected 'module:Class' naming a "
+                "WorldModel subclass in an importable module (is it on PYTHONPATH?)."
+            ) from err
+    else:
+        cls = MODELS.get(name)
     if not (isinstance(cls, type) and issubclass(cls, WorldModel)):
         raise ContractError(
             f"Expected {name!r} to name a panbench.models.api.WorldModel subclass, "
@@ -63,7 +72,22 @@ def load_model(name: str, model_args: Mapping[str, Any] | None = None) -> WorldM
                     f"Unknown model argument {key!r} for model {name!r}."
                     f"{did_you_mean(key, allowed)} Accepted: {', '.join(allowed) or '(none)'}."
                 )
+    missing = [
+        p.name
+        for p in list(params.values())[1:]
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and p.name not in args
+    ]
+    if missing:
+        raise ConfigError(
+            f"Model {name!r} requires the argument(s) {', '.join(missing)}; "
+            f"pass them with --model-args {missing[0]}=..."
+        )
     model = cls(**args)
-    if not hasattr(model, "spec"):
-        raise ContractError(f"Model {name!r} does not set `spec` (a ModelSpec) in __init__.")
+    if not isinstance(getattr(model, "spec", None), ModelSpec):
+        raise ContractError(
+            f"Model {name!r} must set `spec` to a panbench.models.api.ModelSpec in __init__, "
+            f"but it is {getattr(model, 'spec', None)!r}."
+        )
     return model

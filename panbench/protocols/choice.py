@@ -70,6 +70,7 @@ class ChoiceProtocol(Protocol):
         state = runner.reset(episodes)
         scores = np.zeros((len(episodes), horizon))
         counts = np.zeros((len(episodes), horizon), dtype=np.int64)
+        preds = np.empty((len(episodes), horizon, *episodes[0].frames.shape[1:]), dtype=np.uint8)
         rngs = [np.random.default_rng([e.seed, 7]) for e in episodes]
         prev_states = [e.context_states[-1] for e in episodes]
         for t in range(horizon):
@@ -77,6 +78,7 @@ class ChoiceProtocol(Protocol):
             state, frames = runner.step(
                 state, actions, where=f"step {t} of task {self.task.name!r}"
             )
+            preds[:, t] = frames
             for i in range(len(episodes)):
                 cands = self._candidates(prev_states[i], actions[i], rngs[i])
                 dists = np.array([_distance(frames[i], c) for c in cands])
@@ -91,6 +93,7 @@ class ChoiceProtocol(Protocol):
                     "metrics": {"choice_accuracy": float(scores[i].mean())},
                     "curves": {"choice_accuracy": scores[i].tolist()},
                     "n_candidates": counts[i].tolist(),
+                    "_frames": preds[i],  # not data: for --save-videos
                 }
             )
         return records

@@ -123,6 +123,7 @@ class CounterfactualProtocol(Protocol):
                 {
                     "metrics": {k: v for k, v in metrics.items() if k in self.task.metrics},
                     "alternative_action": acts_b[i].index,
+                    "_frames": frames_a[i][None],  # not data: for --save-videos
                 }
             )
         return records

@@ -2,11 +2,12 @@
 
 Each broken adapter breaks exactly one part of the WorldModel contract, so a test can check that
 the harness refuses it with a message naming the adapter, the step and expected versus received.
-``InterruptingOracle`` simulates a run killed part way (Ctrl-C after a number of step calls).
+``InterruptingOracle`` simulates a run stopped part way (Ctrl-C after a number of step calls).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,21 +17,25 @@ from panbench.envs.base import Action
 from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
 from panbench.models.baselines import CopyLastModel, OracleModel
 
+#: environment variable read by :class:`InterruptingOracle`: step calls before the interruption
+FAIL_AFTER_ENV = "PANBENCH_TEST_FAIL_AFTER"
+
 
 class InterruptingOracle(OracleModel):
-    """The oracle, but raises KeyboardInterrupt on step call number ``fail_after`` + 1.
+    """The oracle, but raises KeyboardInterrupt once ``$PANBENCH_TEST_FAIL_AFTER`` steps ran.
 
-    Args:
-        fail_after: how many step calls succeed before the interruption.
+    The budget comes from the environment, not from ``--model-args``, so a healthy rerun (the
+    variable unset) is the very same run configuration and resumes the interrupted one.
     """
 
-    def __init__(self, fail_after: int = 3) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.fail_after = int(fail_after)
+        budget = os.environ.get(FAIL_AFTER_ENV)
+        self.fail_after = int(budget) if budget else None
         self.calls = 0
 
     def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
-        if self.calls >= self.fail_after:
+        if self.fail_after is not None and self.calls >= self.fail_after:
             raise KeyboardInterrupt
         self.calls += 1
         return super().step(state, actions)
