@@ -34,7 +34,7 @@ def contact_sheet(out: Path, steps: int = 6, resolution: int = 64, seed: int = 0
             if col == 0:
                 ax.set_ylabel(name)
             action = env.random_action(state, rng)
-            ax.set_title(action.text, fontsize=5)
+            ax.set_title(f"then: {action.text}", fontsize=5)
             state = env.step(state, action)
     fig.tight_layout()
     path = out / "envs.png"
