@@ -52,10 +52,11 @@ def main() -> int:
         print(f"running {path.stem} ...", flush=True)
         rows.extend(_load(path).run(quick=args.quick))
 
-    lines = [
+    header = [
         "| bench | case | value | unit | target | notes |",
         "| --- | --- | ---: | --- | --- | --- |",
     ]
+    lines = []
     for r in rows:
         value = r["value"]
         shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
@@ -63,12 +64,21 @@ def main() -> int:
             f"| {r['bench']} | {r['case']} | {shown} | {r['unit']} | "
             f"{r.get('target', '')} | {r.get('notes', '')} |"
         )
-    table = "\n".join([f"Machine: {_machine()}", "", *lines])
-    print(table)
+    print("\n".join([f"Machine: {_machine()}", "", *header, *lines]))
     if args.write:
         text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
         head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+        old, _, tail = rest.partition(END)
+        # Keep the rows of benches that were not rerun; replace the others.
+        rerun = {r["bench"] for r in rows}
+        kept = [
+            line
+            for line in old.splitlines()
+            if line.startswith("| ")
+            and line not in header
+            and line.split("|")[1].strip() not in rerun
+        ]
+        table = "\n".join([f"Machine: {_machine()}", "", *header, *kept, *lines])
         DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
         print(f"updated {DOC}")
     return 0
