@@ -467,6 +467,10 @@ def test_contract_violations_fail_the_run_with_a_clear_message(
             ["Unknown model argument 'scal'", "Did you mean: scale?"],
         ),
         (["--model", f"{ADAPTERS}:NoSpecModel"], ["must set `spec`"]),
+        (
+            ["--model", f"{ADAPTERS}:BadSpaceModel"],
+            ["'bad-space'", "action_space to be one of 'text'", "but got 'pixels'"],
+        ),
         (["--model", "oracle", "--limit", "0"], ["--limit"]),
         (["--model", "oracle", "--batch-size", "0"], ["--batch-size"]),
     ],
@@ -481,6 +485,25 @@ def test_bad_model_options_fail_before_anything_is_written(
     for piece in expected:
         assert piece in err, (piece, err)
     assert not out.exists()
+
+
+def test_a_continuous_model_on_an_env_without_vectors_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["evaluate", "--model", f"{ADAPTERS}:ContinuousModel", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--tasks", small_tasks(("small-rollout",))[0], "--no-progress"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'continuous' takes continuous actions" in err and "env 'shapes'" in err
+    assert "step 0 of task 'small-rollout'" in err
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_an_action_space_given_as_text_is_accepted(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    task = small_tasks(("small-counterfactual",))[0]
+    results = evaluate(f"{ADAPTERS}:PlainStringSpaceModel", out=out, tasks=[task], progress=False)
+    assert results["model"]["spec"]["action_space"] == "text"
+    validate_results(out)
 
 
 # ============================================================================ videos

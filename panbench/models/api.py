@@ -58,6 +58,31 @@ class ModelSpec:
     frames_per_step: int = 1
     privileged: bool = False
 
+    def __post_init__(self) -> None:
+        # Adapters often write action_space="text"; accept the plain value, refuse anything else
+        # now rather than after a whole run, when the results are written.
+        try:
+            object.__setattr__(self, "action_space", ActionSpace(self.action_space))
+        except ValueError:
+            allowed = ", ".join(repr(a.value) for a in ActionSpace)
+            raise ContractError(
+                f"Model {self.name!r}: expected ModelSpec.action_space to be one of {allowed}, "
+                f"but got {self.action_space!r}."
+            ) from None
+        for attr, minimum, optional in (
+            ("frames_per_step", 1, False),
+            ("resolution", 1, True),
+            ("context_frames", 1, True),
+        ):
+            value = getattr(self, attr)
+            if optional and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ContractError(
+                    f"Model {self.name!r}: expected ModelSpec.{attr} to be an integer >= "
+                    f"{minimum}{' or None' if optional else ''}, but got {value!r}."
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from panbench.envs.base import Action, Env, State
-from panbench.errors import ConfigError
-from panbench.models.api import Context, WorldModel, check_frames
+from panbench.errors import ConfigError, ContractError
+from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
 
 if TYPE_CHECKING:
     from panbench.suite import TaskSpec
@@ -211,13 +211,19 @@ class ModelRunner:
             (state, frames uint8 [B, H, W, 3]) with H = W = the task resolution.
         """
         spec = self.model.spec
+        if spec.action_space is ActionSpace.CONTINUOUS:
+            bare = next((a for a in actions if a.vector is None), None)
+            if bare is not None:
+                raise ContractError(
+                    f"Model {self.name!r} takes continuous actions (action_space='continuous'), "
+                    f"but env {self.env.name!r} gives action {bare.text!r} no vector in {where}; "
+                    "run it on tasks whose env has continuous actions."
+                )
         start = time.perf_counter()
         result = self.model.step(state, list(actions))
         self.stats.seconds += time.perf_counter() - start
         self.stats.step_calls += 1
         if not (isinstance(result, tuple) and len(result) == 2):
-            from panbench.errors import ContractError
-
             raise ContractError(
                 f"Model {self.name!r} broke the WorldModel contract in {where}: expected step() "
                 f"to return (state, frames), but got {type(result).__name__}."

@@ -127,3 +127,34 @@ class NoSpecModel(WorldModel):
 
     def step(self, state: Any, actions: Sequence[Action]) -> Any:
         return state, None
+
+
+class ContinuousModel(_Broken):
+    """Declares continuous actions (it needs ``Action.vector``) but otherwise copies frames."""
+
+    NAME = "continuous"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ModelSpec(name=self.NAME, action_space=ActionSpace.CONTINUOUS)
+
+    def step(self, state: Any, actions: Sequence[Action]) -> Any:
+        assert all(a.vector is not None for a in actions)
+        return super().step(state, actions)
+
+
+class PlainStringSpaceModel(_Broken):
+    """Sets ``action_space`` as a plain string, as adapters often do."""
+
+    NAME = "plain-string"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ModelSpec(name=self.NAME, action_space="text")  # type: ignore[arg-type]
+
+
+class BadSpaceModel(_Broken):
+    """Declares an action space that does not exist."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="bad-space", action_space="pixels")  # type: ignore[arg-type]
