@@ -482,7 +482,7 @@ def _check_samples(
     return records
 
 
-def _check_task(c: _Checker, root: Path, name: str, task: Any) -> float | None:
+def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None) -> float | None:
     prefix = f"tasks.{name}"
     if not isinstance(task, dict):
         c.fail(prefix, "an object", f"<{_typename(task)}>")
@@ -490,6 +490,13 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any) -> float | None:
     c.sha256(task, "hash", f"{prefix}.hash")
     protocol = c.typed(task, "protocol", f"{prefix}.protocol", (str,))
     n = c.count(task, "n_episodes", f"{prefix}.n_episodes", 1)
+    if limit is not None and n > limit:
+        c.fail(f"{prefix}.n_episodes", f"at most run.limit = {limit}", n)
+    complete = c.typed(task, "complete", f"{prefix}.complete", (bool,))
+    if limit is None and not complete:
+        c.fail(f"{prefix}.complete", "true (no run.limit: every episode is scored)", complete)
+    if complete and limit is not None and n < limit:
+        c.fail(f"{prefix}.complete", f"false (n_episodes {n} < run.limit {limit})", complete)
     headline = c.obj(task, "headline", f"{prefix}.headline")
     head_metric = c.typed(headline, "metric", f"{prefix}.headline.metric", (str,))
     score = c.typed(headline, "score", f"{prefix}.headline.score", _NUMBER, nullable=True)
@@ -586,7 +593,8 @@ def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     tasks = c.obj(data, "tasks", "tasks")
     if not tasks:
         c.fail("tasks", "at least one task", tasks)
-    scores = [_check_task(c, root, name, task) for name, task in tasks.items()]
+    limit = data["run"]["limit"]
+    scores = [_check_task(c, root, name, task, limit) for name, task in tasks.items()]
     summary = data.get("summary")
     if summary is not None:
         if not isinstance(summary, dict):

@@ -136,6 +136,8 @@ TAMPERED_RESULTS = [
     ("samples path", _set(f"{T}/samples", "../../etc/passwd"), "long-horizon-bounce.samples"),
     ("samples sha", _set(f"{T}/samples_sha256", "0" * 64), "samples_sha256"),
     ("n_episodes", _set(f"{T}/n_episodes", 3), "long-horizon-bounce"),
+    ("n_episodes > limit", _set(f"{T}/n_episodes", 5), "long-horizon-bounce.n_episodes"),
+    ("complete", _set(f"{T}/complete", "yes"), "long-horizon-bounce.complete"),
     ("git commit", _delete("git/commit"), "'git.commit'"),
     ("git dirty", _set("git/dirty", "no"), "'git.dirty'"),
     ("panbench version", _set("panbench_version", 1), "'panbench_version'"),
