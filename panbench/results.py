@@ -96,19 +96,10 @@ def bootstrap_ci(
     samples: int = BOOTSTRAP_SAMPLES,
 ) -> tuple[float, float]:
     """95% percentile-bootstrap CI of the mean over episodes (deterministic for a seed)."""
-    try:
-        from panbench.metrics.stats import bootstrap_ci as _ci
+    from panbench.metrics.stats import bootstrap_ci as _ci
 
-        ci = _ci(np.asarray(values, dtype=np.float64), seed=seed, n_resamples=samples)
-        return float(ci.low), float(ci.high)
-    except ImportError:  # pragma: no cover - the metrics package ships with panbench
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.size < 2:
-            return (math.nan, math.nan)
-        rng = np.random.default_rng(seed)
-        means = arr[rng.integers(0, arr.size, size=(samples, arr.size))].mean(axis=1)
-        lo, hi = np.percentile(means, [2.5, 97.5])
-        return float(lo), float(hi)
+    ci = _ci(np.asarray(values, dtype=np.float64), seed=seed, n_resamples=samples)
+    return float(ci.low), float(ci.high)
 
 
 def aggregate_records(
