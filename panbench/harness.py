@@ -290,6 +290,7 @@ def evaluate(
                 "seconds": round(time.perf_counter() - t0, 3),
                 "model": runner.stats.to_dict(),
             }
+            task_results[task.name].update(protocol.extra_results())
         dist.barrier()
 
     if not dist.is_main:

@@ -7,5 +7,6 @@ PROTOCOLS: Registry[type[Protocol]] = Registry("protocol", entry_point_group="pa
 PROTOCOLS.register("rollout", "panbench.protocols.rollout:RolloutProtocol")
 PROTOCOLS.register("choice", "panbench.protocols.choice:ChoiceProtocol")
 PROTOCOLS.register("counterfactual", "panbench.protocols.counterfactual:CounterfactualProtocol")
+PROTOCOLS.register("closed_loop", "panbench.protocols.closed_loop:ClosedLoopProtocol")
 
 __all__ = ["PROTOCOLS", "Episode", "ModelRunner", "Protocol", "Record", "ReportedMetric"]

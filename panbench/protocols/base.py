@@ -291,6 +291,14 @@ class Protocol(ABC):
         """
         return {}
 
+    def extra_results(self) -> dict[str, Any]:
+        """Extra fields for the task's results entry that the samples cannot recompute.
+
+        E.g. planning wall time. Called once per task after its records are merged; the
+        default protocol has none.
+        """
+        return {}
+
     def headline(self, means: dict[str, float]) -> float:
         """The task's headline score in [0, 100] from the mean of each metric.
 

@@ -1,0 +1,60 @@
+"""Planning with a world model in the loop: planners, proposers and goal scoring of imagined frames.
+
+Planners (registry ``PLANNERS``, plugins under the ``panbench.planners`` entry-point group):
+``propose-simulate-select``, ``cem`` and ``beam``. The closed-loop protocol
+(:mod:`panbench.protocols.closed_loop`) runs them against the true environment; see
+``docs/planning.md``.
+"""
+
+from panbench.planning.base import (
+    Compute,
+    Goal,
+    Imagination,
+    Plan,
+    Planner,
+    Situation,
+    make_planner,
+    n_tied,
+    rank,
+)
+from panbench.planning.proposers import PROPOSERS, Proposer, make_proposer
+from panbench.planning.scoring import (
+    SCORERS,
+    GoalScorer,
+    GroundedScorer,
+    LpipsGoalScorer,
+    PixelGoalScorer,
+    goal_image,
+    make_scorer,
+    sequence_scores,
+)
+from panbench.registry import Registry
+
+PLANNERS: Registry[type[Planner]] = Registry("planner", entry_point_group="panbench.planners")
+PLANNERS.register("propose-simulate-select", "panbench.planning.pss:ProposeSimulateSelect")
+PLANNERS.register("cem", "panbench.planning.cem:CrossEntropyMethod")
+PLANNERS.register("beam", "panbench.planning.beam:BeamSearch")
+
+__all__ = [
+    "PLANNERS",
+    "PROPOSERS",
+    "SCORERS",
+    "Compute",
+    "Goal",
+    "GoalScorer",
+    "GroundedScorer",
+    "Imagination",
+    "LpipsGoalScorer",
+    "PixelGoalScorer",
+    "Plan",
+    "Planner",
+    "Proposer",
+    "Situation",
+    "goal_image",
+    "make_planner",
+    "make_proposer",
+    "make_scorer",
+    "n_tied",
+    "rank",
+    "sequence_scores",
+]

@@ -1,0 +1,115 @@
+"""Model-predictive control with the cross-entropy method over discrete action sequences.
+
+As in DINO-WM and V-JEPA 2-AC, but over the envs' discrete actions: a categorical distribution
+per horizon step, ``iterations`` rounds of sampling ``population`` sequences, imagining them,
+and refitting the distribution to the ``elites`` best; the first action of the best sequence
+seen is executed and the search restarts at the next step (receding horizon).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from panbench.envs.base import Action
+from panbench.errors import ConfigError
+from panbench.planning.base import Imagination, Planner, Situation, n_tied, rank
+from panbench.planning.scoring import GoalScorer, sequence_scores
+
+__all__ = ["CrossEntropyMethod"]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"Expected {name} to be an integer >= 1, but got {value!r}.")
+    return value
+
+
+class CrossEntropyMethod(Planner):
+    """CEM-MPC with categorical sampling distributions.
+
+    Args:
+        env: unused (the action set comes from the situation); accepted for a uniform builder.
+        horizon: H, actions per imagined sequence.
+        population: N, sequences imagined per iteration.
+        elites: E, the best sequences each refit uses (E <= N).
+        iterations: refits per step.
+        smoothing: weight of the old distribution in each refit, in [0, 1).
+        warm_start: start each step from the previous step's distribution shifted by one
+            (off by default: it makes consecutive actions of an action-blind model correlated,
+            so its planning would no longer be plain random acting).
+
+    The score of a sequence is the smallest goal distance along its imagined frames, then how
+    soon it gets there; elites and the final choice break ties at random.
+    """
+
+    name: ClassVar[str] = "cem"
+
+    def __init__(
+        self,
+        env: Any = None,
+        horizon: int = 4,
+        population: int = 32,
+        elites: int = 4,
+        iterations: int = 3,
+        smoothing: float = 0.1,
+        warm_start: bool = False,
+    ) -> None:
+        self.horizon = _positive_int("horizon", horizon)
+        self.population = _positive_int("population", population)
+        self.elites = _positive_int("elites", elites)
+        self.iterations = _positive_int("iterations", iterations)
+        if self.elites > self.population:
+            raise ConfigError(
+                f"Expected elites <= population, but got elites={elites}, population={population}."
+            )
+        if not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
+            raise ConfigError(f"Expected smoothing in [0, 1), but got {smoothing!r}.")
+        self.smoothing = float(smoothing)
+        self.warm_start = bool(warm_start)
+        self._probs: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._probs = None
+
+    def _initial(self, n_actions: int) -> np.ndarray:
+        uniform = np.full((self.horizon, n_actions), 1.0 / n_actions)
+        if not self.warm_start or self._probs is None or self._probs.shape != uniform.shape:
+            return uniform
+        return np.concatenate([self._probs[1:], uniform[:1]])
+
+    def search(
+        self,
+        situation: Situation,
+        imagination: Imagination,
+        scorer: GoalScorer,
+        rng: np.random.Generator,
+    ) -> tuple[Sequence[Action], float, int, int]:
+        actions = situation.actions
+        probs = self._initial(len(actions))
+        seen: list[np.ndarray] = []
+        seen_best: list[np.ndarray] = []
+        seen_first: list[np.ndarray] = []
+        for _ in range(self.iterations):
+            # Inverse-CDF sampling: one uniform per (sequence, step), independent across steps.
+            u = rng.random((self.population, self.horizon))
+            cdf = np.cumsum(probs, axis=1)
+            idx = np.minimum((u[..., None] > cdf[None]).sum(-1), len(actions) - 1)
+            frames = imagination.rollout([[actions[int(j)] for j in row] for row in idx])
+            best, first = sequence_scores(scorer, frames)
+            elite = idx[rank([best, first], rng)[: self.elites]]
+            counts = np.zeros_like(probs)
+            np.add.at(counts, (np.arange(self.horizon)[None, :], elite), 1.0)
+            probs = self.smoothing * probs + (1.0 - self.smoothing) * counts / len(elite)
+            seen.append(idx)
+            seen_best.append(best)
+            seen_first.append(first)
+        self._probs = probs
+        all_idx = np.concatenate(seen)
+        keys = [np.concatenate(seen_best), np.concatenate(seen_first)]
+        order = rank(keys, rng)
+        i = int(order[0])
+        sequence = [actions[int(j)] for j in all_idx[i]]
+        return sequence, float(keys[0][i]), len(all_idx), n_tied(keys, order)

@@ -1,0 +1,459 @@
+"""Closed-loop planning: the model imagines, a planner chooses, the TRUE env executes and judges.
+
+Each episode starts from the task episode's last context state with a goal (``goals[i % G]``).
+At every step, up to the step budget (the task's ``episodes.horizon``), the planner imagines
+candidate action sequences with the model under test, branched from the true current
+observation, scores the imagined frames against the goal and returns an action; the true env
+executes it, renders the next observation and decides whether the goal holds.
+
+The model's context at each planning step is the TRUE observation history: the last
+``episodes.context`` true frames and the actions between them, and, for privileged baselines
+(``oracle``, ``random-action``), the true current state (see :func:`step_episode`).
+
+References, computed per episode with the true env so the normalised score is recomputable from
+the samples alone:
+
+* ``random_success``: the fraction of ``random_rollouts`` seeded rollouts that reach the goal
+  when each action is the planner's random-acting choice (:meth:`Planner.random_action`: what
+  the planner does when every candidate ties, i.e. with a model that ignores the action).
+* ``oracle_success``: the same planner with the same seeds, imagining with the true simulator
+  (the ``oracle`` baseline).
+
+``normalized_score`` = (mean success - mean random) / (mean oracle - mean random), a set-level
+metric with a paired bootstrap CI over episodes (:func:`normalized_score`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from panbench.envs.base import Action, Env, State
+from panbench.errors import ConfigError
+from panbench.planning import (
+    SCORERS,
+    Compute,
+    Goal,
+    GoalScorer,
+    Imagination,
+    Planner,
+    Situation,
+    goal_image,
+    make_planner,
+    make_scorer,
+)
+from panbench.protocols.base import (
+    Episode,
+    ModelRunner,
+    Protocol,
+    Record,
+    ReportedMetric,
+    episode_seed,
+)
+from panbench.results import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+
+__all__ = ["ClosedLoopProtocol", "normalized_score", "step_episode", "success_curve"]
+
+#: goal names in words, for proposers that read language
+GOAL_TEXTS: dict[str, str] = {
+    "reach-goal": "walk the red dot onto the green tile",
+    "group-by-colour": "group the blocks by colour, each colour in one group not touching others",
+    "cluster": "push all blocks together into one connected cluster",
+    "line": "push all blocks into one straight unbroken line",
+    "bottom-right": "push all blocks into the bottom-right quarter of the table",
+    "circle": "arrange the blocks in a circle around one empty cell",
+}
+
+# Salts that keep the random streams of plans, references and goal images apart.
+_PLAN, _RANDOM, _GOAL = 11, 12, 13
+
+
+def success_curve(reached_at: int | None, budget: int) -> list[float]:
+    """Success within b steps for b = 1..budget: 1.0 from the step the goal was reached on.
+
+    Args:
+        reached_at: the step count after which the goal first held (0: at the start), or None.
+        budget: the step budget.
+    """
+    if reached_at is None:
+        return [0.0] * budget
+    return [1.0 if reached_at <= b else 0.0 for b in range(1, budget + 1)]
+
+
+def step_episode(
+    episode: Episode,
+    frames: Sequence[np.ndarray],
+    actions: Sequence[Action],
+    state: State,
+    step: int,
+    context: int,
+) -> Episode:
+    """The episode a planning step hands the model: the true history as context.
+
+    Args:
+        episode: the task episode (index, seed).
+        frames: every true frame so far, uint8 [H, W, 3] each, the current one last.
+        actions: the actions between them (one fewer than ``frames``).
+        state: the true current state (privileged baselines only read it).
+        step: the planning step (enters the seed, so a stochastic model draws fresh noise each
+            step, the same for every candidate).
+        context: how many frames of history the model sees.
+    """
+    history = list(actions[-(context - 1) :]) if context > 1 else []
+    last = np.stack(list(frames[-context:]))
+    return Episode(
+        index=episode.index,
+        episode_id=f"{episode.episode_id}@{step}",
+        seed=episode_seed(episode.seed, step),
+        context_frames=last,
+        context_actions=history,
+        context_states=[state],
+        actions=[],
+        states=[],
+        frames=last[:0],
+    )
+
+
+def _bootstrap_ratio(values: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float]:
+    """Percentile CI of (s - r) / (o - r) over episode resamples of float [N, 3] (s, r, o) rows."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    means = values[idx].mean(axis=1)
+    denom = means[:, 2] - means[:, 1]
+    ok = denom > 0  # resamples where the oracle does no better than random define no ratio
+    if not ok.any():
+        return math.nan, math.nan
+    ratios = (means[ok, 0] - means[ok, 1]) / denom[ok]
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def normalized_score(
+    records: Sequence[Record], seed: int = BOOTSTRAP_SEED, n_resamples: int = BOOTSTRAP_SAMPLES
+) -> dict[str, Any]:
+    """(model - random) / (oracle - random) success over episodes, with a paired bootstrap CI.
+
+    Episodes are resampled whole (model, random and oracle values together). Resamples in which
+    the oracle does no better than random define no ratio and are left out of the interval.
+    ``curve`` is the same ratio for success within b steps (None where undefined).
+
+    Args:
+        records: per-episode records holding ``success``, ``random_success`` and
+            ``oracle_success`` metrics and curves.
+
+    Returns:
+        A results entry: ``value``, ``ci95``, ``n``, ``n_missing``, ``higher_is_better``,
+        ``curve``, ``set_level``.
+    """
+    keys = ("success", "random_success", "oracle_success")
+    rows = []
+    curves = []
+    for r in records:
+        vals = [r.get("metrics", {}).get(k) for k in keys]
+        if all(v is not None and math.isfinite(v) for v in vals):
+            rows.append(vals)
+            curves.append([r.get("curves", {}).get(k) for k in keys])
+    n = len(rows)
+    entry: dict[str, Any] = {
+        "value": math.nan,
+        "ci95": [math.nan, math.nan],
+        "n": n,
+        "n_missing": len(records) - n,
+        "higher_is_better": True,
+        "set_level": True,
+    }
+    if n == 0:
+        return entry
+    values = np.asarray(rows, dtype=np.float64)
+    s, r, o = values.mean(axis=0)
+    entry["value"] = (s - r) / (o - r) if o > r else math.nan
+    if n >= 2:
+        entry["ci95"] = list(_bootstrap_ratio(values, seed, n_resamples))
+    if all(c is not None for row in curves for c in row):
+        mat = np.asarray(curves, dtype=np.float64).mean(axis=0)  # [3, budget]
+        with np.errstate(all="ignore"):
+            ratio = np.where(mat[2] > mat[1], (mat[0] - mat[1]) / (mat[2] - mat[1]), np.nan)
+        entry["curve"] = [float(x) for x in ratio]
+    return entry
+
+
+@dataclass
+class _Outcome:
+    reached_at: int | None
+    actions: list[int]
+    compute: Compute
+    plans: int
+    tied_plans: int
+
+
+class ClosedLoopProtocol(Protocol):
+    """Planning in the true env. Options (task YAML ``options``):
+
+    * ``planner``: ``propose-simulate-select`` (default), ``cem``, ``beam`` or a plugin.
+    * ``planner_options``: the planner's keyword arguments (e.g. ``{candidates: 4}``).
+    * ``scorer``: ``grounded`` (default), ``pixel`` or ``lpips`` (image goals).
+    * ``scorer_options``: e.g. ``{net: alex}`` for LPIPS.
+    * ``goals``: env goal names, episode i gets ``goals[i % len(goals)]`` (default: all of the
+      env's goals).
+    * ``random_rollouts``: seeded random-acting rollouts per episode (default 8).
+
+    The step budget is ``episodes.horizon``; the context is ``episodes.context`` true frames.
+    """
+
+    name: ClassVar[str] = "closed_loop"
+    metrics: ClassVar[dict[str, ReportedMetric]] = {
+        "success": ReportedMetric(
+            "success",
+            True,
+            "fraction of episodes whose goal holds in the true env within the step budget; "
+            "curve: success within b steps",
+        ),
+        "normalized_score": ReportedMetric(
+            "normalized_score",
+            True,
+            "(success - random) / (oracle - random), bootstrap CI over episodes",
+            per_step=False,
+            set_level=True,
+        ),
+        "random_success": ReportedMetric(
+            "random_success", True, "success of the seeded random-acting reference"
+        ),
+        "oracle_success": ReportedMetric(
+            "oracle_success", True, "success of the same planner imagining with the true env"
+        ),
+        "steps_to_goal": ReportedMetric(
+            "steps_to_goal", False, "steps taken by successful episodes", per_step=False
+        ),
+        "wm_calls": ReportedMetric(
+            "wm_calls", False, "world-model calls (reset + step) per episode", per_step=False
+        ),
+        "frames_imagined": ReportedMetric(
+            "frames_imagined", False, "frames the model imagined per episode", per_step=False
+        ),
+        "tie_rate": ReportedMetric(
+            "tie_rate",
+            False,
+            "fraction of plans whose best candidate was tied (chosen at random)",
+            per_step=False,
+        ),
+    }
+
+    def __init__(self, task: Any, env: Env) -> None:
+        super().__init__(task, env)
+        opts = dict(task.options)
+        known = {
+            "planner",
+            "planner_options",
+            "scorer",
+            "scorer_options",
+            "goals",
+            "random_rollouts",
+        }
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            raise ConfigError(
+                f"Task {task.name!r}: unknown closed_loop option {unknown[0]!r}; expected some "
+                f"of: {', '.join(sorted(known))}."
+            )
+        self.planner_name = str(opts.get("planner", "propose-simulate-select"))
+        self.planner_options = dict(opts.get("planner_options") or {})
+        self.scorer_kind = str(opts.get("scorer", "grounded"))
+        if self.scorer_kind not in SCORERS:
+            raise ConfigError(
+                f"Task {task.name!r}: expected scorer to be one of {', '.join(SCORERS)}, "
+                f"but got {self.scorer_kind!r}."
+            )
+        self.scorer_options = dict(opts.get("scorer_options") or {})
+        goals = list(opts.get("goals") or env.goals())
+        if not goals:
+            raise ConfigError(
+                f"Task {task.name!r}: env {env.name!r} defines no goals, so it cannot be planned in."
+            )
+        for goal in goals:
+            if goal not in env.goals():
+                raise ConfigError(
+                    f"Task {task.name!r}: unknown goal {goal!r} for env {env.name!r}; expected "
+                    f"some of: {', '.join(env.goals())}."
+                )
+        self.goals: list[str] = goals
+        k = opts.get("random_rollouts", 8)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(
+                f"Task {task.name!r}: expected random_rollouts to be an integer >= 1, but got {k!r}."
+            )
+        self.random_rollouts = k
+        self.budget = int(task.episodes.horizon)
+        self.context = int(task.episodes.context)
+        self.new_planner()  # fails now, not mid-run, on bad planner options
+        self._oracle: ModelRunner | None = None
+        #: wall time and counts of this process's planning with the model under test
+        self.planning = Compute()
+        self.plans = 0
+        self.episodes_run = 0
+
+    def new_planner(self) -> Planner:
+        """A fresh planner as the task configures it."""
+        return make_planner(self.planner_name, self.env, **self.planner_options)
+
+    def goal(self, episode: Episode) -> Goal:
+        """The episode's goal: ``goals[index % G]``, with its image when the scorer needs one."""
+        name = self.goals[episode.index % len(self.goals)]
+        image = None
+        if self.scorer_kind != "grounded":
+            rng = np.random.default_rng([episode.seed, _GOAL])
+            image = goal_image(self.env, episode.context_states[-1], name, rng)
+        return Goal(name=name, text=GOAL_TEXTS.get(name, name), image=image)
+
+    def scorer(self, goal: Goal) -> GoalScorer:
+        return make_scorer(
+            self.scorer_kind, self.env, goal.name, image=goal.image, **self.scorer_options
+        )
+
+    def _oracle_runner(self, resolution: int) -> ModelRunner:
+        if self._oracle is None:
+            from panbench.models.baselines import OracleModel
+
+            self._oracle = ModelRunner(OracleModel(), self.env, resolution)
+        return self._oracle
+
+    def run_episode(
+        self, runner: ModelRunner, planner: Planner, episode: Episode, goal: Goal
+    ) -> _Outcome:
+        """Plans and executes one episode; the true env decides when the goal holds."""
+        env = self.env
+        scorer = self.scorer(goal)
+        planner.reset()
+        state = episode.context_states[-1]
+        frames = list(episode.context_frames)
+        actions = list(episode.context_actions)
+        outcome = _Outcome(None, [], Compute(), 0, 0)
+        if env.goal_reached(state, goal.name):
+            outcome.reached_at = 0
+            return outcome
+        for t in range(self.budget):
+            situation = Situation(
+                frame=frames[-1],
+                actions=tuple(env.actions(state)),
+                goal=goal,
+                step=t,
+                steps_left=self.budget - t,
+            )
+            imagination = Imagination(
+                runner,
+                step_episode(episode, frames, actions, state, t, self.context),
+                where=f"planning step {t} of task {self.task.name!r}",
+            )
+            rng = np.random.default_rng([episode.seed, _PLAN, t])
+            plan = planner.plan(situation, imagination, scorer, rng)
+            outcome.compute.add(plan.compute)
+            outcome.plans += 1
+            outcome.tied_plans += int(plan.tied > 1)
+            state = env.step(state, plan.action)
+            frames.append(env.render(state))
+            actions.append(plan.action)
+            outcome.actions.append(plan.action.index)
+            if env.goal_reached(state, goal.name):
+                outcome.reached_at = t + 1
+                break
+        return outcome
+
+    def random_reference(self, planner: Planner, episode: Episode, goal: Goal) -> np.ndarray:
+        """Success curves float [K, budget] of K seeded rollouts acting with ``random_action``."""
+        env = self.env
+        out = np.zeros((self.random_rollouts, self.budget))
+        for k in range(self.random_rollouts):
+            rng = np.random.default_rng([episode.seed, _RANDOM, k])
+            state = episode.context_states[-1]
+            reached: int | None = 0 if env.goal_reached(state, goal.name) else None
+            t = 0
+            while reached is None and t < self.budget:
+                situation = Situation(
+                    frame=env.render(state),
+                    actions=tuple(env.actions(state)),
+                    goal=goal,
+                    step=t,
+                    steps_left=self.budget - t,
+                )
+                state = env.step(state, planner.random_action(situation, rng))
+                t += 1
+                if env.goal_reached(state, goal.name):
+                    reached = t
+            out[k] = success_curve(reached, self.budget)
+        return out
+
+    def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
+        records: list[Record] = []
+        oracle = self._oracle_runner(runner.resolution)
+        for episode in episodes:
+            goal = self.goal(episode)
+            planner = self.new_planner()
+            mine = self.run_episode(runner, planner, episode, goal)
+            best = self.run_episode(oracle, planner, episode, goal)
+            random_curves = self.random_reference(planner, episode, goal)
+            self.planning.add(mine.compute)
+            self.plans += mine.plans
+            self.episodes_run += 1
+            curve = success_curve(mine.reached_at, self.budget)
+            random_curve = random_curves.mean(axis=0)
+            records.append(
+                {
+                    "metrics": {
+                        "success": float(mine.reached_at is not None),
+                        "random_success": float(random_curves[:, -1].mean()),
+                        "oracle_success": float(best.reached_at is not None),
+                        "steps_to_goal": (
+                            float(mine.reached_at) if mine.reached_at is not None else math.nan
+                        ),
+                        "wm_calls": float(mine.compute.wm_calls),
+                        "frames_imagined": float(mine.compute.frames),
+                        "tie_rate": mine.tied_plans / mine.plans if mine.plans else math.nan,
+                    },
+                    "curves": {
+                        "success": curve,
+                        "random_success": [float(x) for x in random_curve],
+                        "oracle_success": success_curve(best.reached_at, self.budget),
+                    },
+                    "goal": goal.name,
+                    "actions": mine.actions,
+                    "compute": {
+                        "wm_calls": mine.compute.wm_calls,
+                        "frames_imagined": mine.compute.frames,
+                        "sequences_imagined": mine.compute.sequences,
+                        "plans": mine.plans,
+                        "tied_plans": mine.tied_plans,
+                    },
+                }
+            )
+        return records
+
+    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+        """The normalised score over all episodes (see :func:`normalized_score`)."""
+        if "normalized_score" not in self.task.metrics:
+            return {}
+        return {"normalized_score": normalized_score(records)}
+
+    def extra_results(self) -> dict[str, Any]:
+        """Wall time of planning with the model under test, for the task's results entry.
+
+        Wall time is not a per-episode value (it varies run to run), so it stays out of the
+        samples; it covers the episodes this process ran (not those resumed from disk).
+        """
+        plans = max(self.plans, 1)
+        return {
+            "planning": {
+                "planner": self.planner_name,
+                "planner_options": self.planner_options,
+                "scorer": self.scorer_kind,
+                "budget": self.budget,
+                "episodes_timed": self.episodes_run,
+                "plans": self.plans,
+                "wm_calls": self.planning.wm_calls,
+                "frames_imagined": self.planning.frames,
+                "seconds": round(self.planning.seconds, 6),
+                "seconds_per_plan": round(self.planning.seconds / plans, 6),
+            }
+        }
