@@ -105,12 +105,27 @@ class PixelGoalScorer(GoalScorer):
 
     Args:
         image: uint8 [H, W, 3] goal image at the frames' resolution.
+        blur: standard deviation in pixels of a Gaussian blur applied to both images first
+            (0: none). Unblurred, an object one cell from its goal cell is as far as one across
+            the frame; a blur about the size of an object lets the distance fall as it nears.
     """
 
     name = "pixel"
 
-    def __init__(self, image: np.ndarray) -> None:
+    def __init__(self, image: np.ndarray, blur: float = 0.0) -> None:
         self.image = _check_goal_image(image, self.name)
+        if isinstance(blur, bool) or not isinstance(blur, (int, float)) or blur < 0:
+            raise ConfigError(f"Expected blur to be a number >= 0, but got {blur!r}.")
+        self.blur = float(blur)
+        self._goal = self._prepare(self.image[None])[0]
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        x = frames.astype(np.float64) / 255.0
+        if self.blur > 0:
+            from scipy.ndimage import gaussian_filter
+
+            x = gaussian_filter(x, sigma=(0, self.blur, self.blur, 0), mode="nearest")
+        return x
 
     def _distances(self, frames: np.ndarray) -> np.ndarray:
         if frames.shape[1:] != self.image.shape:
@@ -118,7 +133,7 @@ class PixelGoalScorer(GoalScorer):
                 f"Scorer 'pixel' expected frames [N,{','.join(map(str, self.image.shape))}] like "
                 f"its goal image, but got {list(frames.shape)}."
             )
-        diff = frames.astype(np.float64) / 255.0 - self.image.astype(np.float64) / 255.0
+        diff = self._prepare(frames) - self._goal[None]
         return (diff * diff).mean(axis=(1, 2, 3))
 
 
@@ -201,7 +216,7 @@ def make_scorer(
         env: the task's env (grounded scoring).
         goal: the env goal name.
         image: the goal image (image-goal scorers).
-        **options: ``net`` and ``backbone_weights`` for LPIPS.
+        **options: ``blur`` for pixels; ``net`` and ``backbone_weights`` for LPIPS.
     """
     if kind == "grounded":
         return GroundedScorer(env, goal)
@@ -209,7 +224,7 @@ def make_scorer(
         if image is None:
             raise ConfigError(f"Scorer {kind!r} needs a goal image, but got none.")
         if kind == "pixel":
-            return PixelGoalScorer(image)
+            return PixelGoalScorer(image, **options)
         return LpipsGoalScorer(image, **options)
     from panbench.registry import did_you_mean
 

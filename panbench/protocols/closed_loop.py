@@ -289,6 +289,13 @@ class ClosedLoopProtocol(Protocol):
         self.budget = int(task.episodes.horizon)
         self.context = int(task.episodes.context)
         self.new_planner()  # fails now, not mid-run, on bad planner options
+        blank = np.zeros((env.resolution, env.resolution, 3), np.uint8)
+        try:  # likewise for the scorer's options (image scorers load no weights until used)
+            make_scorer(self.scorer_kind, env, goals[0], image=blank, **self.scorer_options)
+        except TypeError as err:
+            raise ConfigError(
+                f"Task {task.name!r}: bad scorer options {self.scorer_options}: {err}."
+            ) from err
         self._oracle: ModelRunner | None = None
         #: wall time and counts of this process's planning with the model under test
         self.planning = Compute()
