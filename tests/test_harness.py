@@ -70,7 +70,7 @@ def test_a_real_quick_run_validates() -> None:
     data = validate_results(folder)
     assert data == json.loads((folder / "results.json").read_text())
     assert validate_results(folder / "results.json") == data
-    assert data["suite"]["name"] == "quick" and len(data["tasks"]) == 6
+    assert data["suite"]["name"] == "quick" and len(data["tasks"]) == 8
     assert not list((folder / "samples").glob("*.part-*"))
 
 
