@@ -48,9 +48,12 @@ def _attribute_following_loop(preds: list[Obs], target: list[Obs], context: Obs)
             tv, pv = np.atleast_1d(t[key]), np.atleast_1d(p[key])
             tprev, pprev = np.atleast_1d(prev_t[key]), np.atleast_1d(prev_p[key])
             for j in range(tv.size):
-                # The truth changed: show the new value; unchanged: do not change it either.
-                wanted = tv[j] if tv[j] != tprev[j] else pprev[j]
-                ok = ok and pv[j] == wanted
+                # The truth changed: show the same change (old value, then new value);
+                # unchanged: do not change it either.
+                if tv[j] != tprev[j]:
+                    ok = ok and pprev[j] == tprev[j] and pv[j] == tv[j]
+                else:
+                    ok = ok and pv[j] == pprev[j]
         out.append(bool(ok))
         prev_t, prev_p = t, p
     return out
@@ -79,6 +82,10 @@ def test_attribute_following_by_hand() -> None:
     assert attribute_following(truth, truth, ctx).tolist() == _attribute_following_loop(
         truth, truth, ctx
     )
+    # The truth recolours and then restores: a model that never changed anything is not
+    # credited when the truth comes back to the value it kept showing.
+    back = [_attrs([3, -1], 0), _attrs([2, -1], 0)]
+    assert attribute_following([ctx, ctx], back, ctx).tolist() == [False, False]
 
 
 def test_attribute_following_ignores_geometry_and_handles_no_attributes() -> None:

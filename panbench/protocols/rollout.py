@@ -34,8 +34,9 @@ def attribute_following(
     """Whether discrete attributes (colours, background, ...) change exactly as the truth does.
 
     For every attribute key other than positions/presence and every step t: where the truth's
-    value changes between t-1 and t, the prediction must show the new true value at t; where it
-    does not change, the prediction must not change it either (step -1 is the true context).
+    value changes between t-1 and t, the prediction must show the true old value at t-1 and the
+    true new value at t; where it does not change, the prediction must not change it either
+    (step -1 is the true context).
 
     Returns:
         bool [T].
@@ -47,7 +48,10 @@ def attribute_following(
         for t, (p, tr) in enumerate(zip(preds, target, strict=True)):
             pv, tv = np.asarray(p[key]), np.asarray(tr[key])
             changed = tv != t_prev
-            good = np.where(changed, pv == tv, pv == p_prev)
+            # A true change must show as the same change: from the true old value (so a model
+            # that missed an earlier change does not score when the truth changes back) to the
+            # true new value.
+            good = np.where(changed, (pv == tv) & (p_prev == t_prev), pv == p_prev)
             ok[t] &= bool(np.all(good))
             t_prev, p_prev = tv, pv
     return ok
