@@ -360,6 +360,44 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the PAN reference model (needs the `model` extra)")
+    p.add_argument("--config", type=Path, required=True, help="reference_model/configs/<name>.yaml")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint/, model/, log)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this global step")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from panbench.models.pan_ref import train_reference_model
+
+    # The command as typed, so a checkpoint's config.json says how it was made.
+    parts = ["panbench", "train", "--config", str(args.config), "--out", str(args.out)]
+    if args.max_steps is not None:
+        parts += ["--max-steps", str(args.max_steps)]
+    if args.resume:
+        parts.append("--resume")
+    if args.device:
+        parts += ["--device", args.device]
+    command = shlex.join(parts)
+    model_dir = train_reference_model(
+        args.config,
+        args.out,
+        max_steps=args.max_steps,
+        resume=args.resume,
+        device=args.device,
+        command=command,
+        console=_console(),
+    )
+    _console().print(f"model written to {model_dir}")
+    return 0
+
+
 # ============================================================================================ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -368,7 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"panbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_ls, _add_tasks, _add_data, _add_evaluate, _add_weights, _add_demo):
+    for add in (
+        _add_ls,
+        _add_tasks,
+        _add_data,
+        _add_evaluate,
+        _add_weights,
+        _add_demo,
+        _add_train,
+    ):
         add(sub)
     return parser
 

@@ -20,6 +20,7 @@ MODELS: Registry[type[WorldModel]] = Registry("model", entry_point_group="panben
 MODELS.register("oracle", "panbench.models.baselines:OracleModel")
 MODELS.register("copy-last", "panbench.models.baselines:CopyLastModel")
 MODELS.register("random-action", "panbench.models.baselines:RandomActionModel")
+MODELS.register("pan-ref", "panbench.models.pan_ref:PanRefModel")
 MODELS.register("diffusers-i2v", "panbench.models.diffusers_i2v:DiffusersI2VModel")
 
 M = TypeVar("M", bound=type[WorldModel])

@@ -1,0 +1,103 @@
+"""Backbone f: a causal transformer over rounds of (state tokens, action bytes, learnable queries).
+
+Round r's sequence is ``[state(o_r) | action(a_r) | queries]``; the outputs at the query positions
+are the predicted next latent state. Rounds are concatenated oldest first under one causal mask,
+so a single forward pass predicts every round of a training window, and round r sees exactly
+the history it would see at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from reference_model.config import ModelConfig
+from reference_model.tokenizer import ByteTokenizer
+
+__all__ = ["Backbone", "patchify", "unpatchify"]
+
+
+def patchify(z: torch.Tensor, p: int) -> torch.Tensor:
+    """float [N, C, h, w] latents to [N, (h/p)*(w/p), C*p*p] tokens (row-major patches)."""
+    n, c, h, w = z.shape
+    z = z.reshape(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+    return z.reshape(n, (h // p) * (w // p), c * p * p)
+
+
+def unpatchify(t: torch.Tensor, p: int, c: int) -> torch.Tensor:
+    """Inverse of :func:`patchify`: [N, L, C*p*p] to [N, C, h, w] with h = w = sqrt(L) * p."""
+    n, length, _ = t.shape
+    side = round(length**0.5)
+    z = t.reshape(n, side, side, c, p, p).permute(0, 3, 1, 4, 2, 5)
+    return z.reshape(n, c, side * p, side * p)
+
+
+class Backbone(nn.Module):
+    """A ``transformers`` Qwen2 model built from config, with state/query/latent heads.
+
+    Args:
+        config: the whole model config (the backbone section and the latent geometry).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        from transformers import Qwen2Config, Qwen2Model
+
+        b = config.backbone
+        self.config = config
+        self.patch = b.state_patch
+        self.latent_channels = config.encoder.latent_channels
+        self.num_tokens = config.num_state_tokens
+        tokens_per_round = 2 * self.num_tokens + b.max_action_bytes
+        qcfg = Qwen2Config(
+            vocab_size=ByteTokenizer.vocab_size,
+            hidden_size=b.hidden_size,
+            num_hidden_layers=b.num_layers,
+            num_attention_heads=b.num_heads,
+            num_key_value_heads=b.num_kv_heads,
+            intermediate_size=b.intermediate_size,
+            max_position_embeddings=max(256, tokens_per_round * config.history),
+            rope_parameters={"rope_type": "default", "rope_theta": b.rope_theta},
+            attention_dropout=0.0,
+            tie_word_embeddings=False,
+        )
+        qcfg._attn_implementation = "sdpa"
+        self.transformer = Qwen2Model(qcfg)
+        d = self.latent_channels * self.patch**2
+        self.state_in = nn.Linear(d, b.hidden_size)
+        self.state_pos = nn.Parameter(torch.randn(self.num_tokens, b.hidden_size) * 0.02)
+        self.queries = nn.Parameter(torch.randn(self.num_tokens, b.hidden_size) * 0.02)
+        self.latent_out = nn.Linear(b.hidden_size, d)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.transformer.config.hidden_size)
+
+    def forward(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
+        """Predicted next states for every round.
+
+        Args:
+            latents: float [B, R, C, h, w] normalised latents of the R history frames.
+            action_ids: int64 [B, R, L] byte ids of the action taken after each frame.
+
+        Returns:
+            float [B, R, N, D]: query outputs of each round (N state tokens of width D).
+        """
+        bsz, rounds = latents.shape[:2]
+        state = patchify(latents.flatten(0, 1), self.patch)  # [B*R, N, d]
+        state = self.state_in(state) + self.state_pos
+        action = self.transformer.get_input_embeddings()(action_ids.flatten(0, 1))
+        queries = self.queries.expand(bsz * rounds, -1, -1)
+        seq = torch.cat([state, action.to(state.dtype), queries], dim=1)  # [B*R, T, D]
+        per_round = seq.shape[1]
+        seq = seq.reshape(bsz, rounds * per_round, -1)
+        positions = torch.arange(seq.shape[1], device=seq.device)[None].expand(bsz, -1)
+        out = self.transformer(
+            inputs_embeds=seq, position_ids=positions, use_cache=False
+        ).last_hidden_state
+        out = out.reshape(bsz, rounds, per_round, -1)
+        return out[:, :, -self.num_tokens :]
+
+    def to_latent(self, states: torch.Tensor) -> torch.Tensor:
+        """The latent-objective head: states [M, N, D] to predicted latents [M, C, h, w]."""
+        return unpatchify(self.latent_out(states), self.patch, self.latent_channels)

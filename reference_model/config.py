@@ -1,0 +1,363 @@
+"""Typed configuration of the PAN reference model and its training run, read strictly from YAML/JSON.
+
+A training config file has three sections, ``model``, ``train`` and ``data``; a checkpoint's
+``config.json`` stores the ``model`` section. Every key is checked: an unknown key is an error
+naming the file, the section and the closest known key, so a typo never trains the wrong model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from panbench.errors import ConfigError
+from panbench.registry import did_you_mean
+
+__all__ = [
+    "BackboneConfig",
+    "DataConfig",
+    "DecoderConfig",
+    "EncoderConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_run_config",
+]
+
+OBJECTIVES = ("generative", "latent")
+PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
+
+
+@dataclass
+class EncoderConfig:
+    """Encoder h: a diffusers ``AutoencoderKL`` (downsamples by 2 per block after the first).
+
+    Attributes:
+        block_out_channels: channels per resolution level; ``len - 1`` halvings.
+        layers_per_block: resnet layers per level.
+        latent_channels: channels C of the latent [C, h, w].
+        norm_num_groups: group-norm groups (must divide every channel count).
+        mid_attention: self-attention in the autoencoder's middle block.
+        kl_weight: weight of the KL term in first-stage training.
+    """
+
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64])
+    layers_per_block: int = 1
+    latent_channels: int = 4
+    norm_num_groups: int = 16
+    mid_attention: bool = False
+    kl_weight: float = 1e-6
+
+
+@dataclass
+class BackboneConfig:
+    """Backbone f: a causal ``transformers`` Qwen2 model built from config (no download).
+
+    Attributes:
+        hidden_size: width of the transformer.
+        num_layers: decoder layers.
+        num_heads: attention heads (``num_kv_heads`` for grouped-query attention).
+        num_kv_heads: key/value heads.
+        intermediate_size: MLP width.
+        state_patch: latent patch side; the state is (h/p)*(w/p) tokens, and so are the queries.
+        max_action_bytes: UTF-8 bytes of an action's text kept (longer texts are truncated).
+        rope_theta: rotary embedding base.
+    """
+
+    hidden_size: int = 128
+    num_layers: int = 3
+    num_heads: int = 4
+    num_kv_heads: int = 4
+    intermediate_size: int = 256
+    state_patch: int = 4
+    max_action_bytes: int = 32
+    rope_theta: float = 10000.0
+
+
+@dataclass
+class DecoderConfig:
+    """Decoder g: a diffusers ``UNet2DConditionModel`` over latents.
+
+    Attributes:
+        block_out_channels: UNet channels per level.
+        attention_levels: per level, whether it has (self- and cross-) attention blocks; the
+            middle block always has. Default: every level.
+        layers_per_block: resnet layers per level.
+        cross_attention_dim: width of the (zero-initialised) projection of the state tokens.
+        attention_head_dim: channels per cross/self-attention head.
+        num_train_timesteps: DDPM training timesteps.
+        beta_schedule: diffusers beta schedule name.
+        prediction_type: what the UNet predicts: ``sample`` (x0), ``epsilon`` or ``v_prediction``.
+        noise_aug: std of the Gaussian noise added to the previous frame's latent (PAN: 0.055).
+        cond_dropout: probability of dropping the state tokens in training (for guidance).
+        sample_steps: default DDIM steps at inference.
+        guidance: default classifier-free guidance scale (1.0: none).
+    """
+
+    block_out_channels: list[int] = field(default_factory=lambda: [48, 96])
+    attention_levels: list[bool] | None = None
+    layers_per_block: int = 1
+    cross_attention_dim: int = 64
+    attention_head_dim: int = 8
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "sample"
+    noise_aug: float = 0.055
+    cond_dropout: float = 0.1
+    sample_steps: int = 10
+    guidance: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    """The whole PAN reference model.
+
+    Attributes:
+        resolution: square frame side in pixels.
+        history: R, the rounds of (state, action) the backbone sees (PAN uses 10).
+        objective: ``generative`` (diffusion loss through g reaches f) or ``latent`` (JEPA-style
+            L2 from f's query outputs to h(o'); g trains on detached states).
+        latent_weight: weight of the latent L2 added to the generative objective (0: none).
+        encoder / backbone / decoder: the three parts.
+    """
+
+    resolution: int = 32
+    history: int = 2
+    objective: str = "generative"
+    latent_weight: float = 0.0
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    @property
+    def latent_resolution(self) -> int:
+        """Side h = w of the latent grid."""
+        return self.resolution // 2 ** (len(self.encoder.block_out_channels) - 1)
+
+    @property
+    def num_state_tokens(self) -> int:
+        """Tokens per state (and learnable queries per round)."""
+        return (self.latent_resolution // self.backbone.state_patch) ** 2
+
+    def validate(self, where: str = "model config") -> ModelConfig:
+        """Checks cross-field consistency; returns self.
+
+        Raises:
+            ConfigError: naming ``where`` and the offending values.
+        """
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(
+                f"{where}: expected objective in {OBJECTIVES}, but got {self.objective!r}."
+            )
+        if self.decoder.prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(
+                f"{where}: expected decoder.prediction_type in {PREDICTION_TYPES}, but got "
+                f"{self.decoder.prediction_type!r}."
+            )
+        if self.history < 1:
+            raise ConfigError(f"{where}: expected history >= 1, but got {self.history}.")
+        scale = 2 ** (len(self.encoder.block_out_channels) - 1)
+        if self.resolution % scale:
+            raise ConfigError(
+                f"{where}: resolution {self.resolution} is not divisible by the encoder's "
+                f"downsampling factor {scale}."
+            )
+        if self.latent_resolution % self.backbone.state_patch:
+            raise ConfigError(
+                f"{where}: latent side {self.latent_resolution} is not divisible by "
+                f"backbone.state_patch {self.backbone.state_patch}."
+            )
+        levels = self.decoder.attention_levels
+        if levels is not None and len(levels) != len(self.decoder.block_out_channels):
+            raise ConfigError(
+                f"{where}: decoder.attention_levels has {len(levels)} entries but "
+                f"block_out_channels has {len(self.decoder.block_out_channels)}."
+            )
+        if self.backbone.hidden_size % self.backbone.num_heads:
+            raise ConfigError(
+                f"{where}: backbone.hidden_size {self.backbone.hidden_size} is not divisible by "
+                f"num_heads {self.backbone.num_heads}."
+            )
+        for name, chans, groups in (
+            ("encoder", self.encoder.block_out_channels, self.encoder.norm_num_groups),
+            ("decoder", self.decoder.block_out_channels, 8),
+        ):
+            bad = [c for c in chans if c % groups]
+            if bad:
+                raise ConfigError(
+                    f"{where}: {name}.block_out_channels {chans} must be multiples of {groups} "
+                    "(group norm)."
+                )
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: first stage trains h alone, second trains f and g with h frozen.
+
+    Attributes:
+        seed: seeds the model init, the data stream and every noise draw.
+        batch_size: windows per step (per process under DDP).
+        ae_steps / ae_lr: first-stage (autoencoder) steps and peak learning rate.
+        steps / lr: second-stage (backbone + decoder) steps and peak learning rate.
+        warmup: linear warm-up steps of each stage, then cosine decay to ``min_lr_ratio * lr``.
+        weight_decay: AdamW weight decay.
+        grad_clip: max global gradient norm.
+        ema_decay: decay of the exponential moving average of the weights (exported model).
+        log_every / sample_every / checkpoint_every: in steps.
+        compile: wrap the stage's trainable modules in ``torch.compile``.
+        num_threads: CPU threads for torch (0: torch's default). One thread is several times
+            faster than two on a machine whose cores are shared with other jobs.
+    """
+
+    seed: int = 0
+    batch_size: int = 32
+    ae_steps: int = 1000
+    ae_lr: float = 2e-3
+    steps: int = 3000
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 250
+    compile: bool = False
+    num_threads: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where training windows come from.
+
+    Attributes:
+        source: ``env`` (stream rollouts of a panbench env) or ``folder`` (a ``panbench data
+            generate`` output at ``path``).
+        env: env name (source ``env``).
+        env_kwargs: keyword arguments of the env (resolution is the model's).
+        policy: action policy of the streamed rollouts (see ``panbench.protocols.base``).
+        path: episode folder (source ``folder``).
+    """
+
+    source: str = "env"
+    env: str = "shapes"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    policy: str = "agent"
+    path: str | None = None
+
+
+@dataclass
+class RunConfig:
+    """A training config file: ``model``, ``train`` and ``data`` sections."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: Any, where: str, section: str = "") -> T:
+    """Builds dataclass ``cls`` from ``data``, refusing unknown keys and wrong kinds.
+
+    Args:
+        cls: a dataclass type (nested dataclass fields are built recursively).
+        data: a mapping from the file.
+        where: the file (or description) named in errors.
+        section: dotted path of ``data`` inside the file, for errors.
+
+    Raises:
+        ConfigError: an unknown key (with the closest known one), or a value of the wrong type.
+    """
+    label = section or "top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: expected a mapping at {label}, but got {type(data).__name__} {data!r}."
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = {f.name: f.type for f in fields.values()}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{where}: unknown key {key!r} in {label}.{did_you_mean(str(key), list(fields))} "
+                f"Known keys: {', '.join(fields)}."
+            )
+        default = fields[key].default_factory
+        sub = section + "." + key if section else key
+        example = default() if default is not dataclasses.MISSING else fields[key].default
+        if dataclasses.is_dataclass(example):
+            kwargs[key] = from_dict(type(example), value, where, sub)
+            continue
+        kwargs[key] = _check_kind(value, example, str(hints[key]), where, sub)
+    return cls(**kwargs)
+
+
+def _check_kind(value: Any, example: Any, hint: str, where: str, key: str) -> Any:
+    if value is None and "None" in hint:
+        return None
+    if isinstance(example, bool) or hint == "bool":
+        ok = isinstance(value, bool)
+    elif isinstance(example, float) or hint == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(example, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(example, list) or "list[bool]" in hint:
+        kind = bool if "bool" in hint else int
+        ok = isinstance(value, list) and all(
+            isinstance(v, kind) and (kind is bool or not isinstance(v, bool)) for v in value
+        )
+    elif isinstance(example, dict):
+        ok = isinstance(value, dict)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(
+            f"{where}: expected {key} to be like {example!r} ({hint}), but got "
+            f"{type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Reads a training config YAML (``model``/``train``/``data`` sections), strictly.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or has unknown keys or bad values.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"Training config {p} not found. Shipped configs: "
+            f"{', '.join(sorted(c.name for c in CONFIG_DIR.glob('*.yaml')))} in {CONFIG_DIR}."
+        )
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML: {err}") from err
+    run = from_dict(RunConfig, data, str(p))
+    run.model.validate(str(p))
+    if run.data.source not in ("env", "folder"):
+        raise ConfigError(
+            f"{p}: expected data.source 'env' or 'folder', but got {run.data.source!r}."
+        )
+    if run.data.source == "folder" and not run.data.path:
+        raise ConfigError(f"{p}: data.source is 'folder' but data.path is not set.")
+    return run
+
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+"""The shipped training configs (tiny, small, base)."""

@@ -1,0 +1,274 @@
+"""PanModel: encoder h, backbone f and decoder g, with losses, rollout steps and safe checkpoints.
+
+Checkpoint format (``save_pretrained``/``from_pretrained``): a folder with ``config.json`` (class
+name, format version, panbench version, the model config, and free-form ``training`` metadata such
+as the command that produced it) and ``model.safetensors`` (every parameter and buffer). Both are
+written atomically; loading checks the weights against the config and names the file and the
+first mismatches when they disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from panbench.errors import ConfigError, DataError
+from reference_model.backbone import Backbone
+from reference_model.config import ModelConfig, from_dict
+from reference_model.decoder import Decoder
+from reference_model.encoder import Encoder, frames_to_tensor, tensor_to_frames
+from reference_model.tokenizer import ByteTokenizer
+
+__all__ = ["CONFIG_NAME", "FORMAT_VERSION", "WEIGHTS_NAME", "PanModel"]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+_TOP_KEYS = ("class_name", "format_version", "panbench_version", "model", "training", "weights")
+
+
+class PanModel(nn.Module):
+    """The PAN reference world model (Generative Latent Prediction).
+
+    Args:
+        config: the model config (validated here).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config.validate()
+        self.tokenizer = ByteTokenizer(config.backbone.max_action_bytes)
+        self.encoder = Encoder(config.encoder)
+        self.backbone = Backbone(config)
+        self.decoder = Decoder(
+            config.decoder,
+            config.encoder.latent_channels,
+            config.latent_resolution,
+            config.backbone.hidden_size,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------------------- pieces
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """h: uint8 [B, T, H, W, 3] frames to normalised latents float [B, T, C, h, w]."""
+        b, t = frames.shape[:2]
+        x = frames_to_tensor(frames.flatten(0, 1).to(self.device))
+        return self.encoder.encode(x).unflatten(0, (b, t))
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents float [M, C, h, w] to uint8 frames [M, H, W, 3]."""
+        return tensor_to_frames(self.encoder.decode(z))
+
+    def encode_actions(self, texts: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Per batch row, R action texts to byte ids int64 [B, R, L] on the model's device."""
+        ids = [self.tokenizer.encode(list(row)) for row in texts]
+        return torch.stack(ids).to(self.device)
+
+    # ------------------------------------------------------------------------------- training
+    def autoencoder_loss(
+        self, frames: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """First stage: reconstruction loss of h on uint8 frames [N, H, W, 3]."""
+        return self.encoder.reconstruction_loss(frames_to_tensor(frames.to(self.device)), generator)
+
+    def dynamics_loss(
+        self, frames: torch.Tensor, action_ids: torch.Tensor, generator: torch.Generator | None
+    ) -> dict[str, torch.Tensor]:
+        """Second stage: predict frame r+1 from rounds 0..r of a window, for every r.
+
+        Args:
+            frames: uint8 [B, R+1, H, W, 3] a window of consecutive frames.
+            action_ids: int64 [B, R, L] the actions between them.
+            generator: all random draws of the decoder loss.
+
+        Returns:
+            ``{"loss", "diffusion", "latent", "collapse"}``: ``collapse`` is the collapse probe,
+            the variance of the predicted state tokens across the batch (mean over tokens and
+            features; detached). A latent-only objective drives it towards zero.
+        """
+        with torch.no_grad():
+            latents = self.encode_frames(frames)  # h is frozen in this stage
+        hist, nxt = latents[:, :-1], latents[:, 1:]
+        states = self.backbone(hist, action_ids)  # [B, R, N, D]
+        flat_states = states.flatten(0, 1)
+        target = nxt.flatten(0, 1)
+        prev = hist.flatten(0, 1)
+        pred_latent = self.backbone.to_latent(flat_states)
+        latent = ((pred_latent.float() - target) ** 2).mean()
+        objective = self.config.objective
+        cond = flat_states if objective == "generative" else flat_states.detach()
+        diffusion = self.decoder.loss(target, prev, cond, generator)
+        if objective == "generative":
+            loss = diffusion + self.config.latent_weight * latent
+        else:
+            loss = diffusion + latent
+        collapse = flat_states.detach().float().var(dim=0).mean()
+        return {"loss": loss, "diffusion": diffusion, "latent": latent, "collapse": collapse}
+
+    def forward(self, stage: str, *args: Any) -> dict[str, torch.Tensor]:
+        """``stage`` "autoencoder" or "dynamics": the matching loss (so DDP can wrap the model)."""
+        if stage == "autoencoder":
+            return self.autoencoder_loss(*args)
+        return self.dynamics_loss(*args)
+
+    # ------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_next(
+        self,
+        latents: torch.Tensor,
+        action_ids: torch.Tensor,
+        generators: Sequence[torch.Generator],
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        """One rollout step: next latents given R history rounds ending with the new action.
+
+        Args:
+            latents: float [B, R, C, h, w] latents of the last R frames (oldest first).
+            action_ids: int64 [B, R, L] the action after each frame (the last is the new one).
+            generators: B per-rollout generators (noise independent of the batch).
+            steps / guidance: sampling options (defaults from the config).
+
+        Returns:
+            float [B, C, h, w] the sampled latent of the next frame.
+        """
+        states = self.backbone(latents, action_ids)[:, -1]
+        return self.decoder.sample(latents[:, -1], states, generators, steps, guidance)
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def save_pretrained(self, path: str | Path, training: dict[str, Any] | None = None) -> Path:
+        """Writes ``config.json`` and ``model.safetensors`` into ``path`` (each file atomically).
+
+        Args:
+            path: the folder (created if needed).
+            training: metadata recorded under ``"training"`` (command, steps, data, ...).
+
+        Returns:
+            The folder.
+        """
+        from safetensors.torch import save
+
+        from panbench import __version__
+        from panbench.io import atomic_write_bytes, atomic_write_json
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write_bytes(out / WEIGHTS_NAME, save(tensors, metadata={"format": "pt"}))
+        meta = {
+            "class_name": type(self).__name__,
+            "format_version": FORMAT_VERSION,
+            "panbench_version": __version__,
+            "model": dataclasses.asdict(self.config),
+            "training": training or {},
+            "weights": WEIGHTS_NAME,
+        }
+        atomic_write_json(out / CONFIG_NAME, meta)
+        return out
+
+    @staticmethod
+    def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
+        """Reads and checks a checkpoint's ``config.json``.
+
+        Returns:
+            The model config and the whole JSON document.
+
+        Raises:
+            DataError: the folder or file is missing, or the file is not JSON.
+            ConfigError: unknown keys, a wrong class or format version, bad values.
+        """
+        folder = Path(path)
+        file = folder / CONFIG_NAME
+        if not folder.is_dir():
+            raise DataError(
+                f"Checkpoint folder {folder} not found (expected a folder with {CONFIG_NAME} "
+                f"and {WEIGHTS_NAME}, as written by PanModel.save_pretrained or `panbench train`)."
+            )
+        if not file.is_file():
+            raise DataError(f"Checkpoint {folder} has no {CONFIG_NAME} (looked for {file}).")
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(f"{file}: not valid JSON: {err}") from err
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{file}: expected a JSON object, but got {type(doc).__name__}.")
+        unknown = [k for k in doc if k not in _TOP_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"{file}: unknown key {unknown[0]!r}; known keys: {', '.join(_TOP_KEYS)}."
+            )
+        if doc.get("class_name") != PanModel.__name__:
+            raise ConfigError(
+                f"{file}: expected class_name {PanModel.__name__!r}, but got "
+                f"{doc.get('class_name')!r}."
+            )
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(
+                f"{file}: expected format_version {FORMAT_VERSION}, but got "
+                f"{doc.get('format_version')!r}."
+            )
+        if "model" not in doc:
+            raise ConfigError(f"{file}: missing the 'model' section.")
+        config = from_dict(ModelConfig, doc["model"], str(file), "model")
+        return config.validate(str(file)), doc
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> PanModel:
+        """Rebuilds a model saved by :meth:`save_pretrained`.
+
+        Raises:
+            DataError: a missing or corrupt file (named, with where it looked).
+            ConfigError: ``config.json`` is invalid, or the weights do not match it (the message
+                names both files and the first mismatching tensors).
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        config, _ = cls.read_config(path)
+        file = Path(path) / WEIGHTS_NAME
+        if not file.is_file():
+            raise DataError(f"Checkpoint {path} has no {WEIGHTS_NAME} (looked for {file}).")
+        try:
+            tensors = load_file(str(file), device="cpu")
+        except (SafetensorError, OSError, ValueError) as err:
+            raise DataError(f"{file}: not a readable safetensors file ({err}).") from err
+        model = cls(config)
+        expected = model.state_dict()
+        problems = []
+        for key in expected:
+            if key not in tensors:
+                problems.append(f"missing {key}")
+            elif tuple(tensors[key].shape) != tuple(expected[key].shape):
+                problems.append(
+                    f"{key} has shape {list(tensors[key].shape)} in the file but the config "
+                    f"builds {list(expected[key].shape)}"
+                )
+        problems += [f"unexpected {key}" for key in tensors if key not in expected]
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise ConfigError(
+                f"{file} does not match {Path(path) / CONFIG_NAME}: "
+                + "; ".join(problems[:5])
+                + more
+                + "."
+            )
+        model.load_state_dict(tensors, strict=True)
+        return model.to(device).eval()
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts of h, f, g and the total."""
+        counts = {
+            name: sum(p.numel() for p in getattr(self, name).parameters())
+            for name in ("encoder", "backbone", "decoder")
+        }
+        counts["total"] = sum(counts.values())
+        return counts

@@ -1,0 +1,424 @@
+"""Training loop behind ``panbench train``: two stages, checkpoints that resume bit-exactly on CPU.
+
+Stage 1 (``ae_steps``) trains the encoder h alone (reconstruction); at its end h takes its EMA
+weights, its latent statistics are measured, and it is frozen. Stage 2 (``steps``) trains the
+backbone f and decoder g on the configured objective. Both use AdamW, linear warm-up then cosine
+decay, gradient clipping and an EMA of the trained weights; bf16 autocast on CUDA only; DDP under
+``torchrun``. Every random draw of step s comes from a generator seeded by (seed, s, rank), so a
+run's data position and noise are its step count, and ``--resume`` continues exactly.
+
+Output folder::
+
+    <out>/checkpoint/   config.json, model.safetensors (raw weights), ema.safetensors,
+                        optimizer.pt (AdamW + scheduler, loaded with weights_only=True),
+                        state.json (step, stage, torch RNG)
+    <out>/model/        the exported model (EMA weights): what ``--model-args path=`` takes
+    <out>/log.csv       losses, learning rate, gradient norm and the collapse probe
+    <out>/samples/      step-XXXXXXX.png strips: context | prediction | truth
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from panbench.errors import ConfigError, DataError
+from reference_model.config import RunConfig, load_run_config
+from reference_model.data import WindowStream, batch_seed
+from reference_model.model import PanModel
+
+__all__ = ["LOG_COLUMNS", "train"]
+
+LOG_COLUMNS = (
+    "step",
+    "stage",
+    "loss",
+    "recon",
+    "kl",
+    "diffusion",
+    "latent",
+    "collapse",
+    "lr",
+    "grad_norm",
+    "seconds",
+)
+AUTOENCODER, DYNAMICS = "autoencoder", "dynamics"
+_CALIBRATION_SALT = 1
+_SAMPLE_SALT = 2
+
+
+def _lr_lambda(warmup: int, total: int, min_ratio: float) -> Any:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return f
+
+
+def _trainable(model: PanModel, stage: str) -> dict[str, nn.Parameter]:
+    parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")
+    return {n: p for n, p in model.named_parameters() if n.split(".")[0] in parts}
+
+
+@dataclasses.dataclass
+class _Stage:
+    name: str
+    params: dict[str, nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    ema: dict[str, torch.Tensor]
+
+
+def _make_stage(model: PanModel, stage: str, cfg: RunConfig) -> _Stage:
+    t = cfg.train
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = _trainable(model, stage)
+    for p in params.values():
+        p.requires_grad_(True)
+    lr, steps = (t.ae_lr, t.ae_steps) if stage == AUTOENCODER else (t.lr, t.steps)
+    optimizer = torch.optim.AdamW(
+        list(params.values()), lr=lr, weight_decay=t.weight_decay, betas=(0.9, 0.99)
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(t.warmup, steps, t.min_lr_ratio)
+    )
+    ema = {n: p.detach().clone() for n, p in params.items()}
+    return _Stage(stage, params, optimizer, scheduler, ema)
+
+
+@torch.no_grad()
+def _ema_update(stage: _Stage, decay: float) -> None:
+    for n, p in stage.params.items():
+        stage.ema[n].lerp_(p.detach(), 1.0 - decay)
+
+
+@contextlib.contextmanager
+def _ema_weights(model: PanModel, stage: _Stage) -> Iterator[None]:
+    """Temporarily swaps the stage's EMA weights into the model."""
+    saved = {n: p.detach().clone() for n, p in stage.params.items()}
+    with torch.no_grad():
+        for n, p in stage.params.items():
+            p.copy_(stage.ema[n])
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, p in stage.params.items():
+                p.copy_(saved[n])
+
+
+def _finish_autoencoder(
+    model: PanModel, stage: _Stage, stream: WindowStream, cfg: RunConfig
+) -> None:
+    """End of stage 1: h takes its EMA weights and measures its latent statistics."""
+    with torch.no_grad():
+        for n, p in stage.params.items():
+            p.copy_(stage.ema[n])
+    frames, _ = stream.batch(0, max(64, cfg.train.batch_size), salt=_CALIBRATION_SALT)
+    from reference_model.encoder import frames_to_tensor
+
+    model.encoder.calibrate(frames_to_tensor(frames.flatten(0, 1).to(model.device)))
+
+
+def _swap_dir(tmp: Path, final: Path) -> None:
+    """Replaces folder ``final`` by ``tmp``; ``final`` is never half-written (old kept until)."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(
+    out: Path, model: PanModel, stage: _Stage, step: int, cfg: RunConfig, training: dict[str, Any]
+) -> None:
+    from safetensors.torch import save
+
+    from panbench.io import atomic_write_bytes, atomic_write_json
+
+    tmp = out / "checkpoint.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp, training={**training, "step": step})
+    ema = {n: t.detach().cpu().contiguous() for n, t in stage.ema.items()}
+    atomic_write_bytes(tmp / "ema.safetensors", save(ema))
+    buf = io.BytesIO()
+    torch.save(
+        {"optimizer": stage.optimizer.state_dict(), "scheduler": stage.scheduler.state_dict()}, buf
+    )
+    atomic_write_bytes(tmp / "optimizer.pt", buf.getvalue())
+    state = {"step": step, "stage": stage.name, "torch_rng": torch.get_rng_state().tolist()}
+    atomic_write_json(tmp / "state.json", state, indent=None)
+    _swap_dir(tmp, out / "checkpoint")
+    # The exported model: the stage's EMA weights (stage 1 exports a model whose f/g are untrained).
+    export = out / "model.tmp"
+    if export.exists():
+        shutil.rmtree(export)
+    with _ema_weights(model, stage):
+        model.save_pretrained(export, training={**training, "step": step})
+    _swap_dir(export, out / "model")
+
+
+def _load_checkpoint(out: Path, model: PanModel, cfg: RunConfig) -> tuple[int, _Stage]:
+    from safetensors.torch import load_file
+
+    ckpt = out / "checkpoint"
+    state_file = ckpt / "state.json"
+    if not state_file.is_file():
+        raise DataError(
+            f"--resume: no checkpoint in {out} (looked for {state_file}); run without --resume "
+            "to start training."
+        )
+    loaded = PanModel.from_pretrained(ckpt)
+    config_now = dataclasses.asdict(cfg.model)
+    if dataclasses.asdict(loaded.config) != config_now:
+        raise ConfigError(
+            f"--resume: the model config in {ckpt / 'config.json'} differs from the training "
+            "config given; resume with the config the run started with."
+        )
+    model.load_state_dict(loaded.state_dict())
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    stage = _make_stage(model, state["stage"], cfg)
+    ema = load_file(str(ckpt / "ema.safetensors"))
+    for n in stage.ema:
+        stage.ema[n].copy_(ema[n])
+    opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
+    stage.optimizer.load_state_dict(opt["optimizer"])
+    stage.scheduler.load_state_dict(opt["scheduler"])
+    torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
+    return int(state["step"]), stage
+
+
+def _sample_strip(
+    out: Path, model: PanModel, stage: _Stage, stream: WindowStream, cfg: RunConfig, step: int
+) -> None:
+    """PNG rows of context | prediction | truth for 4 fixed windows (EMA weights)."""
+    import numpy as np
+    from PIL import Image
+
+    from panbench.io import atomic_write_bytes
+
+    frames, texts = stream.batch(0, 4, salt=_SAMPLE_SALT)
+    gens = [torch.Generator().manual_seed(i) for i in range(frames.shape[0])]
+    with _ema_weights(model, stage), torch.no_grad():
+        model.eval()
+        latents = model.encode_frames(frames[:, :-1])
+        ids = model.encode_actions(texts)
+        pred = model.decode_latents(model.predict_next(latents, ids, gens)).cpu().numpy()
+        model.train()
+    truth = frames.numpy()
+    rows = [np.concatenate([truth[i, -2], pred[i], truth[i, -1]], axis=1) for i in range(len(pred))]
+    strip = np.concatenate(rows, axis=0).repeat(4, 0).repeat(4, 1)
+    buf = io.BytesIO()
+    Image.fromarray(strip).save(buf, format="PNG")
+    (out / "samples").mkdir(exist_ok=True)
+    atomic_write_bytes(out / "samples" / f"step-{step:07d}.png", buf.getvalue())
+
+
+class _CsvLog:
+    """Append-only CSV of training metrics; on resume, rows after the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and path.exists():
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, LOG_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        self.tb: Any = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(path.parent / "tensorboard"))
+        except Exception:  # TensorBoard is optional; the CSV is the record
+            self.tb = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, float) and k not in ("seconds",):
+                    self.tb.add_scalar(f"{row['stage']}/{k}", v, row["step"])
+
+
+def _setup_distributed(device: str | None) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if world > 1:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local)
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        return dist.get_rank(), world, dev
+    return 0, 1, dev
+
+
+def train(
+    config: str | Path,
+    out: str | Path,
+    *,
+    max_steps: int | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    command: str | None = None,
+    console: Any = None,
+) -> Path:
+    """Trains the reference model as configured; returns the exported model folder.
+
+    Args:
+        config: a training config YAML (``reference_model/configs/<name>.yaml``).
+        out: the run folder (see the module docstring).
+        max_steps: stop after this global step (stage 1 + stage 2 steps); the schedules still
+            follow the configured totals, so a stopped run resumes onto the same trajectory.
+        resume: continue from ``<out>/checkpoint``.
+        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
+        command: the command line recorded in the checkpoints' ``config.json``.
+        console: a rich console for progress lines (None: print).
+
+    Raises:
+        ConfigError: bad config, or ``out`` holds a run and ``resume`` is False.
+        DataError: ``resume`` without a checkpoint, or a corrupt checkpoint.
+    """
+    cfg = load_run_config(config)
+    out = Path(out)
+    if not resume and (out / "checkpoint").exists():
+        raise ConfigError(
+            f"{out} already holds a training run; pass --resume to continue it or choose a new "
+            "--out."
+        )
+    rank, world, dev = _setup_distributed(device)
+    say = console.print if console is not None else print
+    t = cfg.train
+    total = t.ae_steps + t.steps
+    stop = total if max_steps is None else min(total, int(max_steps))
+    if t.num_threads > 0:
+        torch.set_num_threads(t.num_threads)
+    torch.manual_seed(t.seed)
+    model = PanModel(cfg.model).to(dev)
+    stream = WindowStream(cfg.data, cfg.model.resolution, cfg.model.history + 1, t.seed, rank)
+    start = 0
+    if resume:
+        start, stage = _load_checkpoint(out, model, cfg)
+        model.to(dev)
+        stage = _make_stage_on(model, stage, dev)
+    else:
+        stage = _make_stage(model, AUTOENCODER if t.ae_steps > 0 else DYNAMICS, cfg)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    log = _CsvLog(out / "log.csv", start if resume else None) if rank == 0 else None
+    training = {
+        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "config_file": str(config),
+        "run": cfg.to_dict(),
+        "total_steps": total,
+    }
+    if rank == 0:
+        counts = model.num_parameters()
+        say(
+            f"training {Path(config).name}: {counts['total']:,} parameters "
+            f"(h {counts['encoder']:,}, f {counts['backbone']:,}, g {counts['decoder']:,}), "
+            f"steps {start}->{stop} of {total} on {dev} x{world}"
+        )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    runner: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(model, find_unused_parameters=True)
+    if t.compile:
+        runner = torch.compile(runner)  # type: ignore[assignment]
+    model.train()
+    tic = time.perf_counter()
+    for step in range(start, stop):
+        if step == t.ae_steps and stage.name == AUTOENCODER:
+            _finish_autoencoder(model, stage, stream, cfg)
+            stage = _make_stage(model, DYNAMICS, cfg)
+        gen = torch.Generator().manual_seed(batch_seed(t.seed, step, rank, salt=3))
+        if stage.name == AUTOENCODER:
+            # About batch_size frames per first-stage step, whatever the window length.
+            size = max(1, math.ceil(t.batch_size / (cfg.model.history + 1)))
+            frames, _ = stream.batch(step, size)
+            with autocast:
+                losses = runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
+        else:
+            frames, texts = stream.batch(step, t.batch_size)
+            ids = model.encode_actions(texts)
+            with autocast:
+                losses = runner(DYNAMICS, frames.to(dev), ids, gen)
+        losses["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(stage.params.values()), t.grad_clip)
+        stage.optimizer.step()
+        stage.scheduler.step()
+        stage.optimizer.zero_grad(set_to_none=True)
+        _ema_update(stage, t.ema_decay)
+        done = step + 1
+        if rank != 0:
+            continue
+        assert log is not None
+        if done % t.log_every == 0 or done == stop:
+            row: dict[str, Any] = {c: "" for c in LOG_COLUMNS}
+            row.update(
+                step=done,
+                stage=stage.name,
+                lr=stage.scheduler.get_last_lr()[0],
+                grad_norm=float(grad_norm),
+                seconds=round(time.perf_counter() - tic, 2),
+            )
+            row.update({k: float(v.detach()) for k, v in losses.items()})
+            log.write(row)
+            shown = ", ".join(f"{k} {float(v.detach()):.4f}" for k, v in losses.items())
+            say(f"step {done}/{total} ({stage.name}) {shown}")
+        if stage.name == DYNAMICS and (done % t.sample_every == 0 or done == stop):
+            _sample_strip(out, model, stage, stream, cfg, done)
+        if done % t.checkpoint_every == 0 or done == stop:
+            _save_checkpoint(out, model, stage, done, cfg, training)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return out / "model"
+
+
+def _make_stage_on(model: PanModel, stage: _Stage, dev: torch.device) -> _Stage:
+    """Moves a resumed stage's optimizer state and EMA to ``dev`` (a no-op on CPU)."""
+    if dev.type == "cpu":
+        return stage
+    for st in stage.optimizer.state.values():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and k != "step":
+                st[k] = v.to(dev)
+    stage.ema = {n: v.to(dev) for n, v in stage.ema.items()}
+    return stage

@@ -1,0 +1,1 @@
+"""Tests of the PAN reference model (``reference_model/``)."""

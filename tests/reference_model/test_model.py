@@ -1,0 +1,216 @@
+"""PanModel: shapes, a recorded output slice, gradient paths, checkpoints and their errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from panbench.errors import ConfigError, DataError
+from reference_model.backbone import patchify, unpatchify
+from reference_model.config import CONFIG_DIR, load_run_config
+from reference_model.model import PanModel
+from reference_model.tokenizer import ByteTokenizer
+from tests.reference_model.helpers import tiny_config, tiny_model
+
+ACTIONS = [["move the red circle up", "move the blue square left"]] * 2
+
+
+def _frames(seed: int, b: int = 2, t: int = 3) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.integers(0, 256, (b, t, 32, 32, 3), dtype=np.uint8))
+
+
+def _gens(n: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(i) for i in range(n)]
+
+
+def test_shapes_through_h_f_g() -> None:
+    model = tiny_model()
+    assert model.num_parameters()["total"] < 100_000
+    frames = _frames(0)
+    z = model.encode_frames(frames)
+    assert z.shape == (2, 3, 4, 16, 16) and z.dtype == torch.float32
+    ids = model.encode_actions(ACTIONS)
+    assert ids.shape == (2, 2, 32)
+    states = model.backbone(z[:, :2], ids)
+    assert states.shape == (2, 2, 16, 16)  # 16 state tokens of width 16
+    nxt = model.predict_next(z[:, :2], ids, _gens(2))
+    assert nxt.shape == (2, 4, 16, 16)
+    out = model.decode_latents(nxt)
+    assert out.shape == (2, 32, 32, 3) and out.dtype == torch.uint8
+
+
+def test_recorded_output_slice() -> None:
+    """Seeded weights and noise give these numbers (recorded once; guards silent changes)."""
+    model = tiny_model(seed=0)
+    z = model.encode_frames(_frames(1))
+    nxt = model.predict_next(z[:, :2], model.encode_actions(ACTIONS), _gens(2))
+    got = nxt[0, 0, 0, :4].tolist()
+    expected = RECORDED_SLICE
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+RECORDED_SLICE = [-0.1891385, -0.1083244, 0.0153490, -0.1211637]
+
+
+def test_patchify_roundtrip_and_layout() -> None:
+    z = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    tokens = patchify(z, 4)
+    assert tokens.shape == (2, 4, 3 * 16)
+    # token 1 is the top-right 4x4 patch: channel 0 holds rows 0..3, columns 4..7
+    assert torch.equal(tokens[0, 1, :16], z[0, 0, :4, 4:].reshape(-1))
+    assert torch.equal(unpatchify(tokens, 4, 3), z)
+
+
+def test_byte_tokenizer() -> None:
+    tok = ByteTokenizer(8)
+    ids = tok.encode(["up", "déplacer"])
+    assert ids[0].tolist() == [117, 112] + [256] * 6
+    assert tok.decode(ids)[0] == "up"
+    assert tok.decode(tok.encode(["move"]))[0] == "move"
+
+
+def test_actions_change_the_prediction() -> None:
+    model = tiny_model()
+    z = model.encode_frames(_frames(2))[:, :2]
+    a = model.predict_next(z, model.encode_actions(ACTIONS), _gens(2))
+    other = [["move the red circle up", "move the blue square right"]] * 2
+    b = model.predict_next(z, model.encode_actions(other), _gens(2))
+    assert not torch.allclose(a, b)
+    again = model.predict_next(z, model.encode_actions(ACTIONS), _gens(2))
+    assert torch.equal(a, again)
+
+
+def _backbone_grad(model: PanModel, which: str) -> float:
+    model.train()
+    model.zero_grad()
+    ids = model.encode_actions(ACTIONS)
+    losses = model.dynamics_loss(_frames(3), ids, torch.Generator().manual_seed(0))
+    losses[which].backward()
+    return sum(
+        float(p.grad.abs().sum())
+        for p in model.backbone.transformer.parameters()
+        if p.grad is not None
+    )
+
+
+def test_generative_objective_trains_f_through_g() -> None:
+    model = tiny_model(objective="generative")
+    assert _backbone_grad(model, "diffusion") > 0
+    fresh = PanModel(tiny_config("generative"))  # zero-initialised state projection
+    assert _backbone_grad(fresh, "diffusion") == 0.0  # PAN's state stream starts closed
+
+
+def test_latent_objective_detaches_g_from_f() -> None:
+    model = tiny_model(objective="latent")
+    assert _backbone_grad(model, "diffusion") == 0.0
+    assert _backbone_grad(model, "latent") > 0
+
+
+def test_collapse_probe_is_the_batch_variance_of_states() -> None:
+    model = tiny_model()
+    frames, ids = _frames(4, b=3), model.encode_actions(ACTIONS + ACTIONS[:1])
+    losses = model.dynamics_loss(frames, ids, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        states = model.backbone(model.encode_frames(frames)[:, :-1], ids).flatten(0, 1).numpy()
+    expected = states.astype(np.float64).var(axis=0, ddof=1).mean()
+    assert float(losses["collapse"]) == pytest.approx(expected, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def test_save_and_load_roundtrip(tmp_path: Path) -> None:
+    model = tiny_model(seed=5)
+    model.save_pretrained(tmp_path, training={"command": "panbench train --config x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["class_name"] == "PanModel" and doc["training"]["command"].startswith("panbench")
+    loaded = PanModel.from_pretrained(tmp_path)
+    assert dataclasses.asdict(loaded.config) == dataclasses.asdict(model.config)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    z = model.encode_frames(_frames(6))[:, :2]
+    ids = model.encode_actions(ACTIONS)
+    assert torch.equal(model.predict_next(z, ids, _gens(2)), loaded.predict_next(z, ids, _gens(2)))
+
+
+def test_missing_folder_and_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        PanModel.from_pretrained(tmp_path / "nope")
+    tiny_model().save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(DataError, match=r"no model\.safetensors"):
+        PanModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(DataError, match=r"no config\.json"):
+        PanModel.from_pretrained(tmp_path)
+
+
+def test_unknown_config_keys_are_named(tmp_path: Path) -> None:
+    tiny_model().save_pretrained(tmp_path)
+    file = tmp_path / "config.json"
+    doc = json.loads(file.read_text())
+    doc["model"]["backbone"]["hiden_size"] = 8
+    file.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=r"config\.json.*'hiden_size'.*model\.backbone") as err:
+        PanModel.from_pretrained(tmp_path)
+    assert "hidden_size" in str(err.value)  # the suggestion
+    del doc["model"]["backbone"]["hiden_size"]
+    doc["extra"] = 1
+    file.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="unknown key 'extra'"):
+        PanModel.from_pretrained(tmp_path)
+
+
+def test_weights_that_do_not_match_the_config(tmp_path: Path) -> None:
+    tiny_model().save_pretrained(tmp_path)
+    file = tmp_path / "config.json"
+    doc = json.loads(file.read_text())
+    doc["model"]["backbone"]["hidden_size"] = 32
+    doc["model"]["backbone"]["intermediate_size"] = 64
+    file.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as err:
+        PanModel.from_pretrained(tmp_path)
+    msg = str(err.value)
+    assert "model.safetensors does not match" in msg and "config.json" in msg
+    assert "has shape [" in msg and "but the config builds" in msg
+
+
+def test_corrupt_weights_file(tmp_path: Path) -> None:
+    tiny_model().save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"model\.safetensors: not a readable safetensors"):
+        PanModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        PanModel.from_pretrained(tmp_path)
+
+
+# ------------------------------------------------------------------------------- run configs
+@pytest.mark.parametrize("name", ["tiny", "small", "base"])
+def test_shipped_configs_load(name: str) -> None:
+    run = load_run_config(CONFIG_DIR / f"{name}.yaml")
+    assert run.model.objective == "generative"
+    if name == "tiny":
+        assert run.model.resolution == 32 and run.data.env == "shapes"
+        assert PanModel(run.model).num_parameters()["total"] <= 3_000_000
+
+
+def test_run_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {resolution: 32}\ntrain: {batch_sise: 4}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*'batch_sise' in train.*batch_size"):
+        load_run_config(bad)
+    bad.write_text("train: {steps: many}\n")
+    with pytest.raises(ConfigError, match=r"train\.steps.*str 'many'"):
+        load_run_config(bad)
+    bad.write_text("model: {objective: jepa}\n")
+    with pytest.raises(ConfigError, match="objective"):
+        load_run_config(bad)
+    with pytest.raises(ConfigError, match=r"not found.*tiny\.yaml"):
+        load_run_config(tmp_path / "missing.yaml")
