@@ -200,6 +200,9 @@ class ClosedLoopProtocol(Protocol):
     * ``goals``: env goal names, episode i gets ``goals[i % len(goals)]`` (default: all of the
       env's goals).
     * ``random_rollouts``: seeded random-acting rollouts per episode (default 8).
+    * ``repeats``: closed-loop runs per episode with different proposal/tie-breaking seeds
+      (default 1); an episode's success is their mean, which makes models whose plans often
+      tie (or stochastic planners) measurable with fewer episodes.
 
     The step budget is ``episodes.horizon``; the context is ``episodes.context`` true frames.
     """
@@ -252,6 +255,7 @@ class ClosedLoopProtocol(Protocol):
             "scorer_options",
             "goals",
             "random_rollouts",
+            "repeats",
         }
         unknown = sorted(set(opts) - known)
         if unknown:
@@ -286,6 +290,12 @@ class ClosedLoopProtocol(Protocol):
                 f"Task {task.name!r}: expected random_rollouts to be an integer >= 1, but got {k!r}."
             )
         self.random_rollouts = k
+        r = opts.get("repeats", 1)
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ConfigError(
+                f"Task {task.name!r}: expected repeats to be an integer >= 1, but got {r!r}."
+            )
+        self.repeats = r
         self.budget = int(task.episodes.horizon)
         self.context = int(task.episodes.context)
         self.new_planner()  # fails now, not mid-run, on bad planner options
@@ -328,9 +338,17 @@ class ClosedLoopProtocol(Protocol):
         return self._oracle
 
     def run_episode(
-        self, runner: ModelRunner, planner: Planner, episode: Episode, goal: Goal
+        self,
+        runner: ModelRunner,
+        planner: Planner,
+        episode: Episode,
+        goal: Goal,
+        repeat: int = 0,
     ) -> _Outcome:
-        """Plans and executes one episode; the true env decides when the goal holds."""
+        """Plans and executes one episode; the true env decides when the goal holds.
+
+        ``repeat`` selects the seeds of proposals and tie-breaking (repeats differ only there).
+        """
         env = self.env
         scorer = self.scorer(goal)
         planner.reset()
@@ -354,7 +372,7 @@ class ClosedLoopProtocol(Protocol):
                 step_episode(episode, frames, actions, state, t, self.context),
                 where=f"planning step {t} of task {self.task.name!r}",
             )
-            rng = np.random.default_rng([episode.seed, _PLAN, t])
+            rng = np.random.default_rng([episode.seed, _PLAN, repeat, t])
             plan = planner.plan(situation, imagination, scorer, rng)
             outcome.compute.add(plan.compute)
             outcome.plans += 1
@@ -398,40 +416,50 @@ class ClosedLoopProtocol(Protocol):
         for episode in episodes:
             goal = self.goal(episode)
             planner = self.new_planner()
-            mine = self.run_episode(runner, planner, episode, goal)
-            best = self.run_episode(oracle, planner, episode, goal)
+            mine = [
+                self.run_episode(runner, planner, episode, goal, r) for r in range(self.repeats)
+            ]
+            best = [
+                self.run_episode(oracle, planner, episode, goal, r) for r in range(self.repeats)
+            ]
             random_curves = self.random_reference(planner, episode, goal)
-            self.planning.add(mine.compute)
-            self.plans += mine.plans
+            for outcome in mine:
+                self.planning.add(outcome.compute)
+                self.plans += outcome.plans
             self.episodes_run += 1
-            curve = success_curve(mine.reached_at, self.budget)
-            random_curve = random_curves.mean(axis=0)
+            curves = np.array([success_curve(o.reached_at, self.budget) for o in mine])
+            oracle_curves = np.array([success_curve(o.reached_at, self.budget) for o in best])
+            steps = [o.reached_at for o in mine if o.reached_at is not None]
+            plans = sum(o.plans for o in mine)
+            tied = sum(o.tied_plans for o in mine)
+            wm_calls = sum(o.compute.wm_calls for o in mine)
+            frames = sum(o.compute.frames for o in mine)
             records.append(
                 {
                     "metrics": {
-                        "success": float(mine.reached_at is not None),
+                        "success": float(curves[:, -1].mean()),
                         "random_success": float(random_curves[:, -1].mean()),
-                        "oracle_success": float(best.reached_at is not None),
-                        "steps_to_goal": (
-                            float(mine.reached_at) if mine.reached_at is not None else math.nan
-                        ),
-                        "wm_calls": float(mine.compute.wm_calls),
-                        "frames_imagined": float(mine.compute.frames),
-                        "tie_rate": mine.tied_plans / mine.plans if mine.plans else math.nan,
+                        "oracle_success": float(oracle_curves[:, -1].mean()),
+                        "steps_to_goal": float(np.mean(steps)) if steps else math.nan,
+                        # per closed-loop run, so repeats do not inflate the cost
+                        "wm_calls": wm_calls / self.repeats,
+                        "frames_imagined": frames / self.repeats,
+                        "tie_rate": tied / plans if plans else math.nan,
                     },
                     "curves": {
-                        "success": curve,
-                        "random_success": [float(x) for x in random_curve],
-                        "oracle_success": success_curve(best.reached_at, self.budget),
+                        "success": [float(x) for x in curves.mean(axis=0)],
+                        "random_success": [float(x) for x in random_curves.mean(axis=0)],
+                        "oracle_success": [float(x) for x in oracle_curves.mean(axis=0)],
                     },
                     "goal": goal.name,
-                    "actions": mine.actions,
+                    "actions": [o.actions for o in mine],
                     "compute": {
-                        "wm_calls": mine.compute.wm_calls,
-                        "frames_imagined": mine.compute.frames,
-                        "sequences_imagined": mine.compute.sequences,
-                        "plans": mine.plans,
-                        "tied_plans": mine.tied_plans,
+                        "wm_calls": wm_calls,
+                        "frames_imagined": frames,
+                        "sequences_imagined": sum(o.compute.sequences for o in mine),
+                        "plans": plans,
+                        "tied_plans": tied,
+                        "runs": self.repeats,
                     },
                 }
             )

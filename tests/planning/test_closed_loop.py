@@ -163,13 +163,14 @@ def test_oracle_reaches_every_goal_and_equals_its_own_reference(tmp_path: Path) 
         # Executing the recorded actions in the true env reaches the goal on the recorded step.
         env, ep = protocol.env, protocol.episode(i)
         state = ep.context_states[-1]
-        for action in rec["actions"]:
+        (actions,) = rec["actions"]  # one run per episode by default
+        for action in actions:
             state = env.step(state, action)
-        assert env.goal_reached(state) and m["steps_to_goal"] == len(rec["actions"])
+        assert env.goal_reached(state) and m["steps_to_goal"] == len(actions)
         # Greedy on the true distance walks a shortest path.
-        assert len(rec["actions"]) == len(env.shortest_path(ep.context_states[-1]))  # type: ignore[attr-defined]
-        assert m["wm_calls"] == 2 * len(rec["actions"]) == 2 * rec["compute"]["plans"]
-        assert m["frames_imagined"] == rec["compute"]["frames_imagined"] >= len(rec["actions"])
+        assert len(actions) == len(env.shortest_path(ep.context_states[-1]))  # type: ignore[attr-defined]
+        assert m["wm_calls"] == 2 * len(actions) == 2 * rec["compute"]["plans"]
+        assert m["frames_imagined"] == rec["compute"]["frames_imagined"] >= len(actions)
 
 
 def test_action_blind_models_act_like_the_random_reference(tmp_path: Path) -> None:
@@ -179,9 +180,31 @@ def test_action_blind_models_act_like_the_random_reference(tmp_path: Path) -> No
     # Both imagine the same frame for every candidate: every plan ties and the seeded choice
     # is the same, so their episodes are identical.
     assert [r["actions"] for r in copy_last] == [r["actions"] for r in blind]
+    assert len({tuple(r["actions"][0]) for r in copy_last}) == len(copy_last)
     for rec in copy_last:
         assert rec["metrics"]["tie_rate"] == 1.0
         assert rec["compute"]["tied_plans"] == rec["compute"]["plans"]
+
+
+def test_repeats_average_runs_that_differ_only_in_their_seeds(tmp_path: Path) -> None:
+    single = _records(_protocol(_task(tmp_path, NAV)), CopyLastModel(), 4)
+    protocol = _protocol(_task(tmp_path, NAV, options={"repeats": 3}))
+    records = _records(protocol, CopyLastModel(), 4)
+    env = protocol.env
+    for i, (one, rec) in enumerate(zip(single, records, strict=True)):
+        runs = rec["actions"]
+        assert len(runs) == 3 and runs[0] == one["actions"][0] and runs[1] != runs[0]
+        reached = []
+        for actions in runs:  # replay each run in the true env
+            state = protocol.episode(i).context_states[-1]
+            for action in actions:
+                state = env.step(state, action)
+            reached.append(env.goal_reached(state))
+        assert rec["metrics"]["success"] == pytest.approx(np.mean(reached))
+        assert rec["compute"]["runs"] == 3
+        assert rec["metrics"]["wm_calls"] == rec["compute"]["wm_calls"] / 3
+    with pytest.raises(ConfigError, match="repeats to be an integer >= 1"):
+        _protocol(_task(tmp_path, NAV, options={"repeats": 0}))
 
 
 def test_protocol_is_repeatable_and_batch_independent(tmp_path: Path) -> None:
