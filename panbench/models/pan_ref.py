@@ -85,17 +85,30 @@ class PanRefModel(WorldModel):
         guidance: float | None = None,
         seed: int = 0,
     ) -> None:
-        import torch
-
         from reference_model.model import PanModel
 
-        self.path = Path(path) if path else default_checkpoint()
+        self.path: Path | None = Path(path) if path else default_checkpoint()
+        self._setup(PanModel.from_pretrained(self.path), steps, guidance, seed)
+
+    @classmethod
+    def from_model(
+        cls, model: Any, steps: int | None = None, guidance: float | None = None, seed: int = 0
+    ) -> PanRefModel:
+        """Wraps an in-memory :class:`reference_model.model.PanModel` (benchmarks, notebooks)."""
+        self = cls.__new__(cls)
+        self.path = None
+        self._setup(model, steps, guidance, seed)
+        return self
+
+    def _setup(self, model: Any, steps: int | None, guidance: float | None, seed: int) -> None:
+        import torch
+
         self.steps = None if steps is None else int(steps)
         self.guidance = None if guidance is None else float(guidance)
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"pan-ref: expected steps >= 1, but got {self.steps}.")
         self.seed = int(seed)
-        self.model = PanModel.from_pretrained(self.path)
+        self.model = model.eval()
         self._torch = torch
         cfg = self.model.config
         self.history = cfg.history
@@ -179,8 +192,10 @@ class PanRefModel(WorldModel):
         from reference_model.model import WEIGHTS_NAME
 
         return {
-            "path": str(self.path),
-            "checkpoint_sha256": sha256_file(self.path / WEIGHTS_NAME),
+            "path": None if self.path is None else str(self.path),
+            "checkpoint_sha256": (
+                None if self.path is None else sha256_file(self.path / WEIGHTS_NAME)
+            ),
             "steps": self.steps or self.model.config.decoder.sample_steps,
             "guidance": (
                 self.guidance if self.guidance is not None else self.model.config.decoder.guidance
