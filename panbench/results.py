@@ -377,7 +377,7 @@ def _protocol_shell(protocol: str, metric: str | None) -> Any:
     from panbench.protocols import PROTOCOLS
 
     cls = PROTOCOLS.get(protocol)
-    shell = cls.__new__(cls)
+    shell: Any = cls.__new__(cls)
     shell.task = SimpleNamespace(headline=metric, metrics=[metric] if metric else [])
     shell.skipped = {}
     return shell
@@ -449,6 +449,7 @@ def _check_samples(
             raise ResultsError(
                 f"{where}: field 'hash': expected an episode sha256, but found {ep_hash!r}."
             )
+        ep_hash = str(ep_hash)
         if ep_hash in seen:
             raise ResultsError(
                 f"{where}: field 'hash': expected unique episode hashes, but {ep_hash[:16]}... "
