@@ -208,6 +208,9 @@ class TrainConfig:
         ema_decay: decay of the exponential moving average of the weights (exported model).
         log_every / sample_every / checkpoint_every: in steps.
         compile: wrap the stage's trainable modules in ``torch.compile``.
+        init_encoder: a checkpoint folder whose trained encoder h (weights and latent
+            statistics) replaces stage 1; requires ``ae_steps: 0``. Lets several f/g runs share
+            one first-stage model, as PAN pretrains h once.
         num_threads: CPU threads for torch (0: torch's default). One thread is several times
             faster than two on a machine whose cores are shared with other jobs.
     """
@@ -227,6 +230,7 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 250
     compile: bool = False
+    init_encoder: str | None = None
     num_threads: int = 0
 
 
@@ -353,6 +357,11 @@ def load_run_config(path: str | Path) -> RunConfig:
     if run.data.source not in ("env", "folder"):
         raise ConfigError(
             f"{p}: expected data.source 'env' or 'folder', but got {run.data.source!r}."
+        )
+    if run.train.init_encoder and run.train.ae_steps:
+        raise ConfigError(
+            f"{p}: train.init_encoder loads a trained encoder, so train.ae_steps must be 0, "
+            f"but it is {run.train.ae_steps}."
         )
     if run.data.source == "folder" and not run.data.path:
         raise ConfigError(f"{p}: data.source is 'folder' but data.path is not set.")

@@ -137,6 +137,17 @@ def _finish_autoencoder(
     model.encoder.calibrate(frames_to_tensor(frames.flatten(0, 1).to(model.device)))
 
 
+def _init_encoder(model: PanModel, path: Path, cfg: RunConfig) -> None:
+    """Copies h (weights and latent statistics) from the checkpoint at ``path``."""
+    source = PanModel.from_pretrained(path)
+    if dataclasses.asdict(source.config.encoder) != dataclasses.asdict(cfg.model.encoder):
+        raise ConfigError(
+            f"train.init_encoder: the encoder in {path / 'config.json'} differs from the "
+            "model.encoder section of the training config."
+        )
+    model.encoder.load_state_dict(source.encoder.state_dict())
+
+
 def _swap_dir(tmp: Path, final: Path) -> None:
     """Replaces folder ``final`` by ``tmp``; ``final`` is never half-written (old kept until)."""
     old = final.with_name(final.name + ".old")
@@ -331,6 +342,8 @@ def train(
         model.to(dev)
         stage = _make_stage_on(model, stage, dev)
     else:
+        if t.init_encoder:
+            _init_encoder(model, Path(t.init_encoder), cfg)
         stage = _make_stage(model, AUTOENCODER if t.ae_steps > 0 else DYNAMICS, cfg)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

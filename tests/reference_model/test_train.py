@@ -91,3 +91,21 @@ def test_refuses_to_clobber_or_resume_nothing(tmp_path: Path) -> None:
     train(config, tmp_path / "run")
     with pytest.raises(ConfigError, match="--resume"):
         train(config, tmp_path / "run")
+
+
+def test_init_encoder_reuses_a_trained_h(tmp_path: Path) -> None:
+    first = write_run_config(tmp_path / "a.yaml", ae_steps=2, steps=0)
+    train(first, tmp_path / "a")
+    second = write_run_config(tmp_path / "b.yaml", ae_steps=0, steps=2)
+    text = second.read_text().replace(
+        "  seed: 3\n", f"  seed: 3\n  init_encoder: {tmp_path / 'a' / 'model'}\n"
+    )
+    second.write_text(text)
+    train(second, tmp_path / "b")
+    a = PanModel.from_pretrained(tmp_path / "a" / "model").encoder.state_dict()
+    b = PanModel.from_pretrained(tmp_path / "b" / "model").encoder.state_dict()
+    assert all(a[k].equal(b[k]) for k in a)
+    bad = second.read_text().replace("ae_steps: 0", "ae_steps: 1")
+    (tmp_path / "c.yaml").write_text(bad)
+    with pytest.raises(ConfigError, match="ae_steps must be 0"):
+        train(tmp_path / "c.yaml", tmp_path / "c")
