@@ -464,7 +464,7 @@ class DiffusersI2VModel(WorldModel):
         if height is None:
             height = fixed[0] if fixed else self.resolution
         if width is None:
-            width = fixed[1] if fixed else (height if fixed is None else fixed[1])
+            width = fixed[1] if fixed else height
         height, width = _int_option("height", height), _int_option("width", width)
         if fixed is not None and (height, width) != fixed:
             raise ConfigError(
