@@ -117,3 +117,16 @@ def test_evaluate_end_to_end(checkpoint: Path, tmp_path: Path) -> None:
     assert sha256_file(checkpoint / "model.safetensors") in text
     metrics = results["tasks"]["agent-sim"]["metrics"]
     assert metrics["psnr"]["n"] == 2
+
+
+def test_shipped_checkpoint_is_the_default() -> None:
+    from panbench.models.pan_ref import default_checkpoint
+
+    folder = default_checkpoint()
+    weights = folder / "model.safetensors"
+    assert weights.stat().st_size + (folder / "config.json").stat().st_size <= 20 * 2**20
+    doc = json.loads((folder / "config.json").read_text())
+    assert doc["training"]["command"].startswith("panbench train --config ")
+    model = load_model("pan-ref")
+    assert model.describe()["checkpoint_sha256"] == sha256_file(weights)
+    assert model.spec.resolution == 32
