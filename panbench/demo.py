@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-DEMO_MODELS = ("oracle", "random-action", "copy-last")
+DEMO_MODELS = ("oracle", "random-action", "copy-last", "pan-ref")  # pan-ref: shipped pan-tiny
 
 
 def contact_sheet(out: Path, steps: int = 6, resolution: int = 64, seed: int = 0) -> Path:

@@ -85,7 +85,13 @@ class PanRefModel(WorldModel):
         guidance: float | None = None,
         seed: int = 0,
     ) -> None:
-        from reference_model.model import PanModel
+        try:
+            from reference_model.model import PanModel
+        except ImportError as err:  # transformers/diffusers live in the `model` extra
+            raise ConfigError(
+                f"pan-ref needs the reference model's dependencies ({err}); install them with "
+                "pip install 'panbench[model]'."
+            ) from err
 
         self.path: Path | None = Path(path) if path else default_checkpoint()
         self._setup(PanModel.from_pretrained(self.path), steps, guidance, seed)

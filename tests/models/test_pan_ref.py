@@ -130,3 +130,13 @@ def test_shipped_checkpoint_is_the_default() -> None:
     model = load_model("pan-ref")
     assert model.describe()["checkpoint_sha256"] == sha256_file(weights)
     assert model.spec.resolution == 32
+
+
+def test_missing_model_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from panbench.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "reference_model.model", None)  # import now fails
+    with pytest.raises(ConfigError, match=r"panbench\[model\]"):
+        load_model("pan-ref")
