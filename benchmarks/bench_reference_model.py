@@ -60,7 +60,7 @@ def run(quick: bool) -> list[dict]:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         seconds = _timeit(fn, repeats)
-        notes = where + f"; {per_step} predicted frames per step"
+        notes = where + f"; {per_step} target frames per step"
         if device == "cuda":
             notes += f"; peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
         rows.append(
