@@ -59,13 +59,16 @@ class WindowStream:
                     f"window needs {window} (history + 1)."
                 )
 
-    def batch(self, step: int, size: int, salt: int = 0) -> tuple[torch.Tensor, list[list[str]]]:
-        """Batch ``step`` of this rank.
+    def batch(
+        self, step: int, size: int, salt: int = 0, rank: int | None = None
+    ) -> tuple[torch.Tensor, list[list[str]]]:
+        """Batch ``step`` of this rank (or of ``rank``, for draws every rank must share).
 
         Returns:
             frames uint8 [size, R+1, H, W, 3] and, per window, the R action texts.
         """
-        rng = np.random.default_rng(batch_seed(self.seed, step, self.rank, salt))
+        who = self.rank if rank is None else rank
+        rng = np.random.default_rng(batch_seed(self.seed, step, who, salt))
         if self.data.source == "env":
             return self._env_batch(rng, size)
         return self._folder_batch(rng, size)

@@ -131,7 +131,8 @@ def _finish_autoencoder(
     with torch.no_grad():
         for n, p in stage.params.items():
             p.copy_(stage.ema[n])
-    frames, _ = stream.batch(0, max(64, cfg.train.batch_size), salt=_CALIBRATION_SALT)
+    # The same frames on every rank, so all ranks freeze the same h.
+    frames, _ = stream.batch(0, max(64, cfg.train.batch_size), salt=_CALIBRATION_SALT, rank=0)
     from reference_model.encoder import frames_to_tensor
 
     model.encoder.calibrate(frames_to_tensor(frames.flatten(0, 1).to(model.device)))
@@ -366,19 +367,14 @@ def train(
         if dev.type == "cuda"
         else contextlib.nullcontext()
     )
-    runner: nn.Module = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        runner = DistributedDataParallel(model, find_unused_parameters=True)
-    if t.compile:
-        runner = torch.compile(runner)  # type: ignore[assignment]
+    runner = _wrap(model, world, t.compile)
     model.train()
     tic = time.perf_counter()
     for step in range(start, stop):
         if step == t.ae_steps and stage.name == AUTOENCODER:
             _finish_autoencoder(model, stage, stream, cfg)
             stage = _make_stage(model, DYNAMICS, cfg)
+            runner = _wrap(model, world, t.compile)  # DDP syncs what was trainable when built
         gen = torch.Generator().manual_seed(batch_seed(t.seed, step, rank, salt=3))
         if stage.name == AUTOENCODER:
             # About batch_size frames per first-stage step, whatever the window length.
@@ -423,6 +419,18 @@ def train(
 
         dist.barrier()
     return out / "model"
+
+
+def _wrap(model: PanModel, world: int, compile_: bool) -> nn.Module:
+    """The module a step calls: DDP over the stage's trainable parameters, compiled if asked."""
+    runner: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(model, find_unused_parameters=True)
+    if compile_:
+        runner = torch.compile(runner)  # type: ignore[assignment]
+    return runner
 
 
 def _make_stage_on(model: PanModel, stage: _Stage, dev: torch.device) -> _Stage:

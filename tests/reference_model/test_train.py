@@ -109,3 +109,25 @@ def test_init_encoder_reuses_a_trained_h(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(bad)
     with pytest.raises(ConfigError, match="ae_steps must be 0"):
         train(tmp_path / "c.yaml", tmp_path / "c")
+
+
+@pytest.mark.slow
+def test_ddp_under_torchrun_on_cpu(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not installed next to this Python")
+    config = write_run_config(tmp_path / "run.yaml", ae_steps=2, steps=2)
+    out = tmp_path / "run"
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "panbench.cli", "train"]
+    cmd += ["--config", str(config), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # rank 0 alone writes
+    PanModel.from_pretrained(out / "model")
