@@ -84,12 +84,23 @@ class WindowStream:
             states, actions = [state], []
             for _ in range(self.window - 1):
                 action = draw_action(self.env, state, rng, self.data.policy)
-                state = self.env.step(state, action)
+                nxt = self.env.step(state, action)
+                for _ in range(8 if self.data.effective_only else 0):
+                    if self._changed(state, nxt):
+                        break
+                    action = draw_action(self.env, state, rng, self.data.policy)
+                    nxt = self.env.step(state, action)
+                state = nxt
                 states.append(state)
                 actions.append(action.text)
             frames.append(self.env.render_batch(states))
             texts.append(actions)
         return torch.from_numpy(np.stack(frames)), texts
+
+    def _changed(self, state: object, nxt: object) -> bool:
+        """Whether a transition changes the rendered frame."""
+        a, b = self.env.render_batch([state, nxt])
+        return not np.array_equal(a, b)
 
     def _folder_batch(
         self, rng: np.random.Generator, size: int

@@ -102,6 +102,7 @@ class Decoder(nn.Module):
         prev: torch.Tensor,
         states: torch.Tensor,
         generator: torch.Generator | None,
+        weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Diffusion loss on the next latent.
 
@@ -110,9 +111,11 @@ class Decoder(nn.Module):
             prev: float [M, C, h, w] latent of the previous frame (augmented here).
             states: float [M, N, D] backbone states (dropped with ``cond_dropout``).
             generator: source of every random draw (timesteps, noise, dropout).
+            weight: optional float [M, 1, h, w] per-cell weights (see ``change_weight``); the
+                loss is normalised by their mean.
 
         Returns:
-            scalar MSE between the UNet output and its target (x0, epsilon or v).
+            scalar (weighted) MSE between the UNet output and its target (x0, epsilon or v).
         """
         m = target.shape[0]
         dev = target.device
@@ -130,7 +133,10 @@ class Decoder(nn.Module):
             goal = noise
         else:
             goal = self.scheduler.get_velocity(target, noise, t)
-        return ((out.float() - goal) ** 2).mean()
+        err = (out.float() - goal) ** 2
+        if weight is None:
+            return err.mean()
+        return (err * weight).mean() / weight.mean()
 
     @torch.no_grad()
     def sample(

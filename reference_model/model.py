@@ -33,6 +33,13 @@ FORMAT_VERSION = 1
 _TOP_KEYS = ("class_name", "format_version", "panbench_version", "model", "training", "weights")
 
 
+def _weighted_mean(err: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``err`` [M, C, h, w] under broadcast ``weight`` [M, 1, h, w], normalised to mean 1."""
+    if weight is None:
+        return err.mean()
+    return (err * weight).mean() / weight.mean()
+
+
 class PanModel(nn.Module):
     """The PAN reference world model (Generative Latent Prediction).
 
@@ -102,17 +109,35 @@ class PanModel(nn.Module):
         flat_states = states.flatten(0, 1)
         target = nxt.flatten(0, 1)
         prev = hist.flatten(0, 1)
+        weight = self.change_weights(prev, target)
         pred_latent = self.backbone.to_latent(flat_states)
-        latent = ((pred_latent.float() - target) ** 2).mean()
+        latent = _weighted_mean((pred_latent.float() - target) ** 2, weight)
         objective = self.config.objective
         cond = flat_states if objective == "generative" else flat_states.detach()
-        diffusion = self.decoder.loss(target, prev, cond, generator)
+        diffusion = self.decoder.loss(target, prev, cond, generator, weight)
         if objective == "generative":
             loss = diffusion + self.config.latent_weight * latent
         else:
             loss = diffusion + latent
         collapse = flat_states.detach().float().var(dim=0).mean()
         return {"loss": loss, "diffusion": diffusion, "latent": latent, "collapse": collapse}
+
+    def change_weights(self, prev: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """Per-cell loss weights from ``change_weight`` (None when it is 0).
+
+        Args:
+            prev: float [M, C, h, w] current latents.
+            target: float [M, C, h, w] next latents.
+
+        Returns:
+            float [M, 1, h, w]: ``1 + change_weight`` where ``max_c |target - prev|`` exceeds
+            ``change_threshold``, else 1; or None.
+        """
+        cfg = self.config
+        if cfg.change_weight == 0:
+            return None
+        changed = (target - prev).abs().amax(dim=1, keepdim=True) > cfg.change_threshold
+        return 1.0 + cfg.change_weight * changed.to(target.dtype)
 
     def forward(self, stage: str, *args: Any) -> dict[str, torch.Tensor]:
         """``stage`` "autoencoder" or "dynamics": the matching loss (so DDP can wrap the model)."""

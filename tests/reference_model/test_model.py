@@ -192,11 +192,11 @@ def test_corrupt_weights_file(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- run configs
-@pytest.mark.parametrize("name", ["tiny", "small", "base"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-stage2", "small", "base"])
 def test_shipped_configs_load(name: str) -> None:
     run = load_run_config(CONFIG_DIR / f"{name}.yaml")
     assert run.model.objective == "generative"
-    if name == "tiny":
+    if name.startswith("tiny"):
         assert run.model.resolution == 32 and run.data.env == "shapes"
         assert PanModel(run.model).num_parameters()["total"] <= 3_000_000
 
