@@ -398,6 +398,127 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ leaderboards
+def _add_leaderboard(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("submit", help="validate a results folder and add it to a leaderboard")
+    s.add_argument("results", type=Path, help="results folder written by `panbench evaluate`")
+    s.add_argument("--leaderboard", type=Path, required=True, help="leaderboard folder")
+    s.add_argument("--name", default=None, help="submission name (default: the model name)")
+    s.add_argument(
+        "--replace", action="store_true", help="replace an earlier submission of the same model"
+    )
+    s.set_defaults(func=_cmd_leaderboard_submit)
+
+    p = sub.add_parser("leaderboard", help="create, verify and build leaderboards")
+    lsub = p.add_subparsers(dest="leaderboard_cmd", required=True, metavar="{init,build,verify}")
+    i = lsub.add_parser("init", help="create a leaderboard folder for a suite")
+    i.add_argument("path", type=Path)
+    i.add_argument("--suite", required=True, help="suite name or YAML path")
+    i.add_argument("--no-partial", action="store_true", help="refuse runs made with --limit")
+    i.set_defaults(func=_cmd_leaderboard_init)
+    b = lsub.add_parser("build", help="re-verify submissions; write the md/csv/html and plots")
+    b.add_argument("path", type=Path)
+    b.set_defaults(func=_cmd_leaderboard_build)
+    v = lsub.add_parser("verify", help="re-verify every stored submission; exit 1 on any problem")
+    v.add_argument("path", type=Path)
+    v.set_defaults(func=_cmd_leaderboard_verify)
+
+
+def _cmd_leaderboard_submit(args: argparse.Namespace) -> int:
+    from panbench.leaderboard import submit
+
+    sub = submit(args.results, args.leaderboard, name=args.name, replace=args.replace)
+    flag = " (partial: run with --limit)" if sub.partial else ""
+    _console().print(f"accepted {sub.name}{flag}: {sub.path}")
+    _console().print(f"rebuild the tables with `panbench leaderboard build {args.leaderboard}`")
+    return 0
+
+
+def _cmd_leaderboard_init(args: argparse.Namespace) -> int:
+    from panbench.leaderboard import CONFIG_FILE, init_leaderboard
+
+    config = init_leaderboard(args.path, args.suite, accept_partial=not args.no_partial)
+    _console().print(f"created {args.path / CONFIG_FILE} for suite {config.suite['name']}")
+    return 0
+
+
+def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    from panbench.leaderboard import build_leaderboard
+
+    written = build_leaderboard(args.path)
+    _console().print(f"wrote {len(written)} files; open {args.path / 'index.html'}")
+    return 0
+
+
+def _cmd_leaderboard_verify(args: argparse.Namespace) -> int:
+    from panbench.leaderboard import load_submissions
+
+    subs = load_submissions(args.path)
+    _console().print(f"{len(subs)} submission(s) verified: {', '.join(s.name for s in subs)}")
+    return 0
+
+
+# ============================================================================================ compare
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="paired comparison of two results folders; --gate exits 1 on a regression",
+        description="Exit codes: 0 no headline regression (or no --gate), 1 a headline "
+        "metric regressed (with --gate), 2 unusable input.",
+    )
+    p.add_argument("base", type=Path, help="the base results folder (e.g. the committed one)")
+    p.add_argument("candidate", type=Path, help="the candidate results folder")
+    p.add_argument("--gate", action="store_true", help="exit 1 when a headline metric regresses")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.0,
+        help="ignore differences this small, in the metric's units (default 0)",
+    )
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from panbench.compare import compare_results, format_comparison
+
+    try:
+        result = compare_results(
+            args.base,
+            args.candidate,
+            alpha=args.alpha,
+            min_effect=args.min_effect,
+            n_resamples=args.resamples,
+        )
+    except PanbenchError as err:  # unusable input is exit 2, apart from a regression's 1
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
+    sys.stdout.write(format_comparison(result, args.format))
+    return 1 if args.gate and not result.passed else 0
+
+
+# ============================================================================================ plot
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="comparison figures (PNG and SVG) from results folders")
+    p.add_argument("results", type=Path, nargs="+", help="results folders of one suite")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", default="png,svg", help="png, svg or png,svg (default)")
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from panbench.plots import load_runs, plot_results
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    written = plot_results(load_runs(args.results), args.out, formats=formats)
+    _console().print(f"wrote {len(written)} figures to {args.out}")
+    return 0
+
+
 # ============================================================================================ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -414,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_weights,
         _add_demo,
         _add_train,
+        _add_leaderboard,
+        _add_compare,
+        _add_plot,
     ):
         add(sub)
     return parser

@@ -1,0 +1,686 @@
+"""Leaderboards: validated, self-contained submissions of one suite, built into tables and a page.
+
+A leaderboard is a folder::
+
+    leaderboard.yaml             the suite it accepts: name, version, hash and every task's hash
+    submissions/<name>.json      one per model: results.json + the per-episode samples, so every
+                                 aggregate can be re-verified from the folder alone
+    leaderboard.md / .csv        the table (headline scores with 95% CIs)
+    index.html                   one static page: a sortable table and the plots, no network assets
+    plots/                       the comparison figures of :mod:`panbench.plots`
+
+:func:`submit` refuses anything that does not check out: another schema version, another suite
+(name, version or hash), a missing or extra task, a task of another version, aggregates or
+samples that do not recompute (``panbench.results.validate_results`` names the field), and
+duplicates (the same model, or byte-identical samples under another name). Runs made with
+``--limit`` are accepted, unless the leaderboard says otherwise, and flagged as partial.
+:func:`build_leaderboard` re-verifies every stored submission before it writes anything.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panbench.errors import ConfigError, DataError
+
+__all__ = [
+    "CONFIG_FILE",
+    "SUBMISSION_FORMAT",
+    "LeaderboardConfig",
+    "Submission",
+    "SubmissionError",
+    "build_leaderboard",
+    "init_leaderboard",
+    "leaderboard_table",
+    "load_config",
+    "load_submissions",
+    "read_submission",
+    "sanitize_name",
+    "submit",
+    "verify_submission",
+]
+
+CONFIG_FILE = "leaderboard.yaml"
+SUBMISSIONS_DIR = "submissions"
+SUBMISSION_FORMAT = "panbench-submission"
+SUBMISSION_FORMAT_VERSION = 1
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_MAX_NAME = 100
+
+
+class SubmissionError(DataError):
+    """A submission was refused, or a stored submission no longer verifies."""
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """What a leaderboard accepts (``leaderboard.yaml``).
+
+    Attributes:
+        root: the leaderboard folder.
+        suite: ``{"name", "version", "hash"}`` exactly as results.json records them.
+        tasks: ``{task name: task hash}`` of every task of the suite.
+        accept_partial: whether runs made with ``--limit`` are accepted (flagged as partial).
+        title: the page title.
+    """
+
+    root: Path
+    suite: Mapping[str, str]
+    tasks: Mapping[str, str]
+    accept_partial: bool = True
+    title: str = ""
+
+    @property
+    def submissions_dir(self) -> Path:
+        return self.root / SUBMISSIONS_DIR
+
+
+@dataclass
+class Submission:
+    """A verified stored submission.
+
+    Attributes:
+        name: the submission's (sanitised) name, also its file stem and its label in figures.
+        path: the stored file.
+        results: the parsed results.json.
+        partial: the run scored fewer episodes than the suite defines (``--limit``).
+        submitted: ISO 8601 UTC time of submission.
+    """
+
+    name: str
+    path: Path
+    results: dict[str, Any]
+    partial: bool
+    submitted: str
+    samples: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+# ------------------------------------------------------------------------------------ config
+def init_leaderboard(
+    root: str | os.PathLike[str], suite: str, *, accept_partial: bool = True
+) -> LeaderboardConfig:
+    """Creates a leaderboard folder for a suite (a shipped name or a YAML path).
+
+    Raises:
+        ConfigError: the folder already holds a leaderboard.yaml, or the suite is unknown.
+    """
+    import yaml
+
+    from panbench.io import atomic_write_text
+    from panbench.suite import load_suite
+
+    root = Path(root)
+    path = root / CONFIG_FILE
+    if path.exists():
+        raise ConfigError(f"{path} already exists; edit it or use another folder.")
+    s = load_suite(suite)
+    data = {
+        "suite": {"name": s.name, "version": s.version, "hash": s.hash},
+        "tasks": {t.name: t.hash for t in s.tasks},
+        "accept_partial": accept_partial,
+        "title": f"panbench leaderboard: {s.name}",
+    }
+    (root / SUBMISSIONS_DIR).mkdir(parents=True, exist_ok=True)
+    header = (
+        "# A panbench leaderboard: submissions must match this suite exactly (see\n"
+        "# docs/leaderboards.md). Written by `panbench leaderboard init`; when the suite's\n"
+        "# version changes, start a new leaderboard instead of editing the hashes.\n"
+    )
+    atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False))
+    return load_config(root)
+
+
+def load_config(root: str | os.PathLike[str]) -> LeaderboardConfig:
+    """Reads ``<root>/leaderboard.yaml``.
+
+    Raises:
+        ConfigError: the file is missing or malformed (naming the field).
+    """
+    import yaml
+
+    root = Path(root)
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"No leaderboard at {root}: expected {path}. Create one with "
+            f"`panbench leaderboard init {root} --suite <suite>`."
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping, but got {type(data).__name__}.")
+    suite = data.get("suite")
+    if not isinstance(suite, dict) or not all(
+        isinstance(suite.get(k), str) for k in ("name", "version", "hash")
+    ):
+        raise ConfigError(
+            f"{path}: field 'suite': expected {{name, version, hash}} as strings, but got {suite!r}."
+        )
+    tasks = data.get("tasks")
+    if (
+        not isinstance(tasks, dict)
+        or not tasks
+        or not all(
+            isinstance(k, str) and _TASK_NAME.match(k) and isinstance(v, str)
+            for k, v in tasks.items()
+        )
+    ):
+        raise ConfigError(
+            f"{path}: field 'tasks': expected a mapping of task name to task hash, "
+            f"but got {tasks!r}."
+        )
+    accept = data.get("accept_partial", True)
+    if not isinstance(accept, bool):
+        raise ConfigError(
+            f"{path}: field 'accept_partial': expected true or false, got {accept!r}."
+        )
+    return LeaderboardConfig(
+        root=root,
+        suite={k: suite[k] for k in ("name", "version", "hash")},
+        tasks=dict(tasks),
+        accept_partial=accept,
+        title=str(data.get("title") or f"panbench leaderboard: {suite['name']}"),
+    )
+
+
+# ------------------------------------------------------------------------------------ checks
+def sanitize_name(name: str) -> str:
+    """A file-name-safe submission name: letters, digits, ``.``, ``_``, ``-``; no path parts.
+
+    Every run of other characters (``/``, ``\\``, ``:``, spaces, ...) becomes one ``-``, and
+    leading/trailing dots and dashes go, so ``"../../x"`` gives ``"x"``.
+
+    Raises:
+        SubmissionError: nothing usable is left.
+    """
+    cleaned = _UNSAFE.sub("-", name).strip(".-_")[:_MAX_NAME].strip(".-_")
+    if not cleaned:
+        raise SubmissionError(
+            f"Expected a submission name with letters or digits, but got {name!r}; pass --name."
+        )
+    return cleaned
+
+
+def _refuse(where: str, field: str, expected: str, found: Any) -> SubmissionError:
+    return SubmissionError(
+        f"Submission refused ({where}): field {field!r}: expected {expected}, but found {found!r}."
+    )
+
+
+def _check_identity(results: Mapping[str, Any], config: LeaderboardConfig, where: str) -> None:
+    """The results belong to this leaderboard's suite: same suite identity, same tasks."""
+    suite = results.get("suite")
+    if not isinstance(suite, dict):
+        raise _refuse(where, "suite", "an object", suite)
+    for key in ("name", "version", "hash"):
+        if suite.get(key) != config.suite[key]:
+            raise _refuse(
+                where,
+                f"suite.{key}",
+                f"{config.suite[key]!r} (the leaderboard's suite; see {config.root / CONFIG_FILE})",
+                suite.get(key),
+            )
+    tasks = results.get("tasks")
+    if not isinstance(tasks, dict):
+        raise _refuse(where, "tasks", "an object", tasks)
+    missing = [t for t in config.tasks if t not in tasks]
+    if missing:
+        raise _refuse(where, "tasks", f"every task of suite {config.suite['name']!r}", missing)
+    extra = [t for t in tasks if t not in config.tasks]
+    if extra:
+        raise _refuse(where, "tasks", f"only the tasks {sorted(config.tasks)}", extra)
+    for name, expected in config.tasks.items():
+        found = tasks[name].get("hash") if isinstance(tasks[name], dict) else None
+        if found != expected:
+            raise _refuse(where, f"tasks.{name}.hash", repr(expected), found)
+
+
+def _is_partial(results: Mapping[str, Any]) -> bool:
+    limited = results.get("run", {}).get("limit") is not None
+    return limited or any(not t.get("complete", True) for t in results["tasks"].values())
+
+
+def _model_key(results: Mapping[str, Any]) -> str:
+    """Who the model is: name + checkpoint hash, or name + adapter options without a checkpoint."""
+    model = results["model"]
+    ckpt = model.get("checkpoint_sha256")
+    ident: Any = ckpt if ckpt is not None else {"args": model.get("args", {})}
+    return json.dumps([model["name"], ident], sort_keys=True)
+
+
+def _content_key(results: Mapping[str, Any]) -> str:
+    """The per-episode samples of every task: equal keys mean byte-identical samples."""
+    parts = sorted(f"{t}:{e.get('samples_sha256')}" for t, e in results["tasks"].items())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------ storage
+def read_submission(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parses a stored submission file and checks its envelope (not its contents; see
+    :func:`verify_submission`).
+
+    Returns:
+        ``{"format", "format_version", "name", "submitted", "partial", "results", "samples"}``.
+
+    Raises:
+        SubmissionError: not a submission file of this format version.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"{path}: expected a submission JSON file, but: {err}.") from err
+    if not isinstance(data, dict) or data.get("format") != SUBMISSION_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise SubmissionError(
+            f"{path}: field 'format': expected {SUBMISSION_FORMAT!r}, but found {found!r}."
+        )
+    if data.get("format_version") != SUBMISSION_FORMAT_VERSION:
+        raise SubmissionError(
+            f"{path}: field 'format_version': expected {SUBMISSION_FORMAT_VERSION}, "
+            f"but found {data.get('format_version')!r}."
+        )
+    for key, kind in (("name", str), ("submitted", str), ("results", dict), ("samples", dict)):
+        if not isinstance(data.get(key), kind):
+            raise SubmissionError(
+                f"{path}: field {key!r}: expected a {kind.__name__}, but found "
+                f"{type(data.get(key)).__name__}."
+            )
+    return data
+
+
+def _unpack(results: Mapping[str, Any], samples: Mapping[str, Any], folder: Path) -> None:
+    """Writes results.json and samples/<task>.jsonl into ``folder`` (task names checked first)."""
+    (folder / "samples").mkdir(parents=True)
+    for task, text in samples.items():
+        # Names become file names: only plain names, never path parts.
+        if not isinstance(task, str) or not _TASK_NAME.match(task) or not isinstance(text, str):
+            raise SubmissionError(
+                f"field 'samples': expected task names mapped to JSON-lines text, "
+                f"but found key {task!r}."
+            )
+        (folder / "samples" / f"{task}.jsonl").write_bytes(text.encode("utf-8"))
+    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+
+
+def _validate(folder: Path, where: str) -> dict[str, Any]:
+    from panbench.results import ResultsError, validate_results
+
+    try:
+        return validate_results(folder)
+    except ResultsError as err:
+        # The validator names files in a temporary folder; say which submission they came from.
+        msg = str(err).replace(str(folder) + os.sep, "")
+        raise SubmissionError(f"Submission refused ({where}): {msg}") from err
+
+
+def verify_submission(path: str | os.PathLike[str], config: LeaderboardConfig) -> Submission:
+    """Re-verifies a stored submission from its own contents: the same checks as :func:`submit`.
+
+    Raises:
+        SubmissionError: naming the file and the field that fails.
+    """
+    path = Path(path)
+    data = read_submission(path)
+    where = str(path)
+    if data["name"] != path.stem or sanitize_name(data["name"]) != data["name"]:
+        raise _refuse(where, "name", f"the file's sanitised stem {path.stem!r}", data["name"])
+    results, samples = data["results"], data["samples"]
+    _check_identity(results, config, where)
+    if set(samples) != set(results["tasks"]):
+        raise _refuse(where, "samples", f"one entry per task {sorted(results['tasks'])}", samples)
+    with tempfile.TemporaryDirectory(prefix="panbench-verify-") as tmp:
+        folder = Path(tmp) / "run"
+        _unpack(results, samples, folder)
+        _validate(folder, where)
+    partial = _is_partial(results)
+    if data.get("partial") is not partial:
+        raise _refuse(where, "partial", repr(partial), data.get("partial"))
+    return Submission(data["name"], path, results, partial, data["submitted"], samples)
+
+
+def load_submissions(root: str | os.PathLike[str]) -> list[Submission]:
+    """Every stored submission of a leaderboard, each re-verified, sorted by name."""
+    config = load_config(root)
+    folder = config.submissions_dir
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [verify_submission(p, config) for p in files]
+
+
+def submit(
+    results_dir: str | os.PathLike[str],
+    leaderboard: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    replace: bool = False,
+) -> Submission:
+    """Validates a results folder and stores it as a leaderboard submission.
+
+    Args:
+        results_dir: a folder written by ``panbench evaluate`` (or its results.json).
+        leaderboard: the leaderboard folder (holding leaderboard.yaml).
+        name: the submission's name (default: the model name); sanitised for use as a file name.
+        replace: replace an earlier submission of the same model (e.g. a partial run by a full
+            one) instead of refusing it as a duplicate.
+
+    Returns:
+        The stored submission.
+
+    Raises:
+        SubmissionError: the results were refused; the message names the field.
+    """
+    from panbench.io import atomic_write_json
+    from panbench.results import ResultsError, read_results
+
+    config = load_config(leaderboard)
+    src = Path(results_dir)
+    if src.name == "results.json" and src.is_file():
+        src = src.parent
+    where = str(src)
+    try:
+        results = read_results(src)  # schema version first: nothing else is comparable
+    except ResultsError as err:
+        raise SubmissionError(f"Submission refused: {err}") from err
+    _check_identity(results, config, where)
+    # Validate the very bytes that will be stored, not the folder (which could change).
+    samples = {}
+    for task in results["tasks"]:
+        path = src / "samples" / f"{task}.jsonl"
+        if not path.is_file():
+            raise SubmissionError(
+                f"Submission refused ({where}): expected the samples file {path} of task "
+                f"{task!r}, but it is missing."
+            )
+        try:
+            samples[task] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SubmissionError(f"Submission refused ({where}): {path} is not UTF-8.") from err
+    with tempfile.TemporaryDirectory(prefix="panbench-submit-") as tmp:
+        folder = Path(tmp) / "run"
+        _unpack(results, samples, folder)
+        results = _validate(folder, where)
+    partial = _is_partial(results)
+    if partial and not config.accept_partial:
+        raise _refuse(
+            where,
+            "run.limit",
+            f"a full run (leaderboard {config.root} does not accept partial runs)",
+            results["run"]["limit"],
+        )
+
+    safe = sanitize_name(name if name is not None else str(results["model"]["name"]))
+    folder = config.submissions_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{safe}.json"
+    if target.resolve().parent != folder.resolve():  # belt and braces: sanitised names stay put
+        raise _refuse(where, "name", "a plain file name", safe)
+
+    model_key, content_key = _model_key(results), _content_key(results)
+    replaced: Path | None = None
+    for other in sorted(folder.glob("*.json")):
+        old = read_submission(other)["results"]
+        if _content_key(old) == content_key:
+            raise SubmissionError(
+                f"Submission refused ({where}): duplicate: its per-episode samples are identical "
+                f"to those of {other.name}."
+            )
+        if _model_key(old) == model_key:
+            if not replace:
+                raise SubmissionError(
+                    f"Submission refused ({where}): duplicate: {other.name} already holds model "
+                    f"{results['model']['name']!r} with checkpoint "
+                    f"{results['model'].get('checkpoint_sha256')!r} (pass --replace to replace it)."
+                )
+            replaced = other
+        elif other == target:
+            raise SubmissionError(
+                f"Submission refused ({where}): the name {safe!r} is taken by another model "
+                f"({read_submission(other)['results']['model']['name']!r}); pass --name."
+            )
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    record = {
+        "format": SUBMISSION_FORMAT,
+        "format_version": SUBMISSION_FORMAT_VERSION,
+        "name": safe,
+        "submitted": now,
+        "partial": partial,
+        "results": results,
+        "samples": samples,
+    }
+    atomic_write_json(target, record, indent=1)
+    if replaced is not None and replaced != target:
+        replaced.unlink()
+    return Submission(safe, target, results, partial, now, samples)
+
+
+# ------------------------------------------------------------------------------------ build
+def _fmt(x: float, digits: int = 1) -> str:
+    return "-" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def leaderboard_table(submissions: Sequence[Submission], tasks: Sequence[str]) -> Any:
+    """The leaderboard as a pandas DataFrame, best suite score first.
+
+    Columns: ``rank, name, model, checkpoint_sha256, partial, limit, episodes, score``, then per
+    task ``<task>``, ``<task>_low``, ``<task>_high`` (headline score and 95% CI, 0-100), then
+    ``submitted, panbench_version, git_commit``. Missing numbers are NaN.
+    """
+    import pandas as pd
+
+    from panbench.plots import headline_scores
+
+    rows = []
+    for sub in submissions:
+        res = sub.results
+        scores = headline_scores(res)
+        summary = (res.get("summary") or {}).get("score")
+        row: dict[str, Any] = {
+            "name": sub.name,
+            "model": res["model"]["name"],
+            "checkpoint_sha256": res["model"].get("checkpoint_sha256"),
+            "partial": sub.partial,
+            "limit": res["run"].get("limit"),
+            "episodes": sum(int(t["n_episodes"]) for t in res["tasks"].values()),
+            "score": math.nan if summary is None else float(summary),
+        }
+        for t in tasks:
+            s = scores[t]
+            row[t], row[f"{t}_low"], row[f"{t}_high"] = s.score, s.low, s.high
+        row["submitted"] = sub.submitted
+        row["panbench_version"] = res.get("panbench_version")
+        row["git_commit"] = (res.get("git") or {}).get("commit")
+        rows.append(row)
+    columns = ["name", "model", "checkpoint_sha256", "partial", "limit", "episodes", "score"]
+    columns += [c for t in tasks for c in (t, f"{t}_low", f"{t}_high")]
+    columns += ["submitted", "panbench_version", "git_commit"]
+    df = pd.DataFrame(rows, columns=columns)
+    df = df.sort_values(["score", "name"], ascending=[False, True], na_position="last")
+    df.insert(0, "rank", range(1, len(df) + 1))
+    return df.reset_index(drop=True)
+
+
+def _score_cell(row: Mapping[str, Any], task: str) -> str:
+    lo, hi = row[f"{task}_low"], row[f"{task}_high"]
+    ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if math.isfinite(lo) else ""
+    return _fmt(row[task]) + ci
+
+
+def _suite_line(config: LeaderboardConfig) -> str:
+    s = config.suite
+    return f"suite {s['name']} version {s['version']} (hash {s['hash'][:12]})"
+
+
+_NOTES = (
+    "Scores are task headline scores (0-100) with 95% bootstrap confidence intervals over "
+    "episodes; the suite score is their mean. {partial_note}Every submission holds its "
+    "per-episode samples and is re-verified whenever the leaderboard is built."
+)
+_PARTIAL_NOTE = (
+    "Rows marked partial were evaluated on at most `limit` episodes per task (`panbench "
+    "evaluate --limit`): wider intervals, and not the full suite. "
+)
+
+
+def _markdown(
+    df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Sequence[str]
+) -> str:
+    lines = [f"# {config.title}", "", f"{_suite_line(config)}, {len(df)} submission(s).", ""]
+    head = ["#", "model", "score", *tasks, "episodes"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in df.iterrows():
+        name = row["name"] + (f" (partial, limit {int(row['limit'])})" if row["partial"] else "")
+        cells = [str(row["rank"]), name, _fmt(row["score"])]
+        cells += [_score_cell(row, t) for t in tasks]
+        cells.append(str(row["episodes"]))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    partial_note = _PARTIAL_NOTE if bool(df["partial"].any()) else ""
+    lines += ["", _NOTES.format(partial_note=partial_note), ""]
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots]
+        lines.append("")
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; font-size: 0.9rem; }
+th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; }
+th { cursor: pointer; background: #f4f4f4; user-select: none; white-space: nowrap; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.name, th.name { text-align: left; }
+.ci { color: #666; font-size: 0.8em; margin-left: 0.3em; }
+.partial { background: #fff3cd; border-radius: 3px; padding: 0 0.3em; font-size: 0.8em; }
+figure { display: inline-block; margin: 1rem; max-width: 100%; }
+figure img { max-width: 100%; height: auto; }
+p.notes { max-width: 60rem; color: #444; }
+"""
+
+# Sorts by each cell's data-sort value; numbers numerically, empty cells last in either order.
+_JS = """
+document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var table = th.closest("table"), body = table.tBodies[0];
+    var numeric = th.dataset.type === "num";
+    var dir = th.getAttribute("aria-sort") === "descending" ? 1 : -1;
+    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
+      if (x === "" || y === "") { return (x === "") - (y === ""); }
+      if (numeric) { return dir * (parseFloat(x) - parseFloat(y)); }
+      return dir * x.localeCompare(y);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+
+def _sort_value(x: Any) -> str:
+    if isinstance(x, float) and not math.isfinite(x):
+        return ""
+    return str(x)
+
+
+def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Sequence[str]) -> str:
+    e = html.escape
+    head = [("#", "num", ""), ("model", "text", "name"), ("score", "num", "")]
+    head += [(t, "num", "") for t in tasks] + [("episodes", "num", "")]
+    ths = "".join(
+        f'<th data-type="{kind}"{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>{e(label)}</th>'
+        for label, kind, cls in head
+    )
+    body = []
+    for _, row in df.iterrows():
+        flag = (
+            f' <span class="partial" title="at most {int(row["limit"])} episodes per task">'
+            "partial</span>"
+            if row["partial"]
+            else ""
+        )
+        cells = [
+            f'<td data-sort="{row["rank"]}">{row["rank"]}</td>',
+            f'<td class="name" data-sort="{e(row["name"])}">{e(row["name"])}{flag}</td>',
+            f'<td data-sort="{_sort_value(row["score"])}">{_fmt(row["score"])}</td>',
+        ]
+        for t in tasks:
+            lo, hi = row[f"{t}_low"], row[f"{t}_high"]
+            ci = f'<span class="ci">[{_fmt(lo)}, {_fmt(hi)}]</span>' if math.isfinite(lo) else ""
+            cells.append(f'<td data-sort="{_sort_value(row[t])}">{_fmt(row[t])}{ci}</td>')
+        cells.append(f'<td data-sort="{row["episodes"]}">{row["episodes"]}</td>')
+        body.append(f'<tr data-model="{e(row["name"])}">' + "".join(cells) + "</tr>")
+    figures = "".join(
+        f'<figure><img src="{e(p)}" alt="{e(Path(p).stem)}">'
+        f"<figcaption>{e(Path(p).stem)}</figcaption></figure>"
+        for p in plots
+    )
+    partial_note = _PARTIAL_NOTE.replace("`", "") if bool(df["partial"].any()) else ""
+    notes = _NOTES.format(partial_note=partial_note)
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{e(config.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{e(config.title)}</h1>\n<p>{e(_suite_line(config))}, {len(df)} submission(s). "
+        "Click a column to sort.</p>\n"
+        f'<table id="leaderboard" class="sortable">\n<thead><tr>{ths}</tr></thead>\n'
+        f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n"
+        f'<p class="notes">{e(notes)}</p>\n'
+        f'<h2>Plots</h2>\n<section id="plots">{figures}</section>\n'
+        f"<script>{_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
+    """Re-verifies every submission and writes leaderboard.md, leaderboard.csv, index.html, plots/.
+
+    Returns:
+        The files written.
+
+    Raises:
+        SubmissionError: a stored submission no longer verifies (nothing is written).
+    """
+    from panbench.io import atomic_write_text
+    from panbench.plots import plot_results
+
+    config = load_config(root)
+    root = config.root
+    subs = load_submissions(root)
+    tasks = list(config.tasks)
+    df = leaderboard_table(subs, tasks)
+
+    plots_dir = root / "plots"
+    if plots_dir.is_dir():  # figures of removed submissions or tasks must not linger
+        for old in [*plots_dir.glob("*.png"), *plots_dir.glob("*.svg")]:
+            old.unlink()
+    written: list[Path] = []
+    if subs:
+        ordered = {s.name: s for s in subs}
+        runs = [(n, ordered[n].results) for n in df["name"]]
+        written += plot_results(runs, plots_dir, tasks=tasks)
+    svgs = [p.relative_to(root).as_posix() for p in written if p.suffix == ".svg"]
+
+    csv = df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    written.append(atomic_write_text(root / "leaderboard.csv", csv))
+    written.append(atomic_write_text(root / "leaderboard.md", _markdown(df, config, tasks, svgs)))
+    written.append(atomic_write_text(root / "index.html", _html(df, config, tasks, svgs)))
+    return written
