@@ -429,7 +429,7 @@ def _cmd_leaderboard_submit(args: argparse.Namespace) -> int:
 
     sub = submit(args.results, args.leaderboard, name=args.name, replace=args.replace)
     flag = " (partial: run with --limit)" if sub.partial else ""
-    _console().print(f"accepted {sub.name}{flag}: {sub.path}")
+    _console().print(f"accepted {sub.name}{flag}: {sub.path}", soft_wrap=True)
     _console().print(f"rebuild the tables with `panbench leaderboard build {args.leaderboard}`")
     return 0
 

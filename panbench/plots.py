@@ -210,7 +210,7 @@ def _save(fig: Any, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
         path = out / f"{stem}.{fmt}"
         # Fixed metadata: no creation date, so the same results give the same bytes.
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, format=fmt, dpi=150, metadata=meta, bbox_inches="tight")
+        fig.savefig(path, format=fmt, dpi=120, metadata=meta, bbox_inches="tight")
         written.append(path)
     return written
 
@@ -398,8 +398,8 @@ def plot_results(
     first = runs[0][1]["tasks"]
     order = list(tasks) if tasks is not None else list(first)
     written: list[Path] = []
-    # Fixed SVG ids and text as paths: the same input gives the same file on every machine.
-    with matplotlib.rc_context({"svg.hashsalt": "panbench", "svg.fonttype": "path"}):
+    # Fixed SVG ids, text kept as text (small files): the same input gives the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "panbench", "svg.fonttype": "none"}):
         written += _save(_scores_figure(runs, colors, order), out, "scores", formats)
         if len(order) >= 3:
             written += _save(_radar_figure(runs, colors, order), out, "radar", formats)
