@@ -532,8 +532,8 @@ _NOTES = (
     "per-episode samples and is re-verified whenever the leaderboard is built."
 )
 _PARTIAL_NOTE = (
-    "Rows marked partial were evaluated on at most `limit` episodes per task (`panbench "
-    "evaluate --limit`): wider intervals, and not the full suite. "
+    "Rows marked partial were evaluated on at most N episodes per task (`panbench evaluate "
+    "--limit N`): wider intervals, and not the full suite. "
 )
 
 
@@ -606,7 +606,7 @@ def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Seque
     head = [("#", "num", ""), ("model", "text", "name"), ("score", "num", "")]
     head += [(t, "num", "") for t in tasks] + [("episodes", "num", "")]
     ths = "".join(
-        f'<th data-type="{kind}"{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>{e(label)}</th>'
+        f'<th data-type="{kind}"' + (f' class="{cls}"' if cls else "") + f">{e(label)}</th>"
         for label, kind, cls in head
     )
     body = []
