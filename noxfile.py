@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, typecheck, bench, demo. CPU installs use constraints/cpu.txt."""
+"""nox sessions: tests, lint, typecheck, bench, demo, browser. CPU installs use constraints/cpu.txt."""
 
 from __future__ import annotations
 
@@ -55,3 +55,58 @@ def demo(session: nox.Session) -> None:
     """Installs panbench and runs the offline demo on the embedded default."""
     _install(session, extras="model")
     session.run("panbench", "demo", *session.posargs)
+
+
+# Run inside the session's Python: the screenshot must be a real render, not a blank page.
+_CHECK_SCREENSHOT = """
+import sys
+import matplotlib.image
+img = matplotlib.image.imread(sys.argv[1])
+assert img.ndim == 3 and img.shape[0] >= 800 and img.shape[1] >= 1000, img.shape
+assert img[..., :3].std() > 0.02, "the screenshot is blank"
+dom = open(sys.argv[2], encoding="utf-8").read()
+rows = dom.count("<tr data-model=")
+assert rows >= 1, "no leaderboard rows in the rendered page"
+print(f"screenshot {img.shape[1]}x{img.shape[0]}, {rows} leaderboard rows rendered")
+"""
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """Renders a built leaderboard page in headless Debian chromium (not a default session).
+
+    Builds a copy of the leaderboard folder given after ``--`` (default leaderboards/quick),
+    renders its index.html to build/browser/index.png and checks the render and its DOM.
+    Installs chromium with apt-get only when it is missing.
+    """
+    import shutil
+    from pathlib import Path
+
+    session.install(*CONSTRAINTS, "-e", ".")  # building a page needs no extra
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        session.run(*sudo, "apt-get", "update", external=True)
+        session.run(
+            *sudo, "apt-get", "install", "-y", "--no-install-recommends", "chromium", external=True
+        )
+        chromium = shutil.which("chromium")
+    if chromium is None:
+        session.error("chromium is still missing after apt-get install")
+    board = Path(session.posargs[0] if session.posargs else "leaderboards/quick")
+    out = Path("build/browser").resolve()
+    copy = out / "board"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(board, copy)  # build a copy: the committed folder stays as it is
+    session.run("panbench", "leaderboard", "build", str(copy))
+    page = (copy / "index.html").as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    flags.append("--virtual-time-budget=5000")  # lets the plots load before the capture
+    shot, dom = out / "index.png", out / "index.dom.html"
+    session.run(
+        chromium, *flags, "--window-size=1400,2400", f"--screenshot={shot}", page, external=True
+    )
+    with open(dom, "w", encoding="utf-8") as fh:
+        session.run(chromium, *flags, "--dump-dom", page, external=True, stdout=fh)
+    session.run("python", "-c", _CHECK_SCREENSHOT, str(shot), str(dom))
+    session.log(f"screenshot: {shot}")
