@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
-from panbench import weights
 from panbench.harness import evaluate
 from panbench.protocols.rollout import fvd_from_records
 from panbench.results import read_samples
-from panbench.weights import WeightsEntry
-from tests.metrics.test_fvd import StandInI3D
+
+# The FVD tests' scripted stand-in I3D, pinned as i3d-torchscript, used here as a fixture.
+from tests.metrics.test_fvd import scripted  # noqa: F401
 
 TASK = """
 task: fvd-probe
@@ -29,31 +26,14 @@ options: {{fvd_clip: {clip}, fvd_stride: {clip}}}
 """
 
 
-@pytest.fixture
-def stand_in_i3d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    path = tmp_path / "standin.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.script(StandInI3D(clip_length=8, dim=6)).save(str(path))
-    entry = WeightsEntry(
-        name="i3d-torchscript",
-        filename="i3d_torchscript.pt",
-        description="scripted stand-in",
-        licence="CC0-1.0",
-        sha256=weights.sha256_file(path),
-    )
-    monkeypatch.setenv("PANBENCH_WEIGHTS_I3D_TORCHSCRIPT", str(path))
-    with weights.registered(entry):
-        yield
-
-
 def _task(tmp_path: Path, clip: int = 8) -> str:
     path = tmp_path / "fvd-probe.yaml"
     path.write_text(TASK.format(clip=clip))
     return str(path)
 
 
-def test_fvd_curve_is_recomputable_from_samples(tmp_path: Path, stand_in_i3d: None) -> None:
+@pytest.mark.usefixtures("scripted")
+def test_fvd_curve_is_recomputable_from_samples(tmp_path: Path) -> None:
     task = _task(tmp_path)
     scores = {}
     for model in ("oracle", "copy-last"):
