@@ -19,9 +19,9 @@ from panbench.cli import main
 from panbench.errors import ConfigError
 from panbench.harness import evaluate
 from panbench.results import ResultsError, validate_results
+from tests.metrics.test_fvd import scripted  # noqa: F401 (the stand-in I3D fixture)
 from tests.models.adapters import FAIL_AFTER_ENV
 from tests.models.runs import cached_run, samples_bytes, small_tasks
-from tests.test_fvd_task import stand_in_i3d  # noqa: F401 (a fixture)
 
 ADAPTERS = "tests.models.adapters"
 REPO = Path(__file__).resolve().parents[1]
@@ -222,7 +222,7 @@ def test_unsorted_duplicated_or_broken_samples_are_refused(tmp_path: Path) -> No
         validate_results(src)
 
 
-@pytest.mark.usefixtures("stand_in_i3d")
+@pytest.mark.usefixtures("scripted")
 def test_set_level_fvd_recomputes_from_the_samples(tmp_path: Path) -> None:
     from tests.test_fvd_task import _task
 
