@@ -15,18 +15,16 @@ import functools
 import json
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from panbench import weights
 from panbench.harness import evaluate
 from panbench.weights import WeightsEntry
-from tests.metrics.test_fvd import StandInI3D
+from tests.metrics.test_fvd import StandInI3D, save_stand_in
 
 TASKS: dict[str, str] = {
     "mini-agent": """\
@@ -95,17 +93,7 @@ def suite_path(version: int = 1) -> str:
 
 @functools.cache
 def _stand_in_i3d() -> WeightsEntry:
-    path = _root() / "standin-i3d.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.script(StandInI3D(clip_length=8, dim=6)).save(str(path))
-    return WeightsEntry(
-        name="i3d-torchscript",
-        filename="i3d_torchscript.pt",
-        description="scripted stand-in",
-        licence="CC0-1.0",
-        sha256=weights.sha256_file(path),
-    )
+    return save_stand_in(StandInI3D(clip_length=8, dim=6), _root() / "standin-i3d.pt")
 
 
 @functools.cache

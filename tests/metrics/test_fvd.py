@@ -113,21 +113,26 @@ class StandInI3D(torch.nn.Module):
         return torch.tanh(pooled @ self.proj) * 3
 
 
-@pytest.fixture
-def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInI3D]:
-    """Saves a scripted stand-in, pins its sha256 as i3d-torchscript and points the env var at it."""
-    module = StandInI3D(clip_length=8, dim=6)
-    path = tmp_path / "standin_i3d.pt"
+def save_stand_in(module: StandInI3D, path: Path) -> WeightsEntry:
+    """Scripts ``module`` to ``path`` and returns an i3d-torchscript entry pinning its sha256."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.script(module).save(str(path))
-    entry = WeightsEntry(
+    return WeightsEntry(
         name="i3d-torchscript",
         filename="i3d_torchscript.pt",
         description="scripted stand-in",
         licence="CC0-1.0",
         sha256=weights.sha256_file(path),
     )
+
+
+@pytest.fixture
+def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInI3D]:
+    """Saves a scripted stand-in, pins its sha256 as i3d-torchscript and points the env var at it."""
+    module = StandInI3D(clip_length=8, dim=6)
+    path = tmp_path / "standin_i3d.pt"
+    entry = save_stand_in(module, path)
     monkeypatch.setenv("PANBENCH_WEIGHTS_I3D_TORCHSCRIPT", str(path))
     with weights.registered(entry):
         yield module
