@@ -1,0 +1,1 @@
+"""Tests of the open-weights PAN recipe (``reference_model/ow/``)."""
