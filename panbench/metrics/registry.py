@@ -23,8 +23,9 @@ class MetricInfo:
         description: one line saying what it measures.
         higher_is_better: the metric's direction.
         unit: unit of the values ("dB", "px", "fraction", "" for unitless).
-        family: "frame" (pixels against pixels), "set" (distributions of videos) or "grounded"
-            (perceived entities against the true state).
+        family: "frame" (pixels against pixels), "set" (distributions of videos), "grounded"
+            (perceived entities against the true state) or "video" (the prediction alone, no
+            reference).
         per_step: True if it yields one value per step (and hence a drift curve).
         metric_class: lazy ``"module:Class"`` path of the torchmetrics-style class.
         function: lazy ``"module:function"`` path of the functional twin.
@@ -143,6 +144,16 @@ METRICS: tuple[MetricInfo, ...] = (
         True,
         f"{_M}.grounded:HoldAccuracy",
         f"{_M}.grounded:hold_accuracy",
+    ),
+    MetricInfo(
+        "smoothness",
+        "WR-Arena transition smoothness per round: median flow speed x exp(-median speed change).",
+        True,
+        "px/frame",
+        "video",
+        True,
+        f"{_M}.smoothness:Smoothness",
+        f"{_M}.smoothness:smoothness_rounds",
     ),
 )
 
