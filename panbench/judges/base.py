@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,8 @@ __all__ = [
     "parse_score",
     "sample_frame_indices",
 ]
+
+J = TypeVar("J", bound="Judge")
 
 # The placeholder a rubric's text uses for the instruction being judged.
 PROMPT_PLACEHOLDER = "{prompt}"
@@ -289,7 +291,7 @@ class Judge(ABC):
     def close(self) -> None:  # noqa: B027 - most judges hold nothing to flush
         """Finishes pending work (the human judge writes its sheet here)."""
 
-    def __enter__(self) -> Judge:
+    def __enter__(self: J) -> J:
         return self
 
     def __exit__(
