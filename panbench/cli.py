@@ -519,6 +519,27 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ judges
+def _add_judges(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("judges", help="judges that score clips against a rubric")
+    jsub = p.add_subparsers(dest="judges_cmd", required=True, metavar="{ls}")
+    ls = jsub.add_parser("ls", help="list judge kinds and their options (k=v)")
+    ls.set_defaults(func=_cmd_judges_ls)
+
+
+def _cmd_judges_ls(args: argparse.Namespace) -> int:
+    from panbench.judges import describe_judges
+
+    rows = []
+    for kind, doc, options in describe_judges():
+        rows.append((kind, "", "", "", doc))
+        for opt in options:
+            default = "required" if opt.required else repr(opt.default)
+            rows.append(("", opt.name, opt.type.__name__, default, opt.help))
+    _table("judges (options are given as k=v)", ["kind", "option", "type", "default", "help"], rows)
+    return 0
+
+
 # ============================================================================================ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -538,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_leaderboard,
         _add_compare,
         _add_plot,
+        _add_judges,
     ):
         add(sub)
     return parser
