@@ -33,6 +33,7 @@ __all__ = [
     "FarnebackFlow",
     "FlowEstimator",
     "check_frame",
+    "estimator_provenance",
     "make_flow_estimator",
     "require_cv2",
     "video_flow",
@@ -217,6 +218,24 @@ def make_flow_estimator(name: str = "farneback", **options: Any) -> FlowEstimato
     if name == "farneback":
         require_cv2()  # fail at construction, not at the first frame pair
     return estimator
+
+
+def estimator_provenance(estimator: FlowEstimator) -> dict[str, Any]:
+    """What a results file should record about the estimator behind a number.
+
+    Returns:
+        ``{"name": ..., "options": {...}}``; options come from the estimator's ``options()``
+        method when it has one (both built-in estimators do), else ``{}``.
+
+    Example:
+        >>> estimator_provenance(FarnebackFlow())["options"]["levels"]
+        5
+    """
+    options = getattr(estimator, "options", None)
+    return {
+        "name": getattr(estimator, "name", type(estimator).__name__),
+        "options": dict(options()) if callable(options) else {},
+    }
 
 
 def video_flow(frames: Any, estimator: FlowEstimator) -> np.ndarray:
