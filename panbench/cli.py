@@ -96,12 +96,13 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 # ============================================================================================ tasks
 def _add_tasks(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tasks", help="check task and suite specs")
-    tsub = p.add_subparsers(dest="tasks_cmd", required=True, metavar="{validate}")
+    tsub = p.add_subparsers(dest="tasks_cmd", required=True, metavar="{validate,import}")
     v = tsub.add_parser("validate", help="validate task/suite YAML files; exit 1 on any problem")
     v.add_argument(
         "path", nargs="?", type=Path, default=None, help="a YAML file or folder (default: shipped)"
     )
     v.set_defaults(func=_cmd_tasks_validate)
+    _add_tasks_import(tsub)
 
 
 def _cmd_tasks_validate(args: argparse.Namespace) -> int:
@@ -127,6 +128,38 @@ def _cmd_tasks_validate(args: argparse.Namespace) -> int:
         suite_rows = [(s.name, s.version, len(s.tasks), s.hash[:12]) for s in report.suites]
         _table("suites", ["suite", "version", "tasks", "hash"], suite_rows)
     console.print(f"{report.files} file(s) valid")
+    return 0
+
+
+# ============================================================================================ tasks import
+def _add_tasks_import(tsub: argparse._SubParsersAction) -> None:
+    im = tsub.add_parser("import", help="write panbench tasks from a benchmark's local checkout")
+    im.add_argument("source", choices=["wr-arena"], help="what to import")
+    im.add_argument("--root", type=Path, required=True, help="the checkout (holds datasets/)")
+    im.add_argument("--out", type=Path, required=True, help="folder for task YAMLs + manifests")
+    im.add_argument("--only", default="", help="comma-separated subset of the tasks")
+    im.set_defaults(func=_cmd_tasks_import)
+
+
+def _cmd_tasks_import(args: argparse.Namespace) -> int:
+    from panbench.data.wr_arena import import_wr_arena
+
+    only = [t for t in args.only.split(",") if t.strip()] or None
+    report = import_wr_arena(args.root, args.out, tasks=only)
+    columns = ["task", "listed", "usable", "missing images", "upstream file"]
+    _table("imported", columns, report.rows())
+    console = _console()
+    for t in report.tasks:
+        if t.missing:
+            console.print(
+                f"{t.task}: {t.missing} of {t.listed} samples skipped for a missing image "
+                f"(listed under 'skipped' in {t.manifest})"
+            )
+        if t.yaml is None:
+            console.print(f"{t.task}: no usable sample, no task written")
+    for suite in report.suites:
+        console.print(f"suite: {suite}")
+    console.print(f"tasks written to {args.out} (data stays in {report.root})")
     return 0
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panbench.errors import ConfigError, DataError
+from panbench.errors import ConfigError, DataError, PanbenchError
 from panbench.io import atomic_write_json, atomic_write_text
 from panbench.results import (
     SCHEMA_VERSION,
@@ -34,6 +34,28 @@ from panbench.results import (
 )
 
 RUN_FILE = "run.json"
+
+
+class JudgementsPending(PanbenchError):
+    """A run ended with clips waiting for human scores; finished episodes are on disk.
+
+    Attributes:
+        pending: per task, the number of episodes whose judgements are pending.
+        sheet: the judging sheet the judge wrote, if it has one.
+    """
+
+    def __init__(self, pending: Mapping[str, int], sheet: Path | None) -> None:
+        self.pending = dict(pending)
+        self.sheet = sheet
+        total = sum(self.pending.values())
+        where = ", ".join(f"{task} ({n})" for task, n in self.pending.items())
+        sheet_text = f"open {sheet}, " if sheet is not None else ""
+        super().__init__(
+            f"{total} episode(s) await human judgements: {where}. To finish: {sheet_text}score "
+            "every item, press Export, then rerun the same command adding scores=<the exported "
+            "file> to --judge-args; finished episodes are kept and no results.json is written "
+            "until every judgement is in."
+        )
 
 
 @dataclass(frozen=True)
@@ -190,6 +212,8 @@ def evaluate(
     save_videos: int = 0,
     progress: bool = True,
     console: Any = None,
+    judge: str | None = None,
+    judge_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluates ``model`` on a suite (or a list of tasks) and writes the results folder.
 
@@ -205,6 +229,9 @@ def evaluate(
         device: passed to the adapter's ``to()``.
         save_videos: write predicted-versus-true videos of the first K episodes per task.
         progress: show a progress bar per task.
+        judge: a judge kind (``panbench.judges``) for tasks scored by a judge; tasks that need
+            one are refused up front without it.
+        judge_args: the judge's options (``--judge-args k=v,...``).
 
     Returns:
         The results dict written to ``results.json`` (on rank 0; other ranks get ``{}``).
@@ -212,6 +239,9 @@ def evaluate(
     Raises:
         ContractError: the adapter broke its contract; finished episodes stay on disk, no
             results.json is written.
+        ConfigError: a task needs a judge and none was given (checked before anything runs).
+        JudgementsPending: a human judge has clips to score; finished episodes stay on disk,
+            the judging sheet is written, no results.json is written.
     """
     from panbench.envs import make as make_env
     from panbench.models.registry import load_model
@@ -222,19 +252,36 @@ def evaluate(
         raise ConfigError(f"Expected --batch-size >= 1, but got {batch_size}.")
     out = Path(out)
     suite_info, specs = _resolve_tasks(suite, tasks, seed, limit)
+    envs: dict[str, Any] = {}
+    protocols: dict[str, Any] = {}
+    for task in specs:
+        envs[task.name] = None
+        if task.env is not None:  # a task on a data source has no env
+            envs[task.name] = make_env(
+                task.env.name, resolution=task.env.resolution, **dict(task.env.kwargs)
+            )
+        protocols[task.name] = PROTOCOLS.get(task.protocol)(task, envs[task.name])
+    needing = [p for p in protocols.values() if p.requires_judge()]
+    judge_obj = _make_judge(judge, judge_args, needing)
     dist = Dist.from_env()
+    if judge == "human" and dist.world_size > 1:
+        raise ConfigError("The human judge runs in one process; run without torchrun.")
     wm = load_model(model, model_args).to(device)
-    run_config = sanitize(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "model": model,
-            "model_args": dict(model_args or {}),
-            "suite": suite_info,
-            "tasks": {t.name: t.hash for t in specs},
-            "limit": limit,
-            "seed": seed,
-        }
-    )
+    config: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "model_args": dict(model_args or {}),
+        "suite": suite_info,
+        "tasks": {t.name: t.hash for t in specs},
+        "limit": limit,
+        "seed": seed,
+    }
+    if judge_obj is not None:
+        # Who judges is part of the run (a resume may not switch judges); a human judge's
+        # scores file may change between resumes, so only kind, model and endpoint count.
+        prov = judge_obj.provenance()
+        config["judge"] = {k: prov.get(k) for k in ("kind", "model", "endpoint")}
+    run_config = sanitize(config)
     samples_dir = out / "samples"
     if dist.is_main:
         samples_dir.mkdir(parents=True, exist_ok=True)
@@ -244,11 +291,12 @@ def evaluate(
 
     started = time.perf_counter()
     task_results: dict[str, Any] = {}
+    pending: dict[str, int] = {}
     for task in specs:
         t0 = time.perf_counter()
-        env = make_env(task.env.name, resolution=task.env.resolution, **dict(task.env.kwargs))
-        protocol = PROTOCOLS.get(task.protocol)(task, env)
-        runner = ModelRunner(wm, env, task.env.resolution)
+        protocol = protocols[task.name]
+        protocol.judge = judge_obj
+        runner = ModelRunner(wm, envs[task.name], task.resolution)
         n = _task_count(task, limit)
         mine = [i for i in range(n) if i % dist.world_size == dist.rank]
         done = _done_indices(samples_dir, task.name)
@@ -268,6 +316,8 @@ def evaluate(
                 extras = [
                     {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
                 ]
+                # An episode whose judgement is pending (human judge) is not finished: it is
+                # not written, so a rerun with the scores runs it again.
                 full = [
                     {
                         "index": e.index,
@@ -276,13 +326,19 @@ def evaluate(
                         "seed": e.seed,
                         **r,
                     }
-                    for e, r in zip(batch, records, strict=True)
+                    for e, r, x in zip(batch, records, extras, strict=True)
+                    if not x.get("_pending")
                 ]
+                waiting = len(records) - len(full)
+                if waiting:
+                    pending[task.name] = pending.get(task.name, 0) + waiting
                 _append_records(part, full)
                 if save_videos:  # every rank saves its own episodes' videos
                     _save_videos(out, task.name, batch, extras, save_videos)
                 advance(len(batch))
         dist.barrier()
+        if pending.get(task.name):
+            continue  # merged on the rerun that brings the missing judgements
         if dist.is_main:
             recs = _merge_task(samples_dir, task.name, n)
             task_results[task.name] = _task_entry(task, protocol, recs, n, limit)
@@ -293,6 +349,10 @@ def evaluate(
             task_results[task.name].update(protocol.extra_results())
         dist.barrier()
 
+    if judge_obj is not None:
+        judge_obj.close()  # the human judge writes its sheet here
+        if pending:
+            raise JudgementsPending(pending, getattr(judge_obj, "sheet_path", None))
     if not dist.is_main:
         return {}
     results = _build_results(
@@ -328,15 +388,18 @@ def _task_entry(
     means = {m: v["value"] for m, v in metrics.items()}
     headline = protocol.headline(means) if task.headline in means else None
     samples_text = "".join(dumps_record(r) + "\n" for r in records)
+    source: dict[str, Any] = {}
+    if task.env is not None:
+        source["env"] = {
+            "name": task.env.name,
+            "resolution": task.env.resolution,
+            "kwargs": dict(task.env.kwargs),
+        }
     return {
         "version": task.version,
         "hash": task.hash,
         "protocol": task.protocol,
-        "env": {
-            "name": task.env.name,
-            "resolution": task.env.resolution,
-            "kwargs": dict(task.env.kwargs),
-        },
+        **source,
         "n_episodes": n,
         "complete": limit is None or n == task.episodes.count,
         "headline": {"metric": task.headline, "score": headline},
@@ -345,6 +408,26 @@ def _task_entry(
         "samples": f"samples/{task.name}.jsonl",
         "samples_sha256": hashlib.sha256(samples_text.encode()).hexdigest(),
     }
+
+
+def _make_judge(kind: str | None, args: Mapping[str, Any] | None, needing: Sequence[Any]) -> Any:
+    """Builds the run's judge, or refuses up front when a task needs one and none is given."""
+    if kind is None:
+        if args:
+            raise ConfigError("--judge-args was given without --judge KIND.")
+        if needing:
+            names = ", ".join(p.task.name for p in needing)
+            raise ConfigError(
+                f"Task(s) {names} are scored by a judge, but no judge was given. Pass "
+                "--judge openai-compatible --judge-args base_url=http://127.0.0.1:8000/v1,"
+                "model=<vlm> (any OpenAI-compatible server with image input), or --judge human "
+                "--judge-args sheet=<folder> (an HTML judging sheet); or leave these tasks out "
+                "(e.g. --suite <folder>/wr-arena-judge-free.yaml). See docs/wr-arena.md."
+            )
+        return None
+    from panbench.judges import make_judge
+
+    return make_judge(kind, **dict(args or {}))
 
 
 def _build_results(
@@ -447,5 +530,7 @@ def _save_videos(
         import numpy as np
 
         folder.mkdir(parents=True, exist_ok=True)
-        side = np.concatenate([pred, ep.frames[: len(pred)]], axis=2)
+        truth = ep.frames[: len(pred)]
+        # Tasks on imported images have no true future: their videos show the prediction only.
+        side = np.concatenate([pred, truth], axis=2) if len(truth) == len(pred) else pred
         write_video(folder / f"{ep.index:05d}.mp4", side)

@@ -30,6 +30,7 @@ from panbench.registry import did_you_mean
 __all__ = [
     "KNOWN_PROTOCOLS",
     "CheckReport",
+    "DataSpec",
     "EnvSpec",
     "EpisodeSpec",
     "SpecError",
@@ -45,8 +46,28 @@ __all__ = [
     "validate_path",
 ]
 
-KNOWN_PROTOCOLS: tuple[str, ...] = ("rollout", "choice", "counterfactual", "closed_loop")
+DATA_PROTOCOLS: tuple[str, ...] = (
+    "wr_stepwise",
+    "wr_smoothness",
+    "wr_action_fidelity",
+    "wr_structured_planning",
+)
+"""Protocols that run on an imported image data source (``data:``) instead of an env."""
+
+KNOWN_PROTOCOLS: tuple[str, ...] = (
+    "rollout",
+    "choice",
+    "counterfactual",
+    "closed_loop",
+    *DATA_PROTOCOLS,
+)
 """Protocol names a task may use (the harness owns their implementations)."""
+
+DATA_KINDS: tuple[str, ...] = ("wr-arena",)
+"""Kinds of data source a task may name under ``data:`` (see ``docs/wr-arena.md``)."""
+
+ASPECT_RULES: tuple[str, ...] = ("crop", "pad", "squash")
+"""How a non-square source image becomes a square frame (see :class:`DataSpec`)."""
 
 YAML_SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
 
@@ -61,9 +82,13 @@ _TASK_KEYS = (
     "headline",
     "options",
 )
-_TASK_REQUIRED = ("task", "version", "protocol", "env", "episodes", "metrics", "headline")
+# 'env' or 'data' is required too: checked in _check_task, which says which one fits the protocol.
+_TASK_REQUIRED = ("task", "version", "protocol", "episodes", "metrics", "headline")
 _TASK_HINTS = {"task": " A variant does not inherit 'task' from the file it includes."}
 _ENV_KEYS = ("name", "resolution", "kwargs")
+_DATA_KEYS = ("kind", "manifest", "manifest_sha256", "root", "resolution", "aspect")
+_DATA_REQUIRED = ("kind", "manifest", "manifest_sha256")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _EPISODE_KEYS = ("count", "seed", "context", "horizon", "policy")
 _SUITE_KEYS = ("suite", "version", "description", "tasks")
 _SUITE_ITEM_KEYS = ("task", "overrides")
@@ -303,6 +328,51 @@ def _check_env(c: _Checker, data: Any, path: KeyPath) -> None:
         _check_json(c, data["kwargs"], (*path, "kwargs"))
 
 
+def _check_data(c: _Checker, data: Any, path: KeyPath) -> None:
+    if not _check_mapping(c, data, path):
+        return
+    _check_keys(c, data, path, _DATA_KEYS, _DATA_REQUIRED, _dotted(path))
+    kind = data.get("kind")
+    if "kind" in data and kind not in DATA_KINDS:
+        c.add(
+            (*path, "kind"),
+            f"unknown data kind {_show(kind)} for {_dotted((*path, 'kind'))} (expected one of: "
+            f"{', '.join(DATA_KINDS)}).{did_you_mean(str(kind), list(DATA_KINDS))}",
+        )
+    manifest = data.get("manifest")
+    if "manifest" in data and (
+        not isinstance(manifest, str) or not manifest.strip() or not manifest.endswith(".json")
+    ):
+        c.add(
+            (*path, "manifest"),
+            f"expected the path of a .json manifest (relative to the task file) for "
+            f"{_dotted((*path, 'manifest'))}, got {_show(manifest)}",
+        )
+    digest = data.get("manifest_sha256")
+    if "manifest_sha256" in data and not (isinstance(digest, str) and _SHA256_RE.match(digest)):
+        c.add(
+            (*path, "manifest_sha256"),
+            f"expected 64 lowercase hex digits (the manifest's sha256) for "
+            f"{_dotted((*path, 'manifest_sha256'))}, got {_show(digest)}",
+        )
+    root = data.get("root")
+    if root is not None and (not isinstance(root, str) or not root.strip()):
+        c.add(
+            (*path, "root"),
+            f"expected the data checkout's folder (a path) or null for "
+            f"{_dotted((*path, 'root'))}, got {_show(root)}",
+        )
+    if "resolution" in data:
+        _check_int(c, data["resolution"], (*path, "resolution"), 1)
+    aspect = data.get("aspect", "crop")
+    if aspect not in ASPECT_RULES:
+        c.add(
+            (*path, "aspect"),
+            f"expected one of {', '.join(ASPECT_RULES)} for {_dotted((*path, 'aspect'))}, "
+            f"got {_show(aspect)}",
+        )
+
+
 def _check_episodes(c: _Checker, data: Any, path: KeyPath) -> None:
     if not _check_mapping(c, data, path):
         return
@@ -335,19 +405,21 @@ def _check_task(c: _Checker, data: Any) -> None:
         return
     if "include" in data:
         c.add(("include",), "'include' is only resolved when a task is loaded from a file")
-    allowed = (*_TASK_KEYS, "include")
+    allowed = _task_keys(data.get("protocol"))
     _check_keys(c, data, (), allowed, _TASK_REQUIRED, "task", _TASK_HINTS)
     _check_header(c, data, "task")
-    if "protocol" in data:
-        protocol = data["protocol"]
-        if protocol not in KNOWN_PROTOCOLS:
-            c.add(
-                ("protocol",),
-                f"unknown protocol {_show(protocol)} (expected one of: "
-                f"{', '.join(KNOWN_PROTOCOLS)}).{did_you_mean(str(protocol), list(KNOWN_PROTOCOLS))}",
-            )
+    protocol = data.get("protocol")
+    if "protocol" in data and protocol not in KNOWN_PROTOCOLS:
+        c.add(
+            ("protocol",),
+            f"unknown protocol {_show(protocol)} (expected one of: "
+            f"{', '.join(KNOWN_PROTOCOLS)}).{did_you_mean(str(protocol), list(KNOWN_PROTOCOLS))}",
+        )
+    _check_source(c, data, protocol)
     if "env" in data:
         _check_env(c, data["env"], ("env",))
+    if "data" in data:
+        _check_data(c, data["data"], ("data",))
     if "episodes" in data:
         _check_episodes(c, data["episodes"], ("episodes",))
     metrics = data.get("metrics")
@@ -378,6 +450,27 @@ def _check_task(c: _Checker, data: Any) -> None:
         _check_json(c, data["options"], ("options",))
 
 
+def _task_keys(protocol: Any) -> tuple[str, ...]:
+    """The keys a task may have: a data protocol's task names ``data`` where others name ``env``
+    (an unknown protocol may have either, so only the protocol is reported)."""
+    keys = (*_TASK_KEYS, "include")
+    if protocol in DATA_PROTOCOLS:
+        return tuple("data" if k == "env" else k for k in keys)
+    if protocol not in KNOWN_PROTOCOLS:
+        return (*keys, "data")
+    return keys
+
+
+def _check_source(c: _Checker, data: Mapping[str, Any], protocol: Any) -> None:
+    """A task runs on an env (``env:``) or, for data protocols, a data source (``data:``)."""
+    if protocol not in KNOWN_PROTOCOLS:
+        return
+    key = "data" if protocol in DATA_PROTOCOLS else "env"
+    if key not in data:
+        hint = " (see `panbench tasks import`)" if key == "data" else ""
+        c.add((), f"missing required key {key!r} in task (protocol {protocol!r}).{hint}")
+
+
 # ============================================================================ the specs
 @dataclass(frozen=True)
 class EnvSpec:
@@ -401,6 +494,50 @@ class EnvSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "resolution": self.resolution, "kwargs": _thaw(self.kwargs)}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """An imported data source a task runs on instead of an env (e.g. WR-Arena's images).
+
+    The task's episodes are the samples listed in a manifest written by ``panbench tasks
+    import``: each names its images (relative to the data checkout's root) with their sha256,
+    so the manifest's own sha256, recorded here, makes the task hash cover the data.
+
+    Attributes:
+        kind: the kind of source, one of :data:`DATA_KINDS`.
+        manifest: the manifest file, relative to the task file (or absolute).
+        manifest_sha256: sha256 (hex) of the manifest file's bytes; checked when it is read.
+        root: the user's data checkout (absolute path) recorded at import; ``None`` to rely on
+            the ``PANBENCH_WR_ARENA_ROOT`` environment variable, which overrides it when set.
+            It does not enter the hash: the image hashes in the manifest do.
+        resolution: side of the square frames images become, in pixels.
+        aspect: how a non-square image becomes square: ``"crop"`` (the largest centred square,
+            default), ``"pad"`` (centred on black, nothing lost) or ``"squash"`` (resized
+            without keeping the aspect ratio, as WR-Arena's own scripts do at 256 px).
+    """
+
+    kind: str
+    manifest: str
+    manifest_sha256: str
+    root: str | None = None
+    resolution: int = 256
+    aspect: str = "crop"
+
+    def __post_init__(self) -> None:
+        c = _Checker(None, "<DataSpec>")
+        _check_data(c, self.to_dict(), ("data",))
+        c.raise_if_any()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "manifest": self.manifest,
+            "manifest_sha256": self.manifest_sha256,
+            "root": self.root,
+            "resolution": self.resolution,
+            "aspect": self.aspect,
+        }
 
 
 @dataclass(frozen=True)
@@ -439,7 +576,7 @@ class EpisodeSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: a protocol run on an env's episodes and scored by metrics.
+    """One task: a protocol run on an env's (or a data source's) episodes and scored by metrics.
 
     Build one with :func:`load_task` or :meth:`from_dict`; constructing it directly validates too.
 
@@ -447,29 +584,39 @@ class TaskSpec:
         name: the task name (``task:`` in YAML); results are keyed by it.
         version: bumped whenever the task's scoring changes (stored as a string).
         protocol: one of :data:`KNOWN_PROTOCOLS`.
-        env: the env and its configuration.
+        env: the env and its configuration; ``None`` for a task on a data source.
         episodes: how episodes are drawn.
         metrics: metric names, in reporting order.
         headline: the metric leaderboards rank by; one of ``metrics``.
         description: free text; does not enter the hash.
         options: protocol-specific options (plain JSON values).
         source: the file the spec was loaded from, if any; does not enter the hash.
+        data: the imported data source the episodes come from (protocols in
+            :data:`DATA_PROTOCOLS`), instead of ``env``.
     """
 
     name: str
     version: str
     protocol: str
-    env: EnvSpec
+    env: EnvSpec | None
     episodes: EpisodeSpec
     metrics: tuple[str, ...]
     headline: str
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    data: DataSpec | None = None
 
     def __post_init__(self) -> None:
         c = _Checker(None, self.source or "<TaskSpec>")
-        for attr, cls in (("env", EnvSpec), ("episodes", EpisodeSpec)):
+        checks: tuple[tuple[str, type], ...] = (
+            ("env", EnvSpec),
+            ("episodes", EpisodeSpec),
+            ("data", DataSpec),
+        )
+        for attr, cls in checks:
+            if attr in ("env", "data") and getattr(self, attr) is None:
+                continue
             if not isinstance(getattr(self, attr), cls):
                 c.add(
                     (attr,), f"expected {cls.__name__} for {attr}, got {_show(getattr(self, attr))}"
@@ -495,28 +642,67 @@ class TaskSpec:
         return _build_task(data, _Checker(None, source or "<task>"), source)
 
     def to_dict(self) -> dict[str, Any]:
-        """The task in its YAML shape (plain JSON types); :meth:`from_dict` inverts it."""
-        return {
+        """The task in its YAML shape (plain JSON types); :meth:`from_dict` inverts it.
+
+        A task on a data source has a ``data`` key where an env task has ``env``.
+        """
+        out: dict[str, Any] = {
             "task": self.name,
             "version": self.version,
             "description": self.description,
             "protocol": self.protocol,
-            "env": self.env.to_dict(),
-            "episodes": self.episodes.to_dict(),
-            "metrics": list(self.metrics),
-            "headline": self.headline,
-            "options": _thaw(self.options),
         }
+        if self.env is not None:
+            out["env"] = self.env.to_dict()
+        if self.data is not None:
+            out["data"] = self.data.to_dict()
+        out.update(
+            {
+                "episodes": self.episodes.to_dict(),
+                "metrics": list(self.metrics),
+                "headline": self.headline,
+                "options": _thaw(self.options),
+            }
+        )
+        return out
+
+    @property
+    def resolution(self) -> int:
+        """Side in pixels of the square frames the task is scored at (its env's or data's)."""
+        if self.env is not None:
+            return self.env.resolution
+        assert self.data is not None
+        return self.data.resolution
+
+    def manifest_path(self) -> Path:
+        """The data source's manifest file: relative paths resolve against the task file.
+
+        Raises:
+            ConfigError: the task has no data source.
+        """
+        if self.data is None:
+            raise ConfigError(f"Task {self.name!r} runs on an env; it has no data manifest.")
+        path = Path(self.data.manifest)
+        if not path.is_absolute() and self.source is not None:
+            path = Path(self.source).parent / path
+        return path
 
     def hash_payload(self) -> dict[str, Any]:
         """What the hash covers: every scoring field plus the env class's ``version``.
+
+        For a task on a data source: the data spec less ``root`` (where the user keeps the
+        checkout does not change what is scored; the manifest's sha256, which covers every
+        image's sha256, does).
 
         Raises:
             ConfigError: the env cannot be imported, so its version is unknown.
         """
         payload = self.to_dict()
         del payload["description"]
-        payload["env"]["version"] = _env_version(self.env.name, self.name)
+        if self.env is not None:
+            payload["env"]["version"] = _env_version(self.env.name, self.name)
+        else:
+            del payload["data"]["root"]
         return payload
 
     @property
@@ -626,15 +812,19 @@ def _env_version(env_name: str, task_name: str) -> str:
 def _build_task(data: Any, c: _Checker, source: str | None) -> TaskSpec:
     _check_task(c, data)
     c.raise_if_any()
-    env = data["env"]
+    env = data.get("env")
+    data_source = data.get("data")
     episodes = data["episodes"]
     return TaskSpec(
         name=data["task"],
         version=str(data["version"]),
         protocol=data["protocol"],
-        env=EnvSpec(
+        env=None
+        if env is None
+        else EnvSpec(
             name=env["name"], resolution=env.get("resolution", 64), kwargs=env.get("kwargs", {})
         ),
+        data=None if data_source is None else DataSpec(**data_source),
         episodes=EpisodeSpec(**episodes),
         metrics=tuple(data["metrics"]),
         headline=data["headline"],
@@ -1107,6 +1297,11 @@ def _check_runnable(loaded: _Loaded, problems: list[SpecProblem], seen: set[str]
     if digest in seen:
         return
     seen.add(digest)
+    if spec.data is not None:
+        _check_manifest(spec, c)
+        problems.extend(c.problems)
+        return
+    assert spec.env is not None
     from panbench.envs import make
 
     try:
@@ -1114,6 +1309,25 @@ def _check_runnable(loaded: _Loaded, problems: list[SpecProblem], seen: set[str]
     except (PanbenchError, TypeError, ValueError) as err:
         c.add(("env",), f"env {spec.env.name!r} rejects this configuration: {err}")
     problems.extend(c.problems)
+
+
+def _check_manifest(spec: TaskSpec, c: _Checker) -> None:
+    """A data task's manifest must exist and hash to the sha256 its YAML records."""
+    path = spec.manifest_path()
+    try:
+        blob = path.read_bytes()
+    except OSError as err:
+        c.add(("data", "manifest"), f"cannot read the manifest {str(path)!r}: {err}")
+        return
+    found = hashlib.sha256(blob).hexdigest()
+    assert spec.data is not None
+    if found != spec.data.manifest_sha256:
+        c.add(
+            ("data", "manifest_sha256"),
+            f"the manifest {str(path)!r} hashes to {found}, not the recorded "
+            f"{spec.data.manifest_sha256}: it changed after import (re-run `panbench tasks "
+            "import`)",
+        )
 
 
 def check_path(

@@ -30,6 +30,12 @@ Observation = dict[str, np.ndarray]
 """The observable truth: at least ``positions`` float [K,2] and ``present`` bool [K]."""
 
 
+NO_INDEX = -1
+"""``Action.index`` of a free-form text action that belongs to no env (e.g. an imported
+WR-Arena prompt). ``ModelRunner`` refuses to hand such actions to discrete-action models, so an
+adapter never sees the sentinel as an id."""
+
+
 @dataclass(frozen=True)
 class Action:
     """One action, in every representation a world model may consume.
@@ -37,6 +43,7 @@ class Action:
     Attributes:
         index: stable discrete id in ``range(env.num_actions)``; the same index means the same
             action (same entity slot, same direction) throughout an episode and across episodes.
+            :data:`NO_INDEX` for a text-only action (build it with :meth:`text_only`).
         text: natural-language form, e.g. ``"move the red circle up"``.
         kind: ``"agent"`` for the agent's own actions, ``"intervention"`` for environment
             interventions (add/remove/recolour objects, change background), ``"wait"`` for no-ops.
@@ -47,6 +54,16 @@ class Action:
     text: str
     kind: str = "agent"
     vector: tuple[float, ...] | None = field(default=None, compare=False)
+
+    @classmethod
+    def text_only(cls, text: str, kind: str = "agent") -> Action:
+        """A free-form language action with no discrete id and no vector."""
+        return cls(index=NO_INDEX, text=text, kind=kind)
+
+    @property
+    def has_index(self) -> bool:
+        """Whether the action has a discrete id (False for :meth:`text_only` actions)."""
+        return self.index != NO_INDEX
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "text": self.text, "kind": self.kind}

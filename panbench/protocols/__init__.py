@@ -8,5 +8,7 @@ PROTOCOLS.register("rollout", "panbench.protocols.rollout:RolloutProtocol")
 PROTOCOLS.register("choice", "panbench.protocols.choice:ChoiceProtocol")
 PROTOCOLS.register("counterfactual", "panbench.protocols.counterfactual:CounterfactualProtocol")
 PROTOCOLS.register("closed_loop", "panbench.protocols.closed_loop:ClosedLoopProtocol")
+# WR-Arena tasks on imported images (docs/wr-arena.md)
+PROTOCOLS.register("wr_stepwise", "panbench.protocols.wr_stepwise:WrStepwiseProtocol")
 
 __all__ = ["PROTOCOLS", "Episode", "ModelRunner", "Protocol", "Record", "ReportedMetric"]

@@ -173,7 +173,8 @@ class ModelRunner:
     """
 
     model: WorldModel
-    env: Env
+    #: the task's env; None for tasks on an imported data source (no simulator to privilege)
+    env: Env | None
     resolution: int
     stats: CallStats = field(default_factory=CallStats)
 
@@ -188,7 +189,8 @@ class ModelRunner:
             frames = frames[:, -spec.context_frames :]
         if spec.resolution is not None:
             frames = resize_frames(frames, spec.resolution)
-        privileged = spec.privileged
+        # A task on imported images has no simulator: privileged models get none and say so.
+        privileged = spec.privileged and self.env is not None
         return Context(
             frames=np.ascontiguousarray(frames),
             actions=[list(e.context_actions) for e in episodes],
@@ -210,14 +212,47 @@ class ModelRunner:
         Returns:
             (state, frames uint8 [B, H, W, 3]) with H = W = the task resolution.
         """
+        state, frames = self._checked_step(state, actions, where)
+        return state, resize_frames(frames[:, -1], self.resolution)
+
+    def step_clip(
+        self, state: Any, actions: Sequence[Action], where: str
+    ) -> tuple[Any, np.ndarray]:
+        """One model step; returns its state and ALL its k frames at task resolution.
+
+        Returns:
+            (state, frames uint8 [B, k, H, W, 3]) with H = W = the task resolution.
+        """
+        state, frames = self._checked_step(state, actions, where)
+        return state, resize_frames(frames, self.resolution)
+
+    def _checked_step(
+        self, state: Any, actions: Sequence[Action], where: str
+    ) -> tuple[Any, np.ndarray]:
+        """Calls the model's step and checks it; frames stay at the model's resolution.
+
+        Raises:
+            ContractError: the model cannot consume these actions (a continuous model given
+                actions without a vector, a discrete model given text-only actions) or broke
+                the frame contract.
+        """
         spec = self.model.spec
+        source = f"env {self.env.name!r}" if self.env is not None else "this task's data"
         if spec.action_space is ActionSpace.CONTINUOUS:
             bare = next((a for a in actions if a.vector is None), None)
             if bare is not None:
                 raise ContractError(
                     f"Model {self.name!r} takes continuous actions (action_space='continuous'), "
-                    f"but env {self.env.name!r} gives action {bare.text!r} no vector in {where}; "
+                    f"but {source} gives action {bare.text!r} no vector in {where}; "
                     "run it on tasks whose env has continuous actions."
+                )
+        if spec.action_space is ActionSpace.DISCRETE:
+            bare = next((a for a in actions if not a.has_index), None)
+            if bare is not None:
+                raise ContractError(
+                    f"Model {self.name!r} takes discrete actions (action_space='discrete'), "
+                    f"but {source} gives the text-only action {bare.text!r} in {where}; run "
+                    "it on env tasks, or use a model that takes text or no actions."
                 )
         start = time.perf_counter()
         result = self.model.step(state, list(actions))
@@ -238,7 +273,7 @@ class ModelRunner:
             resolution=spec.resolution,
         )
         self.stats.frames += int(frames.shape[0] * frames.shape[1])
-        return new_state, resize_frames(frames[:, -1], self.resolution)
+        return new_state, frames
 
     def clone(self, state: Any) -> Any:
         return self.model.clone(state)
@@ -253,16 +288,20 @@ class Protocol(ABC):
 
     Args:
         task: the task spec (its ``options`` are the protocol's knobs).
-        env: the task's env, built from ``task.env``.
+        env: the task's env, built from ``task.env``; None for a task on a data source
+            (``task.data``), whose protocol builds its own episodes.
     """
 
     name: ClassVar[str]
     #: the metric names this protocol can report, with their direction
     metrics: ClassVar[dict[str, ReportedMetric]]
 
-    def __init__(self, task: TaskSpec, env: Env) -> None:
+    #: a judge (``panbench.judges.Judge``) the harness attaches for judge-scored tasks
+    judge: Any = None
+
+    def __init__(self, task: TaskSpec, env: Env | None) -> None:
         self.task = task
-        self.env = env
+        self._env = env
         unknown = [m for m in task.metrics if m not in self.metrics]
         if unknown:
             from panbench.registry import did_you_mean
@@ -272,6 +311,21 @@ class Protocol(ABC):
                 f"{did_you_mean(unknown[0], list(self.metrics))} "
                 f"Available: {', '.join(self.metrics)}."
             )
+
+    @property
+    def env(self) -> Env:
+        """The task's env (for env tasks; a data task has none)."""
+        if self._env is None:
+            raise ConfigError(
+                f"Task {self.task.name!r} runs on a data source and has no env; protocol "
+                f"{self.name!r} needs one."
+            )
+        return self._env
+
+    def requires_judge(self) -> bool:
+        """Whether this task can only be scored by a judge (``--judge``); the harness refuses to
+        start such a task without one. Default: no."""
+        return False
 
     def episode(self, index: int) -> Episode:
         ep = self.task.episodes
