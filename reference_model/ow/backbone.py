@@ -78,7 +78,7 @@ class OWBackboneConfig:
         tokenizer_path: local tokenizer folder; default ``llm_path``'s tokenizer, or the
             tokenizer passed to :class:`OWBackbone`, or the offline test tokenizer.
         llm_dtype: dtype the LLM (and vision tower) is loaded in: float32, bfloat16 or float16.
-            Queries, projection and the patch embedding stay float32.
+            Queries, projection, patch embedding and LoRA adapters stay float32.
         use_vision_tower: use the VL model's vision tower as encoder h (else a patch embedding).
         tune: ``frozen`` (LLM and tower fixed), ``lora`` (LoRA adapters on the LLM only, its
             base weights and the tower fixed) or ``full`` (everything trained). The queries, the
@@ -278,13 +278,23 @@ class OWBackbone(nn.Module):
         return merged.reshape(frames.shape[0], self.num_obs_tokens, self.hidden_size)
 
     # ------------------------------------------------------------------------------- backbone f
-    def forward(self, obs_tokens: torch.Tensor, actions: Sequence[Sequence[str]]) -> torch.Tensor:
+    def forward(
+        self,
+        obs_tokens: torch.Tensor,
+        actions: Sequence[Sequence[str]],
+        return_hidden: bool = False,
+    ) -> torch.Tensor:
         """Predicted next states of every round.
 
         Args:
             obs_tokens: float [B, R, N_obs, hidden] state tokens (from :meth:`encode_observation`)
                 of the R observed frames, oldest first.
             actions: B sequences of R action texts; ``actions[b][r]`` is taken after frame r.
+            return_hidden: return the query outputs before the projection instead, float
+                [B, R, num_queries, hidden] in the LLM's dtype. They live in the space of
+                ``obs_tokens``, so a rollout may feed a prediction back as the next round's state
+                tokens (``obs_tokens`` has one N for all rounds, so mixing predicted and encoded
+                rounds needs ``num_queries == N_obs``: 256 both for Qwen2.5-VL-7B at 448 px).
 
         Returns:
             float32 [B, R, num_queries, state_dim]: round r's prediction of the state after
@@ -298,30 +308,37 @@ class OWBackbone(nn.Module):
         seq, mask = self._embed_rounds(obs_tokens, actions)  # [B, R, T, D], [B, R, T]
         h = self.config.history
         if rounds <= h:
-            return self._run_windows(seq, mask)
+            return self._run_windows(seq, mask, return_hidden)
         # Window w holds rounds w .. w+h-1; round r >= h is read from window r-h+1's last round.
         n_win = rounds - h + 1
         idx = torch.arange(n_win, device=seq.device)[:, None] + torch.arange(h, device=seq.device)
         win_seq = seq[:, idx].flatten(0, 1)  # [B * n_win, h, T, D]
         win_mask = mask[:, idx].flatten(0, 1)
-        out = self._run_windows(win_seq, win_mask).unflatten(0, (bsz, n_win))  # [B, W, h, Q, S]
+        out = self._run_windows(win_seq, win_mask, return_hidden).unflatten(0, (bsz, n_win))
         return torch.cat([out[:, 0], out[:, 1:, -1]], dim=1)
 
-    def predict(self, obs_tokens: torch.Tensor, actions: Sequence[Sequence[str]]) -> torch.Tensor:
+    def predict(
+        self,
+        obs_tokens: torch.Tensor,
+        actions: Sequence[Sequence[str]],
+        return_hidden: bool = False,
+    ) -> torch.Tensor:
         """The last round's prediction, reading only the last ``history`` rounds.
 
         Args:
             obs_tokens: float [B, R, N_obs, hidden].
             actions: B sequences of R action texts.
+            return_hidden: as in :meth:`forward`.
 
         Returns:
-            float32 [B, num_queries, state_dim]; equals ``forward(obs_tokens, actions)[:, -1]``.
+            float32 [B, num_queries, state_dim] (or [B, num_queries, hidden] with
+            ``return_hidden``); equals ``forward(obs_tokens, actions, return_hidden)[:, -1]``.
         """
         _, rounds = self._check_inputs(obs_tokens, actions)
         keep = min(rounds, self.config.history)
         tail = [list(a)[rounds - keep :] for a in actions]
         seq, mask = self._embed_rounds(obs_tokens[:, rounds - keep :], tail)
-        return self._run_windows(seq, mask)[:, -1]
+        return self._run_windows(seq, mask, return_hidden)[:, -1]
 
     # --------------------------------------------------------------------------- training API
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
@@ -415,6 +432,9 @@ class OWBackbone(nn.Module):
                 ) from None
             for name, param in self.llm.named_parameters():
                 param.requires_grad_("lora_" in name)
+                if "lora_" in name:
+                    # As peft's get_peft_model does: adapters train in float32 on a bf16 base.
+                    param.data = param.data.float()
 
     def _check_inputs(
         self, obs_tokens: torch.Tensor, actions: Sequence[Sequence[str]]
@@ -492,7 +512,9 @@ class OWBackbone(nn.Module):
         mask[:, :, before + n_obs : before + n_obs + length] = valid.view(bsz, rounds, length)
         return seq, mask
 
-    def _run_windows(self, seq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _run_windows(
+        self, seq: torch.Tensor, mask: torch.Tensor, return_hidden: bool = False
+    ) -> torch.Tensor:
         """One causal pass per window: seq [W, R, T, D], mask [W, R, T] -> [W, R, Q, state_dim]."""
         win, rounds, per_round, _ = seq.shape
         flat_mask = mask.reshape(win, rounds * per_round)
@@ -506,6 +528,8 @@ class OWBackbone(nn.Module):
         ).last_hidden_state
         q0 = per_round - self.config.num_queries - len(self._markers["end"])
         hidden = out.view(win, rounds, per_round, -1)[:, :, q0 : q0 + self.config.num_queries]
+        if return_hidden:
+            return hidden
         return self.proj(hidden.to(self.proj.weight.dtype))
 
 

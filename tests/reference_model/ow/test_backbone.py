@@ -138,6 +138,20 @@ def test_actions_are_cut_to_max_action_tokens() -> None:
     assert not torch.allclose(cut, shorter)
 
 
+def test_hidden_outputs_are_the_projection_inputs_and_can_be_fed_back() -> None:
+    model = build(num_queries=4).eval()  # N_obs = 4 = num_queries
+    obs = obs_for(model)
+    with torch.no_grad():
+        hidden = model(obs, ACTIONS, return_hidden=True)
+        assert hidden.shape == (2, 4, 4, HIDDEN)
+        torch.testing.assert_close(model.proj(hidden), model(obs, ACTIONS), rtol=0, atol=1e-6)
+        last = model.predict(obs, ACTIONS, return_hidden=True)
+        torch.testing.assert_close(last, hidden[:, -1], rtol=0, atol=1e-6)
+        # A predicted state is a valid state token set for the next round.
+        fed = torch.cat([obs, last[:, None]], dim=1)
+        assert model(fed, [[*row, "up"] for row in ACTIONS]).shape == (2, 5, 4, 8)
+
+
 # ------------------------------------------------------------------------------------ history cap
 def test_history_cap_uses_exactly_the_last_rounds() -> None:
     model = build(history=2).eval()
@@ -436,3 +450,16 @@ def test_tokenizer_must_fit_and_have_chat_markers() -> None:
     torch.manual_seed(0)
     with pytest.raises(ConfigError, match=r"chat marker <\|im_start\|> as one token"):
         OWBackbone(tiny_config(), tokenizer=plain)
+
+
+@pytest.mark.parametrize("extra", [{}, {"llm_config": TINY_QWEN2_5_VL, "use_vision_tower": True}])
+def test_bfloat16_llm_keeps_float32_trainables_and_outputs(extra: dict[str, Any]) -> None:
+    model = build(llm_dtype="bfloat16", tune="lora", **extra)
+    assert model.llm.get_input_embeddings().weight.dtype == torch.bfloat16
+    for name, param in model.trainable_parameters().items():
+        assert param.dtype == torch.float32, name
+    frames = torch.rand(8, 3, 16, 16) * 2 - 1
+    out = model(model.encode_observation(frames).view(2, 4, -1, HIDDEN), ACTIONS)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    out.sum().backward()
+    assert model.queries.grad is not None and torch.isfinite(model.queries.grad).all()
