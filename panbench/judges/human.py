@@ -416,7 +416,7 @@ header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #c
 .item { border: 1px solid #ddd; border-radius: 6px; margin: 1em 0; padding: .5em 1em; }
 .item.done { border-color: #3a3; background: #f4fbf4; }
 .frames { display: flex; flex-wrap: wrap; gap: 4px; }
-.frames img { max-width: 24%; height: auto; border: 1px solid #eee; }
+.frames img { width: calc(25% - 4px); height: auto; border: 1px solid #eee; }
 .rubric { white-space: pre-wrap; background: #f6f6f6; padding: .5em; }
 button.score { font-size: 1.2em; min-width: 2.5em; margin: 0 .2em; }
 button.score.chosen { background: #3a3; color: #fff; }
