@@ -32,8 +32,8 @@ def _video(frames: int) -> np.ndarray:
     import cv2
 
     rng = np.random.default_rng(0)
-    big = rng.integers(0, 256, (SIZE + 2 * frames, SIZE + 2 * frames, 3)).astype(np.uint8)
-    big = cv2.GaussianBlur(big, (0, 0), 2.0)
+    noise = rng.integers(0, 256, (SIZE + 2 * frames, SIZE + 2 * frames, 3)).astype(np.uint8)
+    big = np.asarray(cv2.GaussianBlur(noise, (0, 0), 2.0), dtype=np.uint8)
     return np.stack([big[:SIZE, 2 * (frames - t) : 2 * (frames - t) + SIZE] for t in range(frames)])
 
 

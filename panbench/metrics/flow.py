@@ -48,7 +48,9 @@ class FlowEstimator(Protocol):
         name: a short name recorded in results provenance ("farneback", "sea-raft").
     """
 
-    name: str
+    @property
+    def name(self) -> str:  # read-only, so frozen dataclasses and class attributes conform
+        ...
 
     def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """Flow from ``prev`` to ``nxt``.
