@@ -393,7 +393,7 @@ def sea_raft_weights_entry(sha256: str, name: str = SEA_RAFT_WEIGHTS) -> weights
 
 
 def _unpinned_error() -> weights.WeightsError:
-    env = f"PANBENCH_WEIGHTS_{SEA_RAFT_WEIGHTS.upper().replace('-', '_')}"
+    env = sea_raft_weights_entry("0" * 64).env_var
     return weights.WeightsError(
         f"panbench pins no sha256 for the SEA-RAFT checkpoint {SEA_RAFT_FILENAME} yet, so it "
         f"cannot verify one. Download it (`wget {SEA_RAFT_URL}`), check it, and pass its digest: "
