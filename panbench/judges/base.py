@@ -170,6 +170,10 @@ class JudgementPending(PanbenchError):
         self.item_id = item_id
         super().__init__(message or f"Item {item_id} is waiting for a human score.")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps item_id across processes (the default would pass only the message back).
+        return (type(self), (self.item_id, str(self)))
+
 
 @dataclass(frozen=True)
 class Option:

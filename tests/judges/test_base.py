@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,6 +13,7 @@ from panbench.judges import (
     JUDGES,
     WR_FIDELITY_RUBRIC,
     Judge,
+    JudgementPending,
     Option,
     Rubric,
     Score,
@@ -211,6 +213,12 @@ def test_judge_samples_and_checks_frames(constant_registered: None) -> None:
             judge.judge(bad, "p", rubric)
     with pytest.raises(ContractError, match="Rubric"):
         judge.judge(frames, "p", {"name": "r"})  # type: ignore[arg-type]
+
+
+def test_judgement_pending_survives_pickling() -> None:
+    err = pickle.loads(pickle.dumps(JudgementPending("ab" * 32, "wait")))
+    assert isinstance(err, JudgementPending)
+    assert (err.item_id, str(err)) == ("ab" * 32, "wait")
 
 
 def test_unknown_judge_kind() -> None:
