@@ -229,6 +229,9 @@ class OWBackbone(nn.Module):
                     f"hidden size {self.hidden_size}, but got {out}."
                 )
         self._apply_tune()
+        # Fixed here, so freezing the backbone later (a decoder-only stage, an eval) never changes
+        # what trainable_parameters() and checkpoints contain.
+        self._tuned_names = tuple(n for n, p in self.named_parameters() if p.requires_grad)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -346,9 +349,11 @@ class OWBackbone(nn.Module):
 
         Always ``queries``, ``proj.*`` and (without the vision tower) ``patch_embed.*``; plus the
         ``llm.*lora_A*`` / ``llm.*lora_B*`` adapters under ``lora``, or every ``llm.*`` and
-        ``vision.*`` weight under ``full``.
+        ``vision.*`` weight under ``full``. The set is fixed by ``tune`` at construction (where
+        ``requires_grad`` is set to match); toggling ``requires_grad`` later does not change it.
         """
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+        named = dict(self.named_parameters())
+        return {n: named[n] for n in self._tuned_names}
 
     def checkpoint_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a checkpoint must hold to rebuild this backbone from its config.

@@ -220,6 +220,16 @@ def test_tune_modes_train_exactly_their_parameters(tune: str) -> None:
         assert same == (name not in names), name
 
 
+def test_trainable_set_is_fixed_by_tune_not_by_later_freezing(tmp_path: Path) -> None:
+    _write_tiny_qwen2(tmp_path)
+    torch.manual_seed(0)
+    model = OWBackbone(tiny_config(llm_config={}, llm_path=str(tmp_path), tune="lora"))
+    names, keys = set(model.trainable_parameters()), set(model.checkpoint_state_dict())
+    model.requires_grad_(False)  # e.g. a decoder-only stage freezing the backbone
+    assert set(model.trainable_parameters()) == names
+    assert set(model.checkpoint_state_dict()) == keys
+
+
 def test_lora_starts_as_the_frozen_model() -> None:
     frozen, lora = build(tune="frozen").eval(), build(tune="lora").eval()
     obs = obs_for(frozen)
