@@ -268,15 +268,47 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--save-videos", type=int, default=0, metavar="K", help="save K videos per task")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--judge", default=None, help="judge kind for judge-scored tasks (WR-Arena)")
+    p.add_argument("--judge-args", default="", help="judge options as k=v,k=v")
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from panbench.harness import evaluate
+    from panbench.harness import JudgementsPending, evaluate
     from panbench.report import print_summary
 
     console = _console()
-    results = evaluate(
+    try:
+        results = _run_evaluate(args, console, evaluate)
+    except JudgementsPending as waiting:
+        from rich.markup import escape
+
+        console.print(f"[bold yellow]pending:[/] {escape(str(waiting))}", soft_wrap=True)
+        console.print(f"rerun: {escape(_rerun_with_scores(args))}", soft_wrap=True)
+        return 3
+    if results:
+        print_summary(results, console=console)
+        console.print(f"results written to {args.out / 'results.json'}")
+    return 0
+
+
+def _rerun_with_scores(args: argparse.Namespace) -> str:
+    """The command line that resumes a run once the human judge's scores are exported."""
+    import shlex
+
+    argv = list(sys.argv[1:]) or ["evaluate"]
+    judge_args = parse_kv(args.judge_args)
+    judge_args.setdefault("scores", "<exported panbench-scores.json>")
+    value = ",".join(f"{k}={v}" for k, v in judge_args.items())
+    if "--judge-args" in argv:
+        argv[argv.index("--judge-args") + 1] = value
+    else:
+        argv = [a for a in argv if not a.startswith("--judge-args=")] + ["--judge-args", value]
+    return "panbench " + " ".join(shlex.quote(a) for a in argv)
+
+
+def _run_evaluate(args: argparse.Namespace, console: Any, evaluate: Any) -> Any:
+    return evaluate(
         args.model,
         parse_kv(args.model_args),
         out=args.out,
@@ -289,11 +321,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         save_videos=args.save_videos,
         progress=not args.no_progress,
         console=console,
+        judge=args.judge,
+        judge_args=parse_kv(args.judge_args),
     )
-    if results:
-        print_summary(results, console=console)
-        console.print(f"results written to {args.out / 'results.json'}")
-    return 0
 
 
 # ============================================================================================ weights

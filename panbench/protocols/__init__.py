@@ -10,5 +10,7 @@ PROTOCOLS.register("counterfactual", "panbench.protocols.counterfactual:Counterf
 PROTOCOLS.register("closed_loop", "panbench.protocols.closed_loop:ClosedLoopProtocol")
 # WR-Arena tasks on imported images (docs/wr-arena.md)
 PROTOCOLS.register("wr_stepwise", "panbench.protocols.wr_stepwise:WrStepwiseProtocol")
+PROTOCOLS.register("wr_smoothness", "panbench.protocols.wr_smoothness:WrSmoothnessProtocol")
+PROTOCOLS.register("wr_action_fidelity", "panbench.protocols.wr_fidelity:WrActionFidelityProtocol")
 
 __all__ = ["PROTOCOLS", "Episode", "ModelRunner", "Protocol", "Record", "ReportedMetric"]
