@@ -25,7 +25,14 @@ from reference_model.decoder import Decoder
 from reference_model.encoder import Encoder, frames_to_tensor, tensor_to_frames
 from reference_model.tokenizer import ByteTokenizer
 
-__all__ = ["CONFIG_NAME", "FORMAT_VERSION", "WEIGHTS_NAME", "PanModel"]
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "PanModel",
+    "check_weights",
+    "read_checkpoint_doc",
+]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -213,36 +220,7 @@ class PanModel(nn.Module):
         """
         folder = Path(path)
         file = folder / CONFIG_NAME
-        if not folder.is_dir():
-            raise DataError(
-                f"Checkpoint folder {folder} not found (expected a folder with {CONFIG_NAME} "
-                f"and {WEIGHTS_NAME}, as written by PanModel.save_pretrained or `panbench train`)."
-            )
-        if not file.is_file():
-            raise DataError(f"Checkpoint {folder} has no {CONFIG_NAME} (looked for {file}).")
-        try:
-            doc = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"{file}: not valid JSON: {err}") from err
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{file}: expected a JSON object, but got {type(doc).__name__}.")
-        unknown = [k for k in doc if k not in _TOP_KEYS]
-        if unknown:
-            raise ConfigError(
-                f"{file}: unknown key {unknown[0]!r}; known keys: {', '.join(_TOP_KEYS)}."
-            )
-        if doc.get("class_name") != PanModel.__name__:
-            raise ConfigError(
-                f"{file}: expected class_name {PanModel.__name__!r}, but got "
-                f"{doc.get('class_name')!r}."
-            )
-        if doc.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{file}: expected format_version {FORMAT_VERSION}, but got "
-                f"{doc.get('format_version')!r}."
-            )
-        if "model" not in doc:
-            raise ConfigError(f"{file}: missing the 'model' section.")
+        doc = read_checkpoint_doc(folder, PanModel.__name__, FORMAT_VERSION, _TOP_KEYS)
         config = from_dict(ModelConfig, doc["model"], str(file), "model")
         return config.validate(str(file)), doc
 
@@ -267,25 +245,7 @@ class PanModel(nn.Module):
         except (SafetensorError, OSError, ValueError) as err:
             raise DataError(f"{file}: not a readable safetensors file ({err}).") from err
         model = cls(config)
-        expected = model.state_dict()
-        problems = []
-        for key in expected:
-            if key not in tensors:
-                problems.append(f"missing {key}")
-            elif tuple(tensors[key].shape) != tuple(expected[key].shape):
-                problems.append(
-                    f"{key} has shape {list(tensors[key].shape)} in the file but the config "
-                    f"builds {list(expected[key].shape)}"
-                )
-        problems += [f"unexpected {key}" for key in tensors if key not in expected]
-        if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise ConfigError(
-                f"{file} does not match {Path(path) / CONFIG_NAME}: "
-                + "; ".join(problems[:5])
-                + more
-                + "."
-            )
+        check_weights(tensors, model.state_dict(), file, Path(path) / CONFIG_NAME)
         model.load_state_dict(tensors, strict=True)
         return model.to(device).eval()
 
@@ -297,3 +257,71 @@ class PanModel(nn.Module):
         }
         counts["total"] = sum(counts.values())
         return counts
+
+
+def read_checkpoint_doc(
+    folder: Path, class_name: str, format_version: int, top_keys: Sequence[str]
+) -> dict[str, Any]:
+    """Reads a checkpoint folder's ``config.json`` and checks its class, version and keys.
+
+    Raises:
+        DataError: the folder or file is missing, or the file is not JSON.
+        ConfigError: unknown keys, a wrong class or format version, no ``model`` section.
+    """
+    file = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise DataError(
+            f"Checkpoint folder {folder} not found (expected a folder with {CONFIG_NAME} "
+            f"and {WEIGHTS_NAME}, as written by {class_name}.save_pretrained or `panbench train`)."
+        )
+    if not file.is_file():
+        raise DataError(f"Checkpoint {folder} has no {CONFIG_NAME} (looked for {file}).")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{file}: not valid JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{file}: expected a JSON object, but got {type(doc).__name__}.")
+    unknown = [k for k in doc if k not in top_keys]
+    if unknown:
+        raise ConfigError(f"{file}: unknown key {unknown[0]!r}; known keys: {', '.join(top_keys)}.")
+    if doc.get("class_name") != class_name:
+        raise ConfigError(
+            f"{file}: expected class_name {class_name!r}, but got {doc.get('class_name')!r}."
+        )
+    if doc.get("format_version") != format_version:
+        raise ConfigError(
+            f"{file}: expected format_version {format_version}, but got "
+            f"{doc.get('format_version')!r}."
+        )
+    if "model" not in doc:
+        raise ConfigError(f"{file}: missing the 'model' section.")
+    return doc
+
+
+def check_weights(
+    tensors: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    file: Path,
+    config_file: Path,
+) -> None:
+    """Refuses weights whose names or shapes differ from what the config builds.
+
+    Raises:
+        ConfigError: naming both files and the first mismatches (key and both shapes).
+    """
+    problems = []
+    for key in expected:
+        if key not in tensors:
+            problems.append(f"missing {key}")
+        elif tuple(tensors[key].shape) != tuple(expected[key].shape):
+            problems.append(
+                f"{key} has shape {list(tensors[key].shape)} in the file but the config "
+                f"builds {list(expected[key].shape)}"
+            )
+    problems += [f"unexpected {key}" for key in tensors if key not in expected]
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ConfigError(
+            f"{file} does not match {config_file}: " + "; ".join(problems[:5]) + more + "."
+        )

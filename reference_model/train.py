@@ -41,7 +41,7 @@ from reference_model.config import RunConfig, load_run_config
 from reference_model.data import WindowStream, batch_seed
 from reference_model.model import PanModel
 
-__all__ = ["LOG_COLUMNS", "train"]
+__all__ = ["LOG_COLUMNS", "CsvLog", "lr_lambda", "swap_dir", "train"]
 
 LOG_COLUMNS = (
     "step",
@@ -61,7 +61,7 @@ _CALIBRATION_SALT = 1
 _SAMPLE_SALT = 2
 
 
-def _lr_lambda(warmup: int, total: int, min_ratio: float) -> Any:
+def lr_lambda(warmup: int, total: int, min_ratio: float) -> Any:
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
@@ -97,7 +97,7 @@ def _make_stage(model: PanModel, stage: str, cfg: RunConfig) -> _Stage:
         list(params.values()), lr=lr, weight_decay=t.weight_decay, betas=(0.9, 0.99)
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(t.warmup, steps, t.min_lr_ratio)
+        optimizer, lr_lambda(t.warmup, steps, t.min_lr_ratio)
     )
     ema = {n: p.detach().clone() for n, p in params.items()}
     return _Stage(stage, params, optimizer, scheduler, ema)
@@ -149,7 +149,7 @@ def _init_encoder(model: PanModel, path: Path, cfg: RunConfig) -> None:
     model.encoder.load_state_dict(source.encoder.state_dict())
 
 
-def _swap_dir(tmp: Path, final: Path) -> None:
+def swap_dir(tmp: Path, final: Path) -> None:
     """Replaces folder ``final`` by ``tmp``; ``final`` is never half-written (old kept until)."""
     old = final.with_name(final.name + ".old")
     if old.exists():
@@ -180,14 +180,14 @@ def _save_checkpoint(
     atomic_write_bytes(tmp / "optimizer.pt", buf.getvalue())
     state = {"step": step, "stage": stage.name, "torch_rng": torch.get_rng_state().tolist()}
     atomic_write_json(tmp / "state.json", state, indent=None)
-    _swap_dir(tmp, out / "checkpoint")
+    swap_dir(tmp, out / "checkpoint")
     # The exported model: the stage's EMA weights (stage 1 exports a model whose f/g are untrained).
     export = out / "model.tmp"
     if export.exists():
         shutil.rmtree(export)
     with _ema_weights(model, stage):
         model.save_pretrained(export, training={**training, "step": step})
-    _swap_dir(export, out / "model")
+    swap_dir(export, out / "model")
 
 
 def _load_checkpoint(out: Path, model: PanModel, cfg: RunConfig) -> tuple[int, _Stage]:
@@ -246,17 +246,20 @@ def _sample_strip(
     atomic_write_bytes(out / "samples" / f"step-{step:07d}.png", buf.getvalue())
 
 
-class _CsvLog:
+class CsvLog:
     """Append-only CSV of training metrics; on resume, rows after the checkpoint are dropped."""
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
+    def __init__(
+        self, path: Path, resume_step: int | None, columns: tuple[str, ...] = LOG_COLUMNS
+    ) -> None:
         self.path = path
+        self.columns = columns
         rows: list[dict[str, str]] = []
         if resume_step is not None and path.exists():
             with path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
         with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, LOG_COLUMNS)
+            w = csv.DictWriter(f, columns)
             w.writeheader()
             w.writerows(rows)
         self.tb: Any = None
@@ -269,7 +272,7 @@ class _CsvLog:
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
+            csv.DictWriter(f, self.columns).writerow(row)
         if self.tb is not None:
             for k, v in row.items():
                 if isinstance(v, float) and k not in ("seconds",):
@@ -320,6 +323,20 @@ def train(
         ConfigError: bad config, or ``out`` holds a run and ``resume`` is False.
         DataError: ``resume`` without a checkpoint, or a corrupt checkpoint.
     """
+    from reference_model.ow import is_open_weights_config
+
+    if is_open_weights_config(config):  # `recipe: open-weights` configs train PanOWModel
+        from reference_model.ow.train import train as train_ow
+
+        return train_ow(
+            config,
+            out,
+            max_steps=max_steps,
+            resume=resume,
+            device=device,
+            command=command,
+            console=console,
+        )
     cfg = load_run_config(config)
     out = Path(out)
     if not resume and (out / "checkpoint").exists():
@@ -348,7 +365,7 @@ def train(
         stage = _make_stage(model, AUTOENCODER if t.ae_steps > 0 else DYNAMICS, cfg)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    log = _CsvLog(out / "log.csv", start if resume else None) if rank == 0 else None
+    log = CsvLog(out / "log.csv", start if resume else None) if rank == 0 else None
     training = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "config_file": str(config),
