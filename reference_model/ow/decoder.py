@@ -8,8 +8,9 @@ open one), loaded with ``from_pretrained`` from a local folder:
   cross-attention (``blocks.{i}.state_attn``, initialised from the text cross-attention's weights)
   whose output projection starts at exactly zero; its output is summed with the text stream's.
   The backbone's state tokens [B, S, state_dim] reach the model width through ``state_embedder``
-  (a ``PixArtAlphaTextProjection``, like Wan's own text projection, ordinarily initialised). At
-  initialisation the decoder computes exactly what the pretrained one does.
+  (a ``PixArtAlphaTextProjection`` like Wan's own text projection; a copy of it when
+  ``state_dim`` equals umT5's width, 4096, else ordinarily initialised). At initialisation the
+  decoder computes exactly what the pretrained one does.
 - **Chunk-wise causal attention**: the latent video is ``[cond frame | chunk 1 | chunk 2 | ...]``;
   a chunk's tokens attend (self-attention) to the conditioning frame, earlier chunks and
   themselves, never to later ones; the conditioning frame attends to itself only. In
@@ -181,8 +182,9 @@ def enable_chunk_attention(transformer: Any) -> None:
 def add_state_stream(transformer: Any, state_dim: int) -> None:
     """Adds PAN's state stream to a (pretrained) Wan transformer, in place.
 
-    Adds ``transformer.state_embedder`` (state_dim -> model width, GELU-tanh MLP like Wan's text
-    projection, ordinary init) and ``transformer.blocks[i].state_attn``, a deep copy of the
+    Adds ``transformer.state_embedder`` (state_dim -> model width, a GELU-tanh MLP like Wan's
+    text projection: a copy of it when ``state_dim`` equals the text width, else ordinarily
+    initialised) and ``transformer.blocks[i].state_attn``, a deep copy of the
     block's text cross-attention ``attn2`` with its output projection ``to_out[0]`` (weight and
     bias) set to exactly zero. Enables chunk attention (:func:`enable_chunk_attention`).
 
@@ -209,9 +211,11 @@ def add_state_stream(transformer: Any, state_dim: int) -> None:
     enable_chunk_attention(transformer)
     ref = transformer.proj_out.weight
     width = transformer.config.num_attention_heads * transformer.config.attention_head_dim
-    transformer.state_embedder = PixArtAlphaTextProjection(state_dim, width, act_fn="gelu_tanh").to(
-        device=ref.device, dtype=ref.dtype
-    )
+    embedder = PixArtAlphaTextProjection(state_dim, width, act_fn="gelu_tanh")
+    if state_dim == transformer.config.text_dim:
+        # State tokens as wide as umT5's start out read like text by the copied attention.
+        embedder.load_state_dict(transformer.condition_embedder.text_embedder.state_dict())
+    transformer.state_embedder = embedder.to(device=ref.device, dtype=ref.dtype)
     for block in transformer.blocks:
         state_attn = copy.deepcopy(block.attn2)
         with torch.no_grad():
@@ -436,7 +440,7 @@ class OWDecoderConfig:
     transformer_config: dict[str, Any] = field(default_factory=dict)
     vae_config: dict[str, Any] = field(default_factory=dict)
     text_encoder_config: dict[str, Any] = field(default_factory=dict)
-    state_dim: int = 3584
+    state_dim: int = 4096
     chunk_frames: int = 4
     text_len: int = 512
     cond_noise: float = 0.055

@@ -200,6 +200,12 @@ def test_state_stream_structure_and_names() -> None:
     assert tr.state_embedder.linear_1.in_features == STATE_DIM
     with pytest.raises(ConfigError, match="already has a state stream"):
         add_state_stream(tr, STATE_DIM)
+    # As wide as the text: the state projection starts as a copy of the text projection.
+    wide: Any = WanTransformer3DModel(**TINY_TRANSFORMER)
+    add_state_stream(wide, TINY_TRANSFORMER["text_dim"])
+    text_proj = wide.condition_embedder.text_embedder
+    assert torch.equal(wide.state_embedder.linear_2.weight, text_proj.linear_2.weight)
+    assert wide.state_embedder.linear_1.weight is not text_proj.linear_1.weight
 
 
 # --------------------------------------------------------------------------- causal mask
