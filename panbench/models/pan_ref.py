@@ -73,6 +73,11 @@ class PanRefModel(WorldModel):
         steps: DDIM sampling steps (default: the checkpoint's ``sample_steps``).
         guidance: classifier-free guidance scale (default: the checkpoint's; 1 = off).
         seed: offset mixed into every episode's seed (different samples of the same model).
+        mode: (open-weights checkpoints) ``swin`` (Causal Swin-DPM) or ``chunk`` (plain
+            chunk by chunk); default: the checkpoint's ``rollout``.
+
+    A ``PanOWModel`` folder (the open-weights recipe, ``reference_model/ow``) loads too: each step
+    is one chunk of ``frames_per_step`` video frames generated stepwise from its action.
 
     Raises:
         DataError / ConfigError: a missing, corrupt or inconsistent checkpoint (named).
@@ -84,6 +89,7 @@ class PanRefModel(WorldModel):
         steps: int | None = None,
         guidance: float | None = None,
         seed: int = 0,
+        mode: str | None = None,
     ) -> None:
         try:
             from reference_model.model import PanModel
@@ -94,6 +100,16 @@ class PanRefModel(WorldModel):
             ) from err
 
         self.path: Path | None = Path(path) if path else default_checkpoint()
+        self.mode = mode
+        if _class_name(self.path) == "PanOWModel":
+            from reference_model.ow.model import PanOWModel
+
+            self._setup(PanOWModel.from_pretrained(self.path), steps, guidance, seed)
+            return
+        if mode is not None:
+            raise ConfigError(
+                "pan-ref: mode= applies to open-weights (PanOWModel) checkpoints only."
+            )
         self._setup(PanModel.from_pretrained(self.path), steps, guidance, seed)
 
     @classmethod
@@ -103,6 +119,7 @@ class PanRefModel(WorldModel):
         """Wraps an in-memory :class:`reference_model.model.PanModel` (benchmarks, notebooks)."""
         self = cls.__new__(cls)
         self.path = None
+        self.mode = None
         self._setup(model, steps, guidance, seed)
         return self
 
@@ -117,6 +134,18 @@ class PanRefModel(WorldModel):
         self.model = model.eval()
         self._torch = torch
         cfg = self.model.config
+        self._ow = type(model).__name__ == "PanOWModel"
+        if self._ow:
+            if self.mode not in (None, "swin", "chunk"):
+                raise ConfigError(f"pan-ref: expected mode swin or chunk, but got {self.mode!r}.")
+            self.spec = ModelSpec(
+                name="pan-ref",
+                action_space=ActionSpace.TEXT,
+                resolution=cfg.resolution,
+                context_frames=None,
+                frames_per_step=model.pixel_frames_per_chunk,
+            )
+            return
         self.history = cfg.history
         self.spec = ModelSpec(
             name="pan-ref",
@@ -144,8 +173,24 @@ class PanRefModel(WorldModel):
             [fn(*(t[i : i + 1].contiguous() for t in tensors)) for i in range(len(tensors[0]))]
         )
 
-    def reset(self, context: Context) -> PanRefState:
+    def _generators(self, seeds: Sequence[int]) -> list[Any]:
         torch = self._torch
+        return [
+            torch.Generator().manual_seed(
+                int(np.random.SeedSequence([self.seed, int(s)]).generate_state(1)[0])
+            )
+            for s in seeds
+        ]
+
+    def reset(self, context: Context) -> Any:
+        torch = self._torch
+        if self._ow:  # one stepwise rollout per episode (batch-size independent by construction)
+            gens = self._generators(context.seeds)
+            frames = torch.from_numpy(np.ascontiguousarray(context.frames))
+            return [
+                self.model.start_rollout(f, [a.text for a in acts], g, self.mode, self.steps)
+                for f, acts, g in zip(frames, context.actions, gens, strict=True)
+            ]
         frames = np.ascontiguousarray(context.frames[:, -self.history :])
         with torch.no_grad():
             latents = self._rows(self.model.encode_frames, torch.from_numpy(frames))
@@ -153,16 +198,15 @@ class PanRefModel(WorldModel):
         actions = [
             [a.text for a in acts[len(acts) - keep :]] if keep else [] for acts in context.actions
         ]
-        gens = [
-            torch.Generator().manual_seed(
-                int(np.random.SeedSequence([self.seed, int(s)]).generate_state(1)[0])
-            )
-            for s in context.seeds
-        ]
-        return PanRefState(latents, actions, gens)
+        return PanRefState(latents, actions, self._generators(context.seeds))
 
-    def step(self, state: PanRefState, actions: Sequence[Action]) -> tuple[PanRefState, np.ndarray]:
+    def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
         torch = self._torch
+        if self._ow:
+            chunks = [
+                self.model.rollout_step(r, a.text) for r, a in zip(state, actions, strict=True)
+            ]
+            return state, torch.stack(chunks).numpy()
         texts = [[*hist, a.text] for hist, a in zip(state.actions, actions, strict=True)]
         gens = state.generators
 
@@ -182,8 +226,10 @@ class PanRefModel(WorldModel):
         hist = [row[len(row) - keep :] if keep else [] for row in texts]
         return PanRefState(latents, hist, state.generators), frames[:, None].cpu().numpy()
 
-    def clone(self, state: PanRefState) -> PanRefState:
+    def clone(self, state: Any) -> Any:
         torch = self._torch
+        if self._ow:
+            return [r.clone() for r in state]
         gens = []
         for g in state.generators:
             new = torch.Generator(device=g.device)
@@ -197,6 +243,19 @@ class PanRefModel(WorldModel):
         from panbench.io import sha256_file
         from reference_model.model import WEIGHTS_NAME
 
+        if self._ow:
+            dec = self.model.config.decoder
+            return {
+                "path": None if self.path is None else str(self.path),
+                "checkpoint_sha256": (
+                    None if self.path is None else sha256_file(self.path / WEIGHTS_NAME)
+                ),
+                "class_name": "PanOWModel",
+                "steps": self.steps or dec.sample_steps,
+                "mode": self.mode or dec.rollout,
+                "seed": self.seed,
+                "config": dataclasses.asdict(self.model.config),
+            }
         return {
             "path": None if self.path is None else str(self.path),
             "checkpoint_sha256": (
@@ -209,3 +268,14 @@ class PanRefModel(WorldModel):
             "seed": self.seed,
             "config": dataclasses.asdict(self.model.config),
         }
+
+
+def _class_name(folder: Path) -> str | None:
+    """The ``class_name`` in a checkpoint folder's config.json (None when unreadable)."""
+    import json
+
+    try:
+        doc = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("class_name") if isinstance(doc, dict) else None
