@@ -12,9 +12,12 @@ A leaderboard is a folder::
 :func:`submit` refuses anything that does not check out: another schema version, another suite
 (name, version or hash), a missing or extra task, a task of another version, aggregates or
 samples that do not recompute (``panbench.results.validate_results`` names the field), and
-duplicates (the same model, or byte-identical samples under another name). Runs made with
-``--limit`` are accepted, unless the leaderboard says otherwise, and flagged as partial.
-:func:`build_leaderboard` re-verifies every stored submission before it writes anything.
+duplicates (the same model, or byte-identical samples under another name), and a task scored
+by another judge than the stored submissions' (judge kind, model and rubric hash must match).
+Runs made with ``--limit`` are accepted, unless the leaderboard says otherwise, and flagged as
+partial. Columns of judge-scored tasks carry a dagger and a footnote naming the judge (a
+``<task>_judge`` column in the CSV). :func:`build_leaderboard` re-verifies every stored
+submission before it writes anything.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "SubmissionError",
     "build_leaderboard",
     "init_leaderboard",
+    "judged_tasks",
     "leaderboard_table",
     "load_config",
     "load_submissions",
@@ -434,6 +438,7 @@ def submit(
     replaced: Path | None = None
     for other in sorted(folder.glob("*.json")):
         old = read_submission(other)["results"]
+        _check_same_judges(results, old, f"Submission refused ({where})", other.name)
         if _content_key(old) == content_key:
             raise SubmissionError(
                 f"Submission refused ({where}): duplicate: its per-episode samples are identical "
@@ -469,6 +474,76 @@ def submit(
     return Submission(safe, target, results, partial, now, samples)
 
 
+# ------------------------------------------------------------------------------------ judges
+def _judge_key(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What makes two judged scores comparable: judge kind, model and the rubric's hash.
+
+    The endpoint is recorded but not compared: the same model served at another address
+    judges the same way.
+    """
+    judge = entry.get("judge")
+    if not isinstance(judge, Mapping):
+        return None
+    rubric = judge.get("rubric") or {}
+    return (judge.get("kind"), judge.get("model"), rubric.get("hash"))
+
+
+def _judge_label(entry: Mapping[str, Any]) -> str:
+    judge = entry["judge"]
+    rubric = judge.get("rubric") or {}
+    return (
+        f"{judge.get('kind')} judge {judge.get('model')!s}, rubric "
+        f"{rubric.get('name')}@{rubric.get('version')} ({str(rubric.get('hash'))[:12]})"
+    )
+
+
+def _check_same_judges(
+    results: Mapping[str, Any], other: Mapping[str, Any], prefix: str, other_name: str
+) -> None:
+    for task, entry in results["tasks"].items():
+        theirs = other["tasks"].get(task)
+        if theirs is None:
+            continue
+        mine, stored = _judge_key(entry), _judge_key(theirs)
+        if mine != stored:
+            raise SubmissionError(
+                f"{prefix}: task {task!r} was scored by "
+                f"{_judge_label(entry) if mine else 'no judge'}, but {other_name} by "
+                f"{_judge_label(theirs) if stored else 'no judge'}; judged scores are only "
+                "comparable under the same judge and rubric (start another leaderboard for "
+                "another judge)."
+            )
+
+
+def judged_tasks(submissions: Sequence[Submission]) -> dict[str, str]:
+    """The tasks whose scores depend on a judge, each with a label naming the judge.
+
+    Raises:
+        SubmissionError: two submissions scored a task with different judges or rubrics.
+    """
+    out: dict[str, str] = {}
+    for i, sub in enumerate(submissions):
+        for other in submissions[:i]:
+            _check_same_judges(sub.results, other.results, f"Submission {sub.name}", other.name)
+        for task, entry in sub.results["tasks"].items():
+            if _judge_key(entry) is not None:
+                out.setdefault(task, _judge_label(entry))
+    return out
+
+
+_DAGGER = "\u2020"
+
+
+def _judge_note(judged: Mapping[str, str]) -> str:
+    if not judged:
+        return ""
+    items = "; ".join(f"{t}: {label}" for t, label in judged.items())
+    return (
+        f"{_DAGGER} Judge-dependent: these scores come from a judge, not from ground truth, and "
+        f"are comparable only under the same judge and rubric ({items})."
+    )
+
+
 # ------------------------------------------------------------------------------------ build
 def _fmt(x: float, digits: int = 1) -> str:
     return "-" if not math.isfinite(x) else f"{x:.{digits}f}"
@@ -479,7 +554,11 @@ def leaderboard_table(submissions: Sequence[Submission], tasks: Sequence[str]) -
 
     Columns: ``rank, name, model, checkpoint_sha256, partial, limit, episodes, score``, then per
     task ``<task>``, ``<task>_low``, ``<task>_high`` (headline score and 95% CI, 0-100), then
-    ``submitted, panbench_version, git_commit``. Missing numbers are NaN.
+    ``submitted, panbench_version, git_commit``, then ``<task>_judge`` naming the judge of each
+    judge-scored task. Missing numbers are NaN.
+
+    Raises:
+        SubmissionError: submissions scored a task with different judges.
     """
     import pandas as pd
 
@@ -509,6 +588,11 @@ def leaderboard_table(submissions: Sequence[Submission], tasks: Sequence[str]) -
     columns = ["name", "model", "checkpoint_sha256", "partial", "limit", "episodes", "score"]
     columns += [c for t in tasks for c in (t, f"{t}_low", f"{t}_high")]
     columns += ["submitted", "panbench_version", "git_commit"]
+    judged = judged_tasks(submissions)
+    for row in rows:
+        for t in judged:
+            row[f"{t}_judge"] = judged[t]
+    columns += [f"{t}_judge" for t in tasks if t in judged]
     df = pd.DataFrame(rows, columns=columns)
     df = df.sort_values(["score", "name"], ascending=[False, True], na_position="last")
     df.insert(0, "rank", range(1, len(df) + 1))
@@ -537,11 +621,21 @@ _PARTIAL_NOTE = (
 )
 
 
+def _judged_in(df: Any, tasks: Sequence[str]) -> dict[str, str]:
+    """Task -> judge label for the table's judge-scored tasks (from its ``_judge`` columns)."""
+    return {t: str(df[f"{t}_judge"].iloc[0]) for t in tasks if f"{t}_judge" in df and len(df)}
+
+
+def _task_label(task: str, judged: Mapping[str, str]) -> str:
+    return f"{task} {_DAGGER}" if task in judged else task
+
+
 def _markdown(
     df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Sequence[str]
 ) -> str:
     lines = [f"# {config.title}", "", f"{_suite_line(config)}, {len(df)} submission(s).", ""]
-    head = ["#", "model", "score", *tasks, "episodes"]
+    judged = _judged_in(df, tasks)
+    head = ["#", "model", "score", *(_task_label(t, judged) for t in tasks), "episodes"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in df.iterrows():
         name = row["name"] + (f" (partial, limit {int(row['limit'])})" if row["partial"] else "")
@@ -551,6 +645,8 @@ def _markdown(
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     partial_note = _PARTIAL_NOTE if bool(df["partial"].any()) else ""
     lines += ["", _NOTES.format(partial_note=partial_note), ""]
+    if judged:
+        lines += [_judge_note(judged), ""]
     if plots:
         lines += ["## Plots", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots]
@@ -603,8 +699,10 @@ def _sort_value(x: Any) -> str:
 
 def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Sequence[str]) -> str:
     e = html.escape
+    judged = _judged_in(df, tasks)
     head = [("#", "num", ""), ("model", "text", "name"), ("score", "num", "")]
-    head += [(t, "num", "") for t in tasks] + [("episodes", "num", "")]
+    head += [(_task_label(t, judged), "num", "judged" if t in judged else "") for t in tasks]
+    head += [("episodes", "num", "")]
     ths = "".join(
         f'<th data-type="{kind}"' + (f' class="{cls}"' if cls else "") + f">{e(label)}</th>"
         for label, kind, cls in head
@@ -635,6 +733,7 @@ def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Seque
     )
     partial_note = _PARTIAL_NOTE.replace("`", "") if bool(df["partial"].any()) else ""
     notes = _NOTES.format(partial_note=partial_note)
+    judge_note = f'<p class="notes judged">{e(_judge_note(judged))}</p>\n' if judged else ""
     return (
         "<!doctype html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -644,7 +743,7 @@ def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Seque
         "Click a column to sort.</p>\n"
         f'<table id="leaderboard" class="sortable">\n<thead><tr>{ths}</tr></thead>\n'
         f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n"
-        f'<p class="notes">{e(notes)}</p>\n'
+        f'<p class="notes">{e(notes)}</p>\n{judge_note}'
         f'<h2>Plots</h2>\n<section id="plots">{figures}</section>\n'
         f"<script>{_JS}</script>\n</body>\n</html>\n"
     )

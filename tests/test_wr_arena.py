@@ -321,3 +321,76 @@ def test_human_judge_pending_sheet_scores_resume(
     entry = validate_results(out)["tasks"]["wr-action-fidelity"]
     assert entry["metrics"]["fidelity"]["value"] == pytest.approx((1 + 3 + 3) / 9)
     assert entry["judge"]["kind"] == "human"
+
+
+# ----------------------------------------------------------------------------- leaderboard
+class OtherScriptedJudge(ScriptedJudge):
+    """The same scores from another 'model': must not share a leaderboard column."""
+
+    kind = "scripted"
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": "another-script", "endpoint": None}
+
+
+def test_leaderboard_marks_judged_columns_and_refuses_mixed_judges(
+    imported, scripted_judge: None, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from panbench.leaderboard import (
+        SubmissionError,
+        build_leaderboard,
+        init_leaderboard,
+        submit,
+    )
+
+    _, tasks = imported
+    suite = tasks / "mini.yaml"
+    suite.write_text("suite: wr-mini\nversion: 1\ntasks: [wr-stepwise, wr-action-fidelity]\n")
+    board = tmp_path / "board"
+    init_leaderboard(board, str(suite))
+    for model in ("copy-last", "tests.test_wr_arena:ShiftModel"):
+        out = tmp_path / model.replace(":", "_")
+        evaluate(model, out=out, suite=str(suite), progress=False, judge="scripted")
+        submit(out, board)
+    JUDGES.unregister("scripted")
+    JUDGES.register("scripted", OtherScriptedJudge)
+    other = tmp_path / "other"
+    evaluate(
+        "tests.test_wr_arena:StillShiftModel",
+        out=other,
+        suite=str(suite),
+        progress=False,
+        judge="scripted",
+    )
+    with pytest.raises(
+        SubmissionError,
+        match=r"task 'wr-action-fidelity' was scored by .*another-script.* but .* by scripted judge script",
+    ):
+        submit(other, board)
+    build_leaderboard(board)
+    md = (board / "leaderboard.md").read_text()
+    assert "| wr-stepwise | wr-action-fidelity \u2020 |" in md
+    assert (
+        "\u2020 Judge-dependent" in md
+        and "scripted judge script, rubric wr-action-fidelity@1" in md
+    )
+    page = (board / "index.html").read_text()
+    assert 'class="judged">wr-action-fidelity \u2020</th>' in page
+    assert "Judge-dependent" in page
+    df = pd.read_csv(board / "leaderboard.csv")
+    assert "wr-action-fidelity_judge" in df and "wr-stepwise_judge" not in df
+    assert set(df["wr-action-fidelity_judge"]) == {
+        "scripted judge script, rubric wr-action-fidelity@1 ("
+        + Rubric.from_dict(manifest_rubric(tasks)).hash()[:12]
+        + ")"
+    }
+
+
+class StillShiftModel(ShiftModel):
+    """ShiftModel under another name (a third, distinct submission)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ModelSpec(name="still-shift", action_space=ActionSpace.TEXT, frames_per_step=3)
