@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -387,6 +388,8 @@ def _task_entry(
     metrics = {m: metrics[m] for m in task.metrics if m in metrics}  # the task's order
     means = {m: v["value"] for m, v in metrics.items()}
     headline = protocol.headline(means) if task.headline in means else None
+    if headline is not None and not math.isfinite(headline):
+        headline = None  # "no score" (e.g. an unbounded metric): left out of the suite mean
     samples_text = "".join(dumps_record(r) + "\n" for r in records)
     source: dict[str, Any] = {}
     if task.env is not None:

@@ -394,3 +394,86 @@ class StillShiftModel(ShiftModel):
     def __init__(self) -> None:
         super().__init__()
         self.spec = ModelSpec(name="still-shift", action_space=ActionSpace.TEXT, frames_per_step=3)
+
+
+# ----------------------------------------------------------------------------- planning
+class DimmerModel(WorldModel):
+    """Imagines 'push the red moon left' as halving every pixel; any other push changes nothing."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="dimmer", action_space=ActionSpace.TEXT)
+
+    def reset(self, context: Context) -> np.ndarray:
+        return context.frames[:, -1].copy()
+
+    def step(self, state, actions):  # type: ignore[no-untyped-def]
+        out = np.stack(
+            [
+                (f // 2).astype(np.uint8) if a.text == "push the red moon left" else f
+                for f, a in zip(state, actions, strict=True)
+            ]
+        )
+        return out, out[:, None]
+
+
+def test_structured_planning_keeps_the_actions_that_approach_the_goal(
+    imported, tmp_path: Path
+) -> None:
+    from panbench.data.wr_arena import WrArenaSource
+    from panbench.protocols.wr_planning import DEFAULT_CANDIDATES
+    from panbench.suite import load_task
+
+    _, tasks = imported
+    path = tasks / "wr-structured-planning.yaml"
+    out = tmp_path / "run"
+    evaluate("tests.test_wr_arena:DimmerModel", out=out, tasks=[str(path)], progress=False)
+    entry = validate_results(out)["tasks"]["wr-structured-planning"]
+    assert entry["candidates"] == len(DEFAULT_CANDIDATES) == 32
+    source = WrArenaSource(load_task(path))
+    records = read_samples(out / "samples" / "wr-structured-planning.jsonl")
+    for rec in records:
+        episode = source.episode(rec["index"])
+        budget = episode.sample["max_action"]
+        assert rec["plan"] == ["push the red moon left"] * budget
+        frame = episode.context_frames[0].astype(np.float64)
+        start = np.mean((frame / 255) ** 2)  # the goal is black
+        for _ in range(budget):
+            frame = np.floor(frame / 2)
+        final = np.mean((frame / 255) ** 2)
+        assert rec["metrics"]["goal_distance"] == pytest.approx(final)
+        assert rec["metrics"]["goal_progress"] == pytest.approx((start - final) / start)
+    progress = [r["metrics"]["goal_progress"] for r in records]
+    assert entry["headline"]["score"] == pytest.approx(100 * np.mean(progress))
+
+
+def test_copy_last_makes_no_plan(imported, tmp_path: Path) -> None:
+    _, tasks = imported
+    out = tmp_path / "run"
+    path = tasks / "wr-structured-planning.yaml"
+    evaluate("copy-last", out=out, tasks=[str(path)], progress=False)
+    records = read_samples(out / "samples" / "wr-structured-planning.jsonl")
+    assert all(r["plan"] == [] and r["metrics"]["goal_progress"] == 0.0 for r in records)
+
+
+def test_whole_suite_judge_free_and_judged(imported, scripted_judge: None, tmp_path: Path) -> None:
+    _, tasks = imported
+    free = evaluate(
+        "copy-last",
+        out=tmp_path / "a",
+        suite=str(tasks / "wr-arena-judge-free.yaml"),
+        progress=False,
+    )
+    assert list(free["tasks"]) == ["wr-smoothness", "wr-stepwise", "wr-structured-planning"]
+    with pytest.raises(ConfigError, match="wr-action-fidelity are scored by a judge"):
+        evaluate(
+            "copy-last", out=tmp_path / "b", suite=str(tasks / "wr-arena.yaml"), progress=False
+        )
+    full = evaluate(
+        "copy-last",
+        out=tmp_path / "b",
+        suite=str(tasks / "wr-arena.yaml"),
+        progress=False,
+        judge="scripted",
+    )
+    assert len(full["tasks"]) == 4
+    validate_results(tmp_path / "b")

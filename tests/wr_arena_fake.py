@@ -118,7 +118,9 @@ def write_fake_wr_arena(root: Path, *, images: int = 2, smoothness_missing: int 
         img = f"{PLANNING}/scene_{i}.png"
         goal_img = f"{PLANNING}/goal_state/{i}.png"
         write_png(root / img, seed=500 + i, size=(40, 22))
-        write_png(root / goal_img, seed=600 + i, size=(20, 11))
+        # Black goals: a model that darkens the scene moves toward them (planning tests).
+        (root / goal_img).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 11)).save(root / goal_img)
         plans.append(
             {
                 "episode": f"scene_{i}",

@@ -445,7 +445,7 @@ def import_wr_arena(
             "metrics": ["goal_distance", "goal_progress"],
             "headline": "goal_progress",
             "horizon": lambda s: int(s["max_action"]),
-            "options": {"scorer": "goal-image", "distance": "pixel"},
+            "options": {"scorer": "goal-image"},
             "description": "WR-Arena structured simulation planning (Language Table): within "
             "the action budget, the model imagines each candidate push and the one whose "
             "imagined frame is nearest the goal image is kept; scored by how much nearer the "
@@ -491,6 +491,10 @@ def import_wr_arena(
             options = dict(plan.get("options", {}))
             if name == "wr-action-fidelity":
                 options.update(_fidelity_options())
+            if name == "wr-structured-planning":
+                from panbench.protocols.wr_planning import DEFAULT_CANDIDATES
+
+                options["candidates"] = list(DEFAULT_CANDIDATES)
             yaml_path = out / f"{name}.yaml"
             text = _task_yaml(
                 name,

@@ -12,5 +12,8 @@ PROTOCOLS.register("closed_loop", "panbench.protocols.closed_loop:ClosedLoopProt
 PROTOCOLS.register("wr_stepwise", "panbench.protocols.wr_stepwise:WrStepwiseProtocol")
 PROTOCOLS.register("wr_smoothness", "panbench.protocols.wr_smoothness:WrSmoothnessProtocol")
 PROTOCOLS.register("wr_action_fidelity", "panbench.protocols.wr_fidelity:WrActionFidelityProtocol")
+PROTOCOLS.register(
+    "wr_structured_planning", "panbench.protocols.wr_planning:WrStructuredPlanningProtocol"
+)
 
 __all__ = ["PROTOCOLS", "Episode", "ModelRunner", "Protocol", "Record", "ReportedMetric"]
