@@ -332,6 +332,9 @@ def _load_optimizer(
                 st[key] = local.to(p.device)
         optimizer.state[p] = st
     scheduler.load_state_dict(state["scheduler"])
+    # The scheduler's state does not carry the optimizer's current learning rate: set it.
+    for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+        group["lr"] = lr
     torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
 
 
