@@ -22,7 +22,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -241,7 +241,7 @@ class _Item:
     id: str
     prompt: str
     rubric: Rubric
-    images: list[str]  # PNG data URLs
+    frames: list[int]  # indices into the sheet's table of distinct frames (PNG data URLs)
 
 
 class HumanJudge(Judge):
@@ -283,6 +283,10 @@ class HumanJudge(Judge):
             self._scores = read_scores(self.scores_path, known)
             self._scores_sha256 = sha256_file(self.scores_path)
         self._pending: dict[str, _Item] = {}
+        # Each distinct frame is embedded once: copy-like models and clips padded to
+        # ``rubric.frames`` repeat frames, and a PNG per repeat made sheets hundreds of MB.
+        self._frame_ids: dict[bytes, int] = {}
+        self._frame_urls: list[str] = []
 
     @property
     def sheet_path(self) -> Path:
@@ -312,12 +316,22 @@ class HumanJudge(Judge):
                 )
             return Score(float(given.score), given.note)
         if key not in self._pending:
-            self._pending[key] = _Item(key, prompt, rubric, [self._data_url(f) for f in frames])
+            self._pending[key] = _Item(key, prompt, rubric, [self._frame_index(f) for f in frames])
         raise JudgementPending(
             key,
             f"Item {key} awaits a human score: after the run, open {self.sheet_path}, score "
             f"it, press Export and rerun with scores=<the exported file>.",
         )
+
+    def _frame_index(self, frame: np.ndarray) -> int:
+        digest = hashlib.sha256(
+            repr(frame.shape).encode() + np.ascontiguousarray(frame).tobytes()
+        ).digest()
+        index = self._frame_ids.get(digest)
+        if index is None:
+            index = self._frame_ids[digest] = len(self._frame_urls)
+            self._frame_urls.append(self._data_url(frame))
+        return index
 
     def _data_url(self, frame: np.ndarray) -> str:
         h, w = frame.shape[:2]
@@ -334,7 +348,10 @@ class HumanJudge(Judge):
         if not self._pending:
             return
         self.sheet_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.sheet_path, render_sheet(list(self._pending.values()), self._scores))
+        atomic_write_text(
+            self.sheet_path,
+            render_sheet(list(self._pending.values()), self._scores, self._frame_urls),
+        )
 
 
 # ---------------------------------------------------------------------------- the sheet
@@ -354,7 +371,7 @@ def _manifest(items: list[_Item], carried: Mapping[str, HumanScore]) -> dict[str
                     "sha256": item.rubric.hash(),
                     "scale": list(item.rubric.scale),
                 },
-                "frames": len(item.images),
+                "frames": len(item.frames),
             }
             for item in items
         ],
@@ -368,8 +385,17 @@ def _script_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
 
 
-def render_sheet(items: list[_Item], carried: Mapping[str, HumanScore]) -> str:
-    """The judging sheet's HTML: items with frames, prompt, rubric and score buttons."""
+def render_sheet(
+    items: list[_Item], carried: Mapping[str, HumanScore], frame_urls: Sequence[str]
+) -> str:
+    """The judging sheet's HTML: items with frames, prompt, rubric and score buttons.
+
+    Args:
+        items: the pending items; ``item.frames`` index ``frame_urls``.
+        carried: scores from earlier exports, carried into this sheet's export.
+        frame_urls: the distinct frames as PNG data URLs, each embedded once in a JSON table
+            that the page's script puts into the ``<img>`` elements on load.
+    """
     sections = []
     for n, item in enumerate(items, 1):
         lo, hi = item.rubric.scale
@@ -378,8 +404,8 @@ def render_sheet(items: list[_Item], carried: Mapping[str, HumanScore]) -> str:
             for v in range(lo, hi + 1)
         )
         images = "".join(
-            f'<img src="{url}" alt="frame {i + 1} of {len(item.images)}">'
-            for i, url in enumerate(item.images)
+            f'<img data-frame="{index}" alt="frame {i + 1} of {len(item.frames)}">'
+            for i, index in enumerate(item.frames)
         )
         sections.append(
             f'<section class="item" id="item-{item.id}" data-id="{item.id}">'
@@ -395,6 +421,7 @@ def render_sheet(items: list[_Item], carried: Mapping[str, HumanScore]) -> str:
         )
     values = {
         "MANIFEST": _script_json(_manifest(items, carried)),
+        "FRAMES": _script_json(list(frame_urls)),
         "COUNT": str(len(items)),
         "CARRIED": str(len(carried)),
         "ITEMS": "\n".join(sections),
@@ -437,8 +464,13 @@ small { color: #666; font-weight: normal; }
 %%ITEMS%%
 </main>
 <script type="application/json" id="panbench-items">%%MANIFEST%%</script>
+<script type="application/json" id="panbench-frames">%%FRAMES%%</script>
 <script>
 "use strict";
+const frameUrls = JSON.parse(document.getElementById("panbench-frames").textContent);
+for (const img of document.querySelectorAll("img[data-frame]")) {
+  img.src = frameUrls[Number(img.dataset.frame)];
+}
 const manifest = JSON.parse(document.getElementById("panbench-items").textContent);
 const byId = Object.fromEntries(manifest.items.map((it) => [it.id, it]));
 const storeKey = "panbench-sheet:" + manifest.items.map((it) => it.id).join("").slice(0, 64);

@@ -38,11 +38,12 @@ class SheetParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.manifest_text: str | None = None
-        self.images: list[str] = []
+        self.frames_text: str | None = None
+        self.frame_refs: list[int] = []
         self.buttons: dict[str, list[int]] = {}
         self.scripts_with_src: list[str] = []
         self.links: list[str] = []
-        self._in_manifest = False
+        self._in_script: str | None = None
         self._section: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -50,24 +51,37 @@ class SheetParser(HTMLParser):
         if tag == "script":
             if a.get("src"):
                 self.scripts_with_src.append(a["src"] or "")
-            self._in_manifest = a.get("id") == "panbench-items"
+            self._in_script = a.get("id")
         elif tag == "section":
             self._section = a.get("data-id")
             self.buttons[self._section or ""] = []
         elif tag == "img":
-            self.images.append(a.get("src") or "")
+            self.frame_refs.append(int(a["data-frame"] or "-1"))
         elif tag == "button" and "score" in (a.get("class") or ""):
             self.buttons[self._section or ""].append(int(a["data-value"] or "-1"))
         elif tag in ("link", "iframe", "object", "embed"):
             self.links.append(tag)
 
     def handle_data(self, data: str) -> None:
-        if self._in_manifest:
+        if self._in_script == "panbench-items":
             self.manifest_text = (self.manifest_text or "") + data
+        elif self._in_script == "panbench-frames":
+            self.frames_text = (self.frames_text or "") + data
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "script":
-            self._in_manifest = False
+            self._in_script = None
+
+    @property
+    def table(self) -> list[str]:
+        """The page's table of distinct frames (data URLs)."""
+        assert self.frames_text is not None
+        return list(json.loads(self.frames_text))
+
+    @property
+    def images(self) -> list[str]:
+        """The data URL each ``<img>`` shows once the page's script has run."""
+        return [self.table[i] for i in self.frame_refs]
 
 
 def parse_sheet(path: Path) -> tuple[SheetParser, dict[str, Any]]:
@@ -188,6 +202,21 @@ def test_item_id_depends_on_what_is_judged() -> None:
         item_id(changed, "p", WR_FIDELITY_RUBRIC),
     }
     assert base not in others and len(others) == 3
+
+
+def test_sheet_embeds_each_distinct_frame_once(tmp_path: Path) -> None:
+    still = np.repeat(clip(7, t=1), 3, axis=0)  # 3 identical frames, padded to 8 by sampling
+    moving = clip(8, t=8)
+    with HumanJudge(tmp_path, max_side=0) as judge:
+        pending_ids(judge, [(still, "a", WR_FIDELITY_RUBRIC), (still, "b", WR_FIDELITY_RUBRIC)])
+        pending_ids(judge, [(moving, "c", WR_FIDELITY_RUBRIC)])
+    parser, _ = parse_sheet(tmp_path / SHEET_NAME)
+    # 24 frames shown; 1 distinct frame for both still clips, 8 for the moving one.
+    assert len(parser.images) == 24 and len(parser.table) == 9
+    assert len(set(parser.images[:16])) == 1
+    for url, frame in zip(parser.images[16:], moving, strict=True):
+        with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), frame)
 
 
 def test_sheet_frames_are_downscaled(tmp_path: Path) -> None:
