@@ -540,6 +540,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         help="ignore differences this small, in the metric's units (default 0)",
     )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument(
+        "--correction",
+        choices=["holm", "none"],
+        default="holm",
+        help="multiple-comparison correction over the headline metrics (default holm)",
+    )
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.set_defaults(func=_cmd_compare)
 
@@ -556,6 +562,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             min_effect=args.min_effect,
             n_resamples=args.resamples,
+            correction=args.correction,
         )
     except PanbenchError as err:  # unusable input is exit 2, apart from a regression's 1
         _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)

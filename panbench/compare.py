@@ -8,7 +8,10 @@ difference gets a paired-bootstrap CI and p-value (:func:`panbench.metrics.stats
 a difference is *worse* when it is significant (p < alpha) and larger than ``min_effect`` in the
 metric's own units against the metric's direction (``higher_is_better``).
 
-The gate fails when a task's headline metric is worse. Set-level metrics (FVD, the planning
+The gate fails when a task's headline metric is worse. The headline metrics are one family of
+tests: by default their p-values are Holm-adjusted (``correction="holm"``), so the chance that an
+unchanged model fails the gate on any of k tasks stays at most ``alpha`` instead of up to
+``k * alpha``. Other metrics are reported with their raw p-values (they never fail the gate). Set-level metrics (FVD, the planning
 normalised score) have no per-episode values: their values are shown side by side, without a
 test, and never fail the gate.
 """
@@ -19,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,10 +35,13 @@ __all__ = [
     "TaskComparison",
     "compare_results",
     "format_comparison",
+    "holm_adjust",
 ]
 
 Status = Literal["better", "worse", "unchanged", "set-level", "not comparable"]
 Format = Literal["text", "markdown", "json"]
+Correction = Literal["holm", "none"]
+CORRECTIONS: tuple[Correction, ...] = ("holm", "none")
 
 
 class ComparisonError(DataError):
@@ -56,6 +62,8 @@ class MetricComparison:
         low: lower bound of the paired-bootstrap CI of ``diff`` (NaN when not testable).
         high: upper bound.
         p_value: two-sided paired-bootstrap p-value of "no difference" (NaN when not testable).
+        p_adjusted: the p-value the verdict uses: Holm-adjusted over the headline metrics of
+            all tasks under ``correction="holm"``, else (and for other metrics) ``p_value``.
         n: paired episodes with a finite value in both runs.
         status: ``better``/``worse`` (significant and beyond ``min_effect``), ``unchanged``,
             ``set-level`` (shown, not tested) or ``not comparable`` (missing or skipped in one).
@@ -70,6 +78,7 @@ class MetricComparison:
     low: float
     high: float
     p_value: float
+    p_adjusted: float
     n: int
     status: Status
 
@@ -103,10 +112,11 @@ class Comparison:
         base: ``{"path", "model", "checkpoint_sha256"}`` of the base run.
         candidate: the same for the candidate run.
         suite: ``{"name", "version", "hash"}`` shared by both.
-        alpha: significance level (the CIs have coverage ``1 - alpha``).
+        alpha: significance level (the CIs have coverage ``1 - alpha``, unadjusted).
         min_effect: the smallest difference, in metric units, that counts as a change.
         n_resamples: bootstrap resamples per metric.
         tasks: per-task comparisons, in the base's order.
+        correction: the multiple-comparison correction over the headline metrics.
     """
 
     base: dict[str, Any]
@@ -116,6 +126,7 @@ class Comparison:
     min_effect: float
     n_resamples: int
     tasks: list[TaskComparison]
+    correction: Correction = "holm"
 
     @property
     def regressions(self) -> list[tuple[str, str]]:
@@ -218,29 +229,25 @@ def _compare_metric(
     if b_entry is None or c_entry is None:
         bv, cv = _entry_value(b_entry), _entry_value(c_entry)
         return MetricComparison(
-            metric, hib, headline, bv, cv, nan, nan, nan, nan, 0, "not comparable"
+            metric, hib, headline, bv, cv, nan, nan, nan, nan, nan, 0, "not comparable"
         )
     if b_entry.get("set_level") or c_entry.get("set_level"):
         bv, cv = _entry_value(b_entry), _entry_value(c_entry)
         n = min(int(b_entry.get("n", 0)), int(c_entry.get("n", 0)))
         return MetricComparison(
-            metric, hib, headline, bv, cv, cv - bv, nan, nan, nan, n, "set-level"
+            metric, hib, headline, bv, cv, cv - bv, nan, nan, nan, nan, n, "set-level"
         )
     a = np.array([_value(c, metric) for _, c in shared])
     b = np.array([_value(b, metric) for b, _ in shared])
     both = np.isfinite(a) & np.isfinite(b)
     if not both.any():
-        return MetricComparison(metric, hib, headline, nan, nan, nan, nan, nan, nan, 0, "unchanged")
+        return MetricComparison(
+            metric, hib, headline, nan, nan, nan, nan, nan, nan, nan, 0, "unchanged"
+        )
     r = paired_bootstrap(
         a[both], b[both], confidence=1.0 - alpha, n_resamples=n_resamples, seed=seed
     )
-    gain = r.diff if hib else -r.diff  # > 0: the candidate is better
-    significant = math.isfinite(r.p_value) and r.p_value < alpha
-    status: Status = "unchanged"
-    if significant and gain < -min_effect:
-        status = "worse"
-    elif significant and gain > min_effect:
-        status = "better"
+    status = _status(r.diff, hib, r.p_value, alpha, min_effect)
     return MetricComparison(
         metric,
         hib,
@@ -251,9 +258,66 @@ def _compare_metric(
         r.low,
         r.high,
         r.p_value,
+        r.p_value,
         r.n,
         status,
     )
+
+
+def _status(
+    diff: float, higher_is_better: bool, p: float, alpha: float, min_effect: float
+) -> Status:
+    gain = diff if higher_is_better else -diff  # > 0: the candidate is better
+    significant = math.isfinite(p) and p < alpha
+    if significant and gain < -min_effect:
+        return "worse"
+    if significant and gain > min_effect:
+        return "better"
+    return "unchanged"
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error rate control), in input order.
+
+    With the m p-values sorted ascending, the i-th smallest (1-based) is adjusted to
+    ``max_{j <= i} min(1, (m - j + 1) * p_(j))``; rejecting every adjusted p below ``alpha``
+    controls the chance of any false rejection at ``alpha`` under any dependence.
+
+    Args:
+        p_values: finite p-values in [0, 1].
+
+    Returns:
+        The adjusted p-values, each >= its raw value, in the order given.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
+
+
+def _correct(
+    tasks: list[TaskComparison], correction: Correction, alpha: float, min_effect: float
+) -> list[TaskComparison]:
+    """Re-decides the headline metrics' verdicts on Holm-adjusted p-values (one family)."""
+    if correction == "none":
+        return tasks
+    family = [
+        (ti, mi)
+        for ti, t in enumerate(tasks)
+        for mi, m in enumerate(t.metrics)
+        if m.headline and math.isfinite(m.p_value)
+    ]
+    adjusted = holm_adjust([tasks[ti].metrics[mi].p_value for ti, mi in family])
+    out = [TaskComparison(**{**vars(t), "metrics": list(t.metrics)}) for t in tasks]
+    for (ti, mi), p in zip(family, adjusted, strict=True):
+        m = out[ti].metrics[mi]
+        status = _status(m.diff, m.higher_is_better, p, alpha, min_effect)
+        out[ti].metrics[mi] = replace(m, p_adjusted=p, status=status)
+    return out
 
 
 def compare_results(
@@ -264,6 +328,7 @@ def compare_results(
     min_effect: float = 0.0,
     n_resamples: int = 1000,
     seed: int = 0,
+    correction: Correction = "holm",
 ) -> Comparison:
     """Compares a candidate run with a base run, per task and metric, on their shared episodes.
 
@@ -274,6 +339,9 @@ def compare_results(
         min_effect: differences this large or smaller (metric units) count as unchanged.
         n_resamples: bootstrap resamples; the smallest possible p-value is 1 / (n + 1).
         seed: bootstrap seed (the same inputs always give the same verdict).
+        correction: ``"holm"`` (default) adjusts the headline metrics' p-values over all tasks,
+            so the gate's false-alarm rate on an unchanged model is at most ``alpha``;
+            ``"none"`` tests each headline at ``alpha`` on its own.
 
     Returns:
         The :class:`Comparison`; ``.passed`` is the gate's verdict.
@@ -281,8 +349,12 @@ def compare_results(
     Raises:
         ComparisonError: unusable input: a missing, malformed or tampered results folder,
             different suites or task versions, or a task with no shared episodes.
-        ConfigError: ``alpha`` not in (0, 1), negative ``min_effect``.
+        ConfigError: ``alpha`` not in (0, 1), negative ``min_effect``, unknown ``correction``.
     """
+    if correction not in CORRECTIONS:
+        raise ConfigError(
+            f"Expected correction to be one of {', '.join(CORRECTIONS)}, but got {correction!r}."
+        )
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"Expected alpha in (0, 1), but got {alpha}.")
     if not min_effect >= 0.0:
@@ -336,7 +408,8 @@ def compare_results(
         alpha=alpha,
         min_effect=min_effect,
         n_resamples=n_resamples,
-        tasks=tasks,
+        tasks=_correct(tasks, correction, alpha, min_effect),
+        correction=correction,
     )
 
 
@@ -364,6 +437,7 @@ def _rows(cmp: Comparison) -> list[list[str]]:
                     ("+" if m.diff > 0 else "") + _f(m.diff),
                     ci,
                     _p(m.p_value),
+                    _p(m.p_adjusted) if m.headline else "-",
                     str(m.n),
                     m.status,
                 ]
@@ -371,7 +445,7 @@ def _rows(cmp: Comparison) -> list[list[str]]:
     return rows
 
 
-_HEAD = ["task", "metric", "base", "candidate", "diff", "CI", "p", "n", "verdict"]
+_HEAD = ["task", "metric", "base", "candidate", "diff", "CI", "p", "p adj", "n", "verdict"]
 
 
 def _verdict(cmp: Comparison) -> str:
@@ -395,6 +469,11 @@ def format_comparison(cmp: Comparison, fmt: Format = "text") -> str:
         f"({cmp.n_resamples} resamples); worse/better: p < {cmp.alpha:g} and |diff| > "
         f"{cmp.min_effect:g}; * headline metric (gated); set-level metrics are not tested."
     )
+    if cmp.correction == "holm":
+        legend += (
+            " Headline verdicts use 'p adj': Holm-adjusted over the headline metrics of all "
+            "tasks; other metrics use p."
+        )
     shared = ", ".join(f"{t.task} {t.n_shared}/{t.n_base}" for t in cmp.tasks)
     rows = _rows(cmp)
     if fmt == "markdown":

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from panbench.cli import main
-from panbench.compare import ComparisonError, compare_results, format_comparison
+from panbench.compare import (
+    ComparisonError,
+    MetricComparison,
+    TaskComparison,
+    _correct,
+    compare_results,
+    format_comparison,
+    holm_adjust,
+)
+from panbench.errors import ConfigError
 from panbench.results import (
     aggregate_records,
     dumps_record,
@@ -173,6 +182,63 @@ def test_the_verdict_is_deterministic() -> None:
     assert compare_results(base, cand).to_dict() == compare_results(base, cand).to_dict()
 
 
+# ============================================================================ correction
+def _holm_rejects(p: list[float], alpha: float) -> set[int]:
+    """Holm's procedure as the textbook states it: reject in order while p_(i) <= alpha/(m-i+1)."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    rejected: set[int] = set()
+    for i, idx in enumerate(order):
+        if p[idx] >= alpha / (len(p) - i):  # the verdicts use a strict p < alpha
+            break
+        rejected.add(idx)
+    return rejected
+
+
+def test_holm_adjust_matches_the_sequential_procedure() -> None:
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 8):
+        for _ in range(200):
+            p = list(rng.uniform(0, 0.2, m) ** 2)
+            adjusted = holm_adjust(p)
+            assert all(a >= raw for a, raw in zip(adjusted, p, strict=True))
+            for alpha in (0.01, 0.05, 0.1):
+                assert {i for i, a in enumerate(adjusted) if a < alpha} == _holm_rejects(p, alpha)
+    # a hand example: sorted 0.01, 0.03, 0.04 -> 0.03, 0.06, 0.06
+    assert holm_adjust([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+
+
+def _row(p: float, headline: bool = True, diff: float = -0.2) -> MetricComparison:
+    return MetricComparison("m", True, headline, 0.5, 0.5 + diff, diff, -1, 1, p, p, 10, "worse")
+
+
+def test_holm_decides_headlines_across_tasks_and_leaves_other_metrics() -> None:
+    tasks = [
+        TaskComparison("a", "m", 10, 10, 10, [_row(0.03), _row(0.001, headline=False)]),
+        TaskComparison("b", "m", 10, 10, 10, [_row(0.04)]),
+    ]
+    none = _correct(tasks, "none", 0.05, 0.0)
+    assert [m.status for t in none for m in t.metrics] == ["worse", "worse", "worse"]
+    holm = _correct(tasks, "holm", 0.05, 0.0)
+    # Two headline tests at p 0.03 and 0.04: adjusted 0.06 each, neither survives.
+    assert [m.p_adjusted for t in holm for m in t.metrics if m.headline] == pytest.approx(
+        [0.06, 0.06]
+    )
+    assert [m.status for t in holm for m in t.metrics if m.headline] == ["unchanged"] * 2
+    assert holm[0].metrics[1].status == "worse" and holm[0].metrics[1].p_adjusted == 0.001
+    assert tasks[0].metrics[0].status == "worse"  # the input is not modified
+    strong = _correct([TaskComparison("a", "m", 1, 1, 1, [_row(0.01)]), tasks[1]], "holm", 0.05, 0)
+    assert [t.metrics[0].status for t in strong] == ["worse", "worse"]  # 0.02 and 0.04
+
+
+def test_holm_never_adds_a_regression_and_keeps_clear_ones() -> None:
+    base, cand = mini_run("random-action"), mini_run("copy-last")
+    holm = set(compare_results(base, cand).regressions)
+    assert holm <= set(compare_results(base, cand, correction="none").regressions)
+    clear = compare_results(mini_run("oracle"), mini_run("copy-last"))
+    assert clear.correction == "holm" and ("mini-agent", "action_following") in clear.regressions
+    assert _gate(mini_run("oracle"), mini_run("copy-last"), "--correction", "none") == 1
+
+
 # ============================================================================ unusable input
 def test_different_suite_versions_are_unusable(capsys: pytest.CaptureFixture[str]) -> None:
     v1, v2 = mini_run("oracle"), mini_run("oracle", version=2)
@@ -210,6 +276,8 @@ def test_bad_options_are_unusable_input() -> None:
     run = str(mini_run("oracle"))
     assert main(["compare", run, run, "--alpha", "1.5"]) == 2
     assert main(["compare", run, run, "--min-effect", "-1"]) == 2
+    with pytest.raises(ConfigError, match="correction"):
+        compare_results(run, run, correction="bonferroni")  # type: ignore[arg-type]
 
 
 # ============================================================================ output
