@@ -79,3 +79,34 @@ def test_parse_kv() -> None:
     assert parse_kv("") == {}
     with pytest.raises(ConfigError, match="key=value"):
         parse_kv("novalue")
+
+
+def test_parse_kv_values_with_commas() -> None:
+    # quoted, escaped, or as a mapping: a prompt may hold a comma
+    want = {"prompt": "move left, then up", "steps": 4}
+    assert parse_kv('prompt="move left, then up",steps=4') == want
+    assert parse_kv("prompt='move left, then up', steps=4") == want
+    assert parse_kv("prompt=move left\\, then up,steps=4") == want
+    assert parse_kv('{prompt: "move left, then up", steps: 4}') == want
+    assert parse_kv('{"prompt": "move left, then up", "steps": 4}') == want
+    # an apostrophe inside a value does not open a quote
+    assert parse_kv("path=runs/it's,seed=1") == {"path": "runs/it's", "seed": 1}
+    assert parse_kv("base_url=http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-VL-7B") == {
+        "base_url": "http://127.0.0.1:8000/v1",
+        "model": "Qwen/Qwen2.5-VL-7B",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a=1,a=2", "given twice"),
+        ('prompt="unterminated, steps=4', "prompt"),
+        ("{a: 1", "mapping"),
+        ("{1: a}", "string keys"),
+        ("[1, 2]", "key=value"),
+    ],
+)
+def test_parse_kv_refuses_bad_options(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_kv(text)
