@@ -109,7 +109,7 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
         ``{task: HeadlineScore}`` in the results' task order.
     """
     # The same function the harness and the validator use, so the bounds match the score.
-    from panbench.results import _recompute_headline
+    from panbench.results import headline_score
 
     out: dict[str, HeadlineScore] = {}
     for name, task in results["tasks"].items():
@@ -122,7 +122,7 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
             for b in entry["ci95"]:
                 if b is None:
                     break
-                s = _recompute_headline(task["protocol"], metric, {metric: b})
+                s = headline_score(task["protocol"], metric, {metric: b})
                 bounds.append(math.nan if s is None else s)
             if len(bounds) == 2:
                 low, high = min(bounds), max(bounds)

@@ -383,8 +383,20 @@ def _protocol_shell(protocol: str, metric: str | None) -> Any:
     return shell
 
 
-def _recompute_headline(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
-    """The protocol's headline score from metric means, as the harness computes it."""
+def headline_score(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
+    """The protocol's headline score from metric means, as the harness computes it.
+
+    Public for readers of results files (validation, plots of bootstrap intervals).
+
+    Args:
+        protocol: a registered protocol name (a task entry's ``protocol``).
+        metric: the task's headline metric.
+        means: metric means (``None`` for a skipped metric).
+
+    Returns:
+        The score in [0, 100], or ``None`` when the headline metric has no value or the
+        protocol gives no 0-100 score for it.
+    """
     if means.get(metric) is None:
         return None
     values = {k: (math.nan if v is None else v) for k, v in means.items()}
@@ -539,9 +551,7 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
             c.equal(field, fresh[key], entry[key])
     if head_metric in metrics:
         means = {m: e["value"] for m, e in metrics.items()}
-        c.equal(
-            f"{prefix}.headline.score", _recompute_headline(protocol, head_metric, means), score
-        )
+        c.equal(f"{prefix}.headline.score", headline_score(protocol, head_metric, means), score)
     return score
 
 
