@@ -522,7 +522,10 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--leaderboard", type=Path, required=True, help="leaderboard folder")
     s.add_argument("--name", default=None, help="submission name (default: the model name)")
     s.add_argument(
-        "--replace", action="store_true", help="replace an earlier submission of the same model"
+        "--replace",
+        action="store_true",
+        help="replace an earlier submission of the same model (or, under the same name, "
+        "another checkpoint of it)",
     )
     s.set_defaults(func=_cmd_leaderboard_submit)
 

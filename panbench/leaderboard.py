@@ -453,10 +453,24 @@ def submit(
                 )
             replaced = other
         elif other == target:
-            raise SubmissionError(
-                f"Submission refused ({where}): the name {safe!r} is taken by another model "
-                f"({read_submission(other)['results']['model']['name']!r}); pass --name."
-            )
+            old_model = old["model"]
+            if old_model["name"] != results["model"]["name"]:
+                raise SubmissionError(
+                    f"Submission refused ({where}): the name {safe!r} is taken by another model "
+                    f"({old_model['name']!r}); pass --name."
+                )
+            # The same model name with another checkpoint (or other adapter options): a new
+            # version of the model, which replaces the row only when asked to.
+            if not replace:
+                raise SubmissionError(
+                    f"Submission refused ({where}): {other.name} holds another version of model "
+                    f"{old_model['name']!r} (checkpoint {old_model.get('checkpoint_sha256')!r}, "
+                    f"args {old_model.get('args', {})!r}); this one has checkpoint "
+                    f"{results['model'].get('checkpoint_sha256')!r}, args "
+                    f"{results['model'].get('args', {})!r}. Pass --replace to replace that row, "
+                    "or --name to add a row of its own."
+                )
+            replaced = other
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     record = {

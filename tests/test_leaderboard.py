@@ -126,6 +126,21 @@ def test_replace_swaps_a_partial_run_for_the_full_one(board: Path) -> None:
     assert _stored(board) == ["oracle.json"]
 
 
+def test_a_new_checkpoint_replaces_its_row_only_with_replace(board: Path, tmp_path: Path) -> None:
+    submit(mini_run("oracle"), board)
+    retrained = copy_run(mini_run("oracle", limit=3), tmp_path / "v2")
+    edit_results(retrained, _set("model.checkpoint_sha256", "ab" * 32))
+    with pytest.raises(SubmissionError, match=r"another version of model 'oracle'.*--replace"):
+        submit(retrained, board)
+    assert _stored(board) == ["oracle.json"]
+    sub = submit(retrained, board, replace=True)
+    assert _stored(board) == ["oracle.json"]
+    assert sub.results["model"]["checkpoint_sha256"] == "ab" * 32
+    # another model under a taken name is refused even with --replace
+    with pytest.raises(SubmissionError, match=r"taken by another model \('oracle'\)"):
+        submit(mini_run("copy-last"), board, name="oracle", replace=True)
+
+
 # ============================================================================ refused
 def _set(path: str, value: Any) -> Any:
     def edit(data: dict[str, Any]) -> None:
