@@ -83,6 +83,30 @@ class Dist:
 
             td.barrier()
 
+    def settle(self, error: BaseException | None) -> None:
+        """A barrier at which the ranks also agree whether any of them failed.
+
+        Every rank calls it, with the exception it caught (or ``None``). The failing rank
+        re-raises its own error; the others raise a :class:`PanbenchError` naming that rank,
+        so no rank waits at a barrier for one that has stopped (torchrun would kill them only
+        at its timeout). Finished episodes stay on disk, so a rerun resumes.
+        """
+        if self.world_size > 1:
+            import torch
+            import torch.distributed as td
+
+            flag = torch.tensor([0 if error is None else 1 + self.rank], dtype=torch.int64)
+            td.all_reduce(flag, op=td.ReduceOp.MAX)
+            failed = int(flag.item()) - 1
+            if error is None and failed >= 0:
+                raise PanbenchError(
+                    f"Rank {self.rank} stopped because rank {failed} failed (its error is "
+                    "printed by that rank). Finished episodes are kept; rerun the same command "
+                    "to resume."
+                )
+        if error is not None:
+            raise error
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0
@@ -303,52 +327,60 @@ def evaluate(
         done = _done_indices(samples_dir, task.name)
         todo = [i for i in mine if i not in done]
         part = samples_dir / f"{task.name}.part-{dist.rank}.jsonl"
-        with _progress(progress and dist.is_main, task.name, len(mine), console) as advance:
-            advance(len(mine) - len(todo))
-            for start in range(0, len(todo), batch_size):
-                batch = [protocol.episode(i) for i in todo[start : start + batch_size]]
-                records = protocol.run_batch(runner, batch)
-                if len(records) != len(batch):
-                    raise DataError(
-                        f"Protocol {task.protocol!r} returned {len(records)} records for "
-                        f"{len(batch)} episodes."
-                    )
-                # Keys starting with "_" (e.g. predicted frames for --save-videos) are not data.
-                extras = [
-                    {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
-                ]
-                # An episode whose judgement is pending (human judge) is not finished: it is
-                # not written, so a rerun with the scores runs it again.
-                full = [
-                    {
-                        "index": e.index,
-                        "episode_id": e.episode_id,
-                        "hash": e.hash,
-                        "seed": e.seed,
-                        **r,
-                    }
-                    for e, r, x in zip(batch, records, extras, strict=True)
-                    if not x.get("_pending")
-                ]
-                waiting = len(records) - len(full)
-                if waiting:
-                    pending[task.name] = pending.get(task.name, 0) + waiting
-                _append_records(part, full)
-                if save_videos:  # every rank saves its own episodes' videos
-                    _save_videos(out, task.name, batch, extras, save_videos)
-                advance(len(batch))
-        dist.barrier()
+        error: Exception | None = None
+        try:
+            with _progress(progress and dist.is_main, task.name, len(mine), console) as advance:
+                advance(len(mine) - len(todo))
+                for start in range(0, len(todo), batch_size):
+                    batch = [protocol.episode(i) for i in todo[start : start + batch_size]]
+                    records = protocol.run_batch(runner, batch)
+                    if len(records) != len(batch):
+                        raise DataError(
+                            f"Protocol {task.protocol!r} returned {len(records)} records for "
+                            f"{len(batch)} episodes."
+                        )
+                    # Keys starting with "_" (e.g. predicted frames for --save-videos) are not data.
+                    extras = [
+                        {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
+                    ]
+                    # An episode whose judgement is pending (human judge) is not finished: it is
+                    # not written, so a rerun with the scores runs it again.
+                    full = [
+                        {
+                            "index": e.index,
+                            "episode_id": e.episode_id,
+                            "hash": e.hash,
+                            "seed": e.seed,
+                            **r,
+                        }
+                        for e, r, x in zip(batch, records, extras, strict=True)
+                        if not x.get("_pending")
+                    ]
+                    waiting = len(records) - len(full)
+                    if waiting:
+                        pending[task.name] = pending.get(task.name, 0) + waiting
+                    _append_records(part, full)
+                    if save_videos:  # every rank saves its own episodes' videos
+                        _save_videos(out, task.name, batch, extras, save_videos)
+                    advance(len(batch))
+        except Exception as err:  # settled below: every rank stops, none waits at a barrier
+            error = err
+        dist.settle(error)
         if pending.get(task.name):
             continue  # merged on the rerun that brings the missing judgements
-        if dist.is_main:
-            recs = _merge_task(samples_dir, task.name, n)
-            task_results[task.name] = _task_entry(task, protocol, recs, n, limit)
-            task_results[task.name]["timing"] = {
-                "seconds": round(time.perf_counter() - t0, 3),
-                "model": runner.stats.to_dict(),
-            }
-            task_results[task.name].update(protocol.extra_results())
-        dist.barrier()
+        error = None
+        try:
+            if dist.is_main:
+                recs = _merge_task(samples_dir, task.name, n)
+                task_results[task.name] = _task_entry(task, protocol, recs, n, limit)
+                task_results[task.name]["timing"] = {
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "model": runner.stats.to_dict(),
+                }
+                task_results[task.name].update(protocol.extra_results())
+        except Exception as err:
+            error = err
+        dist.settle(error)
 
     if judge_obj is not None:
         judge_obj.close()  # the human judge writes its sheet here

@@ -381,6 +381,22 @@ def test_torchrun_two_processes_match_a_single_process(tmp_path: Path) -> None:
         assert names == [f"{i:05d}.mp4" for i in range(4)]
 
 
+def test_torchrun_a_contract_error_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
+    tasks = small_tasks(("small-rollout",))
+    out = tmp_path / "failed"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "panbench.cli", "evaluate", "--model", "tests.models.adapters:NaNOnRankOneModel"]
+    cmd += ["--tasks", ",".join(tasks), "--limit", "4", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # Before the fix rank 0 waited at a barrier for rank 1 until torchrun's timeout (minutes).
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    assert "'nan-on-rank-one'" in text and "NaN" in text  # rank 1's own ContractError
+    assert "Rank 0 stopped because rank 1 failed" in text
+    assert not (out / "results.json").exists()
+
+
 def test_the_cli_module_runs_as_a_script() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "panbench.cli", "--version"],

@@ -64,6 +64,19 @@ class _Broken(WorldModel):
         return state, self.corrupt(frames)
 
 
+class NaNOnRankOneModel(_Broken):
+    """Healthy on rank 0; under torchrun, rank 1 returns a NaN pixel on its first step."""
+
+    NAME = "nan-on-rank-one"
+
+    def corrupt(self, frames: np.ndarray) -> Any:
+        if os.environ.get("RANK", "0") != "1":
+            return frames
+        out = frames.astype(np.float32)
+        out[0, 0, 0, 0, 0] = np.nan
+        return out
+
+
 class WrongShapeModel(_Broken):
     """Returns frames without the k axis: [B, H, W, 3]."""
 
