@@ -334,3 +334,20 @@ def test_records_do_not_depend_on_batch_composition(task: str) -> None:
     alone = strip(protocol.run_batch(runner, [episodes[1]])[0])
     assert apart == [together[3], together[0], together[4]]
     assert alone == together[1]
+
+
+def test_protocol_metric_directions_agree_with_the_catalogue() -> None:
+    from panbench.errors import ConfigError
+    from panbench.metrics.registry import get_metric, metric_names
+    from panbench.protocols.base import ReportedMetric
+
+    shared = 0
+    for name in PROTOCOLS.names():
+        for metric in PROTOCOLS.get(name).metrics.values():
+            if metric.name in metric_names():
+                shared += 1
+                assert metric.higher_is_better is get_metric(metric.name).higher_is_better
+    assert shared >= 5  # psnr, ssim, lpips, fvd, smoothness, ... are named by protocols too
+    with pytest.raises(ConfigError, match=r"'psnr'.*catalogue says True"):
+        ReportedMetric("psnr", higher_is_better=False)
+    assert not ReportedMetric("not-in-the-catalogue", higher_is_better=False).higher_is_better

@@ -37,6 +37,22 @@ class ReportedMetric:
     #: computed once over all episodes (e.g. FVD) by :meth:`Protocol.set_metrics`
     set_level: bool = False
 
+    def __post_init__(self) -> None:
+        # A name the metric catalogue knows must read the same way here: results files and the
+        # compare gate take the direction from the protocol, `panbench ls metrics` from the
+        # catalogue, and the two must never disagree.
+        from panbench.metrics.registry import metric_names
+
+        if self.name in metric_names():
+            from panbench.metrics.registry import get_metric
+
+            info = get_metric(self.name)
+            if info.higher_is_better != self.higher_is_better:
+                raise ConfigError(
+                    f"Reported metric {self.name!r}: higher_is_better={self.higher_is_better}, "
+                    f"but the metric catalogue says {info.higher_is_better}."
+                )
+
 
 @dataclass
 class Episode:
