@@ -8,6 +8,8 @@ naming the file, the section and the closest known key, so a typo never trains t
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -307,7 +309,7 @@ def from_dict(cls: type[T], data: Any, where: str, section: str = "") -> T:
             f"{where}: expected a mapping at {label}, but got {type(data).__name__} {data!r}."
         )
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    hints = {f.name: f.type for f in fields.values()}
+    hints = typing.get_type_hints(cls)  # the annotations are strings (postponed evaluation)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
@@ -321,35 +323,64 @@ def from_dict(cls: type[T], data: Any, where: str, section: str = "") -> T:
         if dataclasses.is_dataclass(example):
             kwargs[key] = from_dict(type(example), value, where, sub)
             continue
-        kwargs[key] = _check_kind(value, example, str(hints[key]), where, sub)
+        kwargs[key] = _check_kind(value, hints[key], example, where, sub)
     return cls(**kwargs)
 
 
-def _check_kind(value: Any, example: Any, hint: str, where: str, key: str) -> Any:
-    if value is None and "None" in hint:
-        return None
-    if isinstance(example, bool) or hint == "bool":
-        ok = isinstance(value, bool)
-    elif isinstance(example, float) or hint == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(example, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(example, list) or "list[bool]" in hint:
-        kind = bool if "bool" in hint else int
-        ok = isinstance(value, list) and all(
-            isinstance(v, kind) and (kind is bool or not isinstance(v, bool)) for v in value
-        )
-    elif isinstance(example, dict):
-        ok = isinstance(value, dict)
-    else:
-        ok = isinstance(value, str)
+def _check_kind(value: Any, tp: Any, example: Any, where: str, key: str) -> Any:
+    """Checks ``value`` against the field's resolved type ``tp``; returns it (ints become floats).
+
+    Understands what the configs use: ``bool``, ``int``, ``float`` (an int is accepted), ``str``,
+    ``list[X]`` (every element checked), ``dict[...]``, ``Any``, ``Literal[...]`` and unions
+    with ``None`` (``X | None``).
+    """
+    ok, value = _matches(value, tp)
     if not ok:
         raise ConfigError(
-            f"{where}: expected {key} to be like {example!r} ({hint}), but got "
+            f"{where}: expected {key} to be like {example!r} ({_type_name(tp)}), but got "
             f"{type(value).__name__} {value!r}."
         )
     return value
+
+
+def _matches(value: Any, tp: Any) -> tuple[bool, Any]:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True, value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return True, None
+        for arg in args:
+            if arg is not type(None):
+                ok, converted = _matches(value, arg)
+                if ok:
+                    return True, converted
+        return False, value
+    if origin is typing.Literal:
+        return value in args, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp is str:
+        return isinstance(value, str), value
+    if tp is list or origin is list:
+        if not isinstance(value, list):
+            return False, value
+        if not args:
+            return True, value
+        checked = [_matches(v, args[0]) for v in value]
+        return all(ok for ok, _ in checked), [v for _, v in checked]
+    if tp is dict or origin is dict:
+        return isinstance(value, dict), value
+    return isinstance(value, tp) if isinstance(tp, type) else False, value
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) and not typing.get_args(tp) else str(tp)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
