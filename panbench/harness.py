@@ -363,6 +363,22 @@ def evaluate(
                     if save_videos:  # every rank saves its own episodes' videos
                         _save_videos(out, task.name, batch, extras, save_videos)
                     advance(len(batch))
+            if save_videos:
+                # Episodes finished before an interruption have records but maybe no video:
+                # run them again for the video only (rollouts are deterministic, the records on
+                # disk stay as they are).
+                missing = [
+                    i
+                    for i in mine
+                    if i < save_videos
+                    and i in done
+                    and not (out / "videos" / task.name / f"{i:05d}.mp4").exists()
+                ]
+                for start in range(0, len(missing), batch_size):
+                    batch = [protocol.episode(i) for i in missing[start : start + batch_size]]
+                    records = protocol.run_batch(runner, batch)
+                    extras = [{k: v for k, v in r.items() if k.startswith("_")} for r in records]
+                    _save_videos(out, task.name, batch, extras, save_videos)
         except Exception as err:  # settled below: every rank stops, none waits at a barrier
             error = err
         dist.settle(error)

@@ -549,3 +549,27 @@ def test_save_videos_writes_k_decodable_videos_per_task(tmp_path: Path) -> None:
                 err = np.abs(half.astype(float) - truth.astype(float)).mean()
                 assert err < 12.0, (spec.name, index, err)
     validate_results(out)
+
+
+def test_a_resumed_run_backfills_the_videos_of_finished_episodes(tmp_path: Path) -> None:
+    from panbench.data.videos import read_video
+
+    tasks = small_tasks(("small-rollout", "small-choice"))
+    fresh = tmp_path / "fresh"
+    evaluate("oracle", out=fresh, tasks=tasks, limit=3, save_videos=2, progress=False)
+    out = tmp_path / "run"
+    evaluate("oracle", out=out, tasks=tasks, limit=3, progress=False)  # finished, no videos
+    assert not (out / "videos").exists()
+    before = samples_bytes(out)
+    evaluate("oracle", out=out, tasks=tasks, limit=3, save_videos=2, progress=False)
+    assert samples_bytes(out) == before  # the records stay as they were
+    for path in tasks:
+        name = Path(path).stem
+        got = sorted(p.name for p in (out / "videos" / name).iterdir())
+        assert got == ["00000.mp4", "00001.mp4"]
+        for video in got:
+            np.testing.assert_array_equal(
+                read_video(out / "videos" / name / video),
+                read_video(fresh / "videos" / name / video),
+            )
+    validate_results(out)
