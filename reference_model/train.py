@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -279,21 +280,38 @@ class CsvLog:
                     self.tb.add_scalar(f"{row['stage']}/{k}", v, row["step"])
 
 
-def _setup_distributed(device: str | None) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if world > 1:
-        import torch.distributed as dist
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a lone process's private group)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if dev.type == "cuda":
-            dev = torch.device("cuda", local)
-            torch.cuda.set_device(dev)
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-        return dist.get_rank(), world, dev
+
+def setup_distributed(
+    device: str | None, need_group: bool = False
+) -> tuple[int, int, torch.device]:
+    """Rank, world size and device; initialises the process group (``env://``) when needed.
+
+    Args:
+        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
+        need_group: a group is needed even for one process (FSDP2).
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if (world > 1 or need_group) and not dist.is_initialized():
+        if world == 1 and "MASTER_ADDR" not in os.environ:
+            # A lone process (tests, one-GPU runs) gets a private local group.
+            os.environ.update(
+                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0", WORLD_SIZE="1"
+            )
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), dev
     return 0, 1, dev
 
 
@@ -344,7 +362,7 @@ def train(
             f"{out} already holds a training run; pass --resume to continue it or choose a new "
             "--out."
         )
-    rank, world, dev = _setup_distributed(device)
+    rank, world, dev = setup_distributed(device)
     say = console.print if console is not None else print
     t = cfg.train
     total = t.ae_steps + t.steps

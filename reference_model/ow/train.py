@@ -41,7 +41,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -56,7 +55,7 @@ from reference_model.data import batch_seed
 from reference_model.ow.cache import CacheSettings, FeatureCache, build_cache
 from reference_model.ow.config import OWConfig, load_ow_config
 from reference_model.ow.model import PanOWModel
-from reference_model.train import CsvLog, lr_lambda, swap_dir
+from reference_model.train import CsvLog, lr_lambda, setup_distributed, swap_dir
 
 __all__ = ["LOG_COLUMNS", "OPTIMIZER_FILE", "ensure_cache", "shard_model", "train"]
 
@@ -66,38 +65,6 @@ _WINDOW_SALT, _NOISE_SALT = 11, 12
 
 
 # ------------------------------------------------------------------------------- distributed
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def setup_distributed(device: str | None, need_group: bool) -> tuple[int, int, torch.device]:
-    """Rank, world size and device; initialises the process group (``env://``) when needed.
-
-    Args:
-        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
-        need_group: a group is needed even for one process (FSDP2).
-    """
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    if (world > 1 or need_group) and not dist.is_initialized():
-        if world == 1 and "MASTER_ADDR" not in os.environ:
-            # A lone process (tests, one-GPU runs) gets a private local group.
-            os.environ.update(
-                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1"
-            )
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), dev
-    return 0, 1, dev
-
-
 def _barrier() -> None:
     import torch.distributed as dist
 

@@ -112,10 +112,10 @@ def _worker(rank: int, cfg: str, out: str, port: int) -> None:
 def test_fsdp2_two_processes_gloo(tmp_path: Path) -> None:
     import torch.multiprocessing as mp  # two CPU processes, gloo: about 10 s
 
-    from reference_model.ow.train import _free_port
+    from reference_model.train import free_port
 
     cfg = write_config(tmp_path / "fsdp.yaml", train={**STEPS, "stage": 2, "fsdp": True})
-    mp.spawn(_worker, args=(str(cfg), str(tmp_path / "run"), _free_port()), nprocs=2)
+    mp.spawn(_worker, args=(str(cfg), str(tmp_path / "run"), free_port()), nprocs=2)
     model = PanOWModel.from_pretrained(tmp_path / "run" / "model")
     assert model.num_parameters()["total"] > 0
     assert (tmp_path / "run" / "checkpoint" / "optimizer-rank00001.safetensors").is_file()
