@@ -233,17 +233,8 @@ class PanModel(nn.Module):
             ConfigError: ``config.json`` is invalid, or the weights do not match it (the message
                 names both files and the first mismatching tensors).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         config, _ = cls.read_config(path)
-        file = Path(path) / WEIGHTS_NAME
-        if not file.is_file():
-            raise DataError(f"Checkpoint {path} has no {WEIGHTS_NAME} (looked for {file}).")
-        try:
-            tensors = load_file(str(file), device="cpu")
-        except (SafetensorError, OSError, ValueError) as err:
-            raise DataError(f"{file}: not a readable safetensors file ({err}).") from err
+        file, tensors = read_weights(path)
         model = cls(config)
         check_weights(tensors, model.state_dict(), file, Path(path) / CONFIG_NAME)
         model.load_state_dict(tensors, strict=True)
@@ -297,6 +288,27 @@ def read_checkpoint_doc(
     if "model" not in doc:
         raise ConfigError(f"{file}: missing the 'model' section.")
     return doc
+
+
+def read_weights(path: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """The tensors of a checkpoint folder's weights file, on CPU.
+
+    Returns:
+        The file read and its tensors by name.
+
+    Raises:
+        DataError: the file is missing (says where it looked) or not readable safetensors.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    file = Path(path) / WEIGHTS_NAME
+    if not file.is_file():
+        raise DataError(f"Checkpoint {path} has no {WEIGHTS_NAME} (looked for {file}).")
+    try:
+        return file, load_file(str(file), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DataError(f"{file}: not a readable safetensors file ({err}).") from err
 
 
 def check_weights(

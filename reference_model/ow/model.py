@@ -34,9 +34,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from panbench.errors import ConfigError, DataError
+from panbench.errors import ConfigError
 from reference_model.config import from_dict
-from reference_model.model import CONFIG_NAME, WEIGHTS_NAME, check_weights, read_checkpoint_doc
+from reference_model.model import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    check_weights,
+    read_checkpoint_doc,
+    read_weights,
+)
 from reference_model.ow.backbone import OWBackbone
 from reference_model.ow.cache import encoder_fingerprint
 from reference_model.ow.config import OWModelConfig
@@ -388,22 +394,13 @@ class PanOWModel(nn.Module):
             DataError: a missing or unreadable file.
             ConfigError: another model config, or keys / shapes that do not match (named).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         config, _ = self.read_config(path)
         if dataclasses.asdict(config) != dataclasses.asdict(self.config):
             raise ConfigError(
                 f"{Path(path) / CONFIG_NAME}: its model config differs from this model's; "
                 "initialise from a checkpoint of the same model config."
             )
-        file = Path(path) / WEIGHTS_NAME
-        if not file.is_file():
-            raise DataError(f"Checkpoint {path} has no {WEIGHTS_NAME} (looked for {file}).")
-        try:
-            tensors = load_file(str(file), device="cpu")
-        except (SafetensorError, OSError, ValueError) as err:
-            raise DataError(f"{file}: not a readable safetensors file ({err}).") from err
+        file, tensors = read_weights(path)
         check_weights(tensors, self.checkpoint_state_dict(), file, Path(path) / CONFIG_NAME)
         self.load_state_dict(tensors, strict=False)
 
