@@ -25,8 +25,8 @@ def _timeit(fn: Any, repeats: int) -> float:
 
 
 def run(quick: bool) -> list[dict]:
+    from panbench.data.episodes import make_episode
     from panbench.envs import make
-    from panbench.protocols.base import make_episode
     from reference_model.config import CONFIG_DIR, load_run_config
     from reference_model.data import WindowStream
     from reference_model.model import PanModel

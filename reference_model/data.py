@@ -76,7 +76,7 @@ class WindowStream:
     def _env_batch(
         self, rng: np.random.Generator, size: int
     ) -> tuple[torch.Tensor, list[list[str]]]:
-        from panbench.protocols.base import draw_action
+        from panbench.data.episodes import draw_action
 
         frames, texts = [], []
         for _ in range(size):
@@ -105,7 +105,7 @@ class WindowStream:
     def _folder_batch(
         self, rng: np.random.Generator, size: int
     ) -> tuple[torch.Tensor, list[list[str]]]:
-        from panbench.protocols.base import resize_frames
+        from panbench.data.frames import resize_frames
 
         eps = self.dataset.index.episodes
         usable = [i for i, e in enumerate(eps) if e.num_frames >= self.window]
@@ -115,7 +115,7 @@ class WindowStream:
             n = int(item["frames"].shape[0])
             start = int(rng.integers(n - self.window + 1))
             clip = np.asarray(item["frames"][start : start + self.window])
-            frames.append(resize_frames(clip, self.resolution))
+            frames.append(resize_frames(clip, self.resolution, mode="squash"))
             acts = item["actions"][start : start + self.window - 1]
             texts.append([str(a.get("text", "")) for a in acts])
         return torch.from_numpy(np.stack(frames)), texts

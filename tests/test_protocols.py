@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from panbench.data.episodes import episode_seed, make_episode
 from panbench.envs import make as make_env
 from panbench.models.baselines import RandomActionModel
 from panbench.protocols import PROTOCOLS, ModelRunner
-from panbench.protocols.base import episode_seed, make_episode
 from panbench.protocols.choice import ChoiceProtocol
 from panbench.protocols.counterfactual import counterfactual_agreement
 from panbench.protocols.rollout import attribute_following, tracking_accuracy

@@ -140,7 +140,7 @@ def shifted_clips(context: np.ndarray, rounds: int) -> list[np.ndarray]:
 
 
 def test_smoothness_end_to_end_with_a_tiny_video_model(imported, tmp_path: Path) -> None:
-    from panbench.data.wr_arena import WrArenaSource
+    from panbench.data.sources.wr_arena import WrArenaSource
     from panbench.metrics.smoothness import smoothness
     from panbench.suite import load_task
 
@@ -419,8 +419,7 @@ class DimmerModel(WorldModel):
 def test_structured_planning_keeps_the_actions_that_approach_the_goal(
     imported, tmp_path: Path
 ) -> None:
-    from panbench.data.wr_arena import WrArenaSource
-    from panbench.protocols.wr_planning import DEFAULT_CANDIDATES
+    from panbench.data.sources.wr_arena import DEFAULT_CANDIDATES, WrArenaSource
     from panbench.suite import load_task
 
     _, tasks = imported

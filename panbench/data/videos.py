@@ -1,4 +1,4 @@
-"""Video IO with PyAV (read, write, resize) and import of a folder of videos as episodes."""
+"""Video IO with PyAV (read, write) and import of a folder of videos as episodes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from panbench.data.format import NO_ACTION_KIND, DatasetWriter, EpisodeRecord
+from panbench.data.frames import resize_frames
 from panbench.errors import ConfigError, DataError
 from panbench.io import atomic_open
 
@@ -20,7 +21,6 @@ __all__ = [
     "import_videos",
     "read_actions_file",
     "read_video",
-    "resize_frames",
     "write_video",
 ]
 
@@ -28,7 +28,8 @@ __all__ = [
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 #: the optional per-step action file of an import folder.
 ACTIONS_FILE = "actions.jsonl"
-#: how :func:`resize_frames` resamples, recorded in the index of imported folders.
+#: how imported videos are resampled (:func:`~panbench.data.frames.resize_frames`, mode
+#: ``"center-crop"``), recorded in the index of imported folders.
 RESAMPLING = (
     "center crop to a square of the shorter side, then torch.nn.functional.interpolate("
     "mode='bilinear', antialias=True, align_corners=False) in float32, rounded and clamped to uint8"
@@ -144,32 +145,6 @@ def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     if not frames:
         raise DataError(f"Could not decode video {path}: it holds no decodable frames.")
     return np.stack(frames)
-
-
-def resize_frames(frames: np.ndarray, resolution: int) -> np.ndarray:
-    """Center-crops frames to a square and resizes them to ``resolution`` (see ``RESAMPLING``).
-
-    Args:
-        frames: uint8 [T, H, W, 3].
-        resolution: the output side in pixels.
-
-    Returns:
-        uint8 [T, resolution, resolution, 3] (the input itself when nothing changes).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    _, height, width, _ = frames.shape
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    frames = frames[:, top : top + side, left : left + side]
-    if side == resolution:
-        return np.ascontiguousarray(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    y = F.interpolate(
-        x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
-    )
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def read_actions_file(path: str | Path) -> dict[str, list[str]]:
@@ -297,7 +272,7 @@ def import_videos(
             if max_frames is not None:
                 frames = frames[:max_frames]
             if resolution is not None:
-                frames = resize_frames(frames, resolution)
+                frames = resize_frames(frames, resolution, mode="center-crop")
             elif native_size is None:
                 native_size = (frames.shape[1:3], video.name)
             elif frames.shape[1:3] != native_size[0]:

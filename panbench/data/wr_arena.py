@@ -1,56 +1,33 @@
-"""WR-Arena import: turn a local WR-Arena checkout into versioned panbench tasks and read them back.
+"""WR-Arena import: turn a local WR-Arena checkout into versioned panbench tasks.
 
 WR-Arena (MBZUAI-IFM/WR-Arena) ships its evaluation samples as JSON/JSONL files under
 ``datasets/`` with images next to them. panbench does not redistribute them (no licence
 upstream); :func:`import_wr_arena` reads the user's checkout and writes, per task, a task YAML and
 a manifest listing every sample: image paths relative to the checkout root, prompts, answers and
 the sha256 of every image. The YAML records the manifest's sha256, so the task hash covers the
-data; :class:`WrArenaSource` turns a manifest back into episodes, checking each image against its
-recorded hash.
-
-Images become square frames by one documented rule (``data.aspect`` in the task): ``crop``
-(default) keeps the largest centred square, ``pad`` centres the image on black, ``squash``
-resizes without keeping the aspect ratio; then an antialiased bilinear resize to
-``data.resolution`` (the same resize the model runner uses). See ``docs/wr-arena.md``.
+data; :class:`~panbench.data.sources.wr_arena.WrArenaSource` turns a manifest back into episodes.
+See ``docs/wr-arena.md``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-from panbench.envs.base import Action
+from panbench.data.sources.wr_arena import DEFAULT_CANDIDATES, MANIFEST_FORMAT, MANIFEST_VERSION
 from panbench.errors import ConfigError, DataError
 from panbench.io import atomic_write_text, sha256_file
-from panbench.protocols.base import Episode, episode_seed, resize_frames
-
-if TYPE_CHECKING:
-    from panbench.suite import TaskSpec
 
 __all__ = [
-    "MANIFEST_FORMAT",
-    "ROOT_ENV_VAR",
     "WR_TASKS",
     "ImportReport",
     "TaskImport",
-    "WrArenaSource",
-    "image_to_frame",
     "import_wr_arena",
-    "load_manifest",
-    "resolve_root",
 ]
-
-MANIFEST_FORMAT = "panbench-wr-arena-manifest"
-MANIFEST_VERSION = 1
-ROOT_ENV_VAR = "PANBENCH_WR_ARENA_ROOT"
-"""Environment variable naming the WR-Arena checkout; overrides the root recorded at import."""
 
 #: bumped whenever an imported task's scoring or episode construction changes
 TASK_VERSION = "1"
@@ -162,6 +139,10 @@ class _Resolver:
         if not path.is_file():
             return None
         return {"path": rel, "sha256": sha256_file(path)}
+
+
+Sampler = Callable[[_Resolver, Path, int, Mapping[str, Any]], tuple[dict[str, Any], list[str]]]
+"""Reads upstream sample ``i`` of a file: the manifest entry and the images it needs."""
 
 
 # ============================================================================ the import
@@ -280,7 +261,7 @@ def _goal_images(res: _Resolver) -> dict[tuple[str, str], str]:
     return out
 
 
-def _planning_sampler(res: _Resolver) -> Any:
+def _planning_sampler(res: _Resolver) -> Sampler:
     goals = _goal_images(res)
 
     def sample(
@@ -349,10 +330,91 @@ def _task_yaml(
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
+@dataclass(frozen=True)
+class _TaskPlan:
+    """How one WR-Arena task is imported: the upstream file, its reader and the task it makes."""
+
+    file: str
+    what: str
+    #: builds the sample reader (planning's reads its goal images first, and only when imported)
+    sampler: Callable[[_Resolver], Sampler]
+    protocol: str
+    metrics: tuple[str, ...]
+    headline: str
+    #: the episode horizon a sample needs (the task's is the largest)
+    horizon: Callable[[dict[str, Any]], int]
+    #: the task's options, built only for a task that is written (the rubric imports judges)
+    options: Callable[[], dict[str, Any]]
+    description: str
+
+
 def _fidelity_options() -> dict[str, Any]:
     from panbench.judges import WR_FIDELITY_RUBRIC
 
     return {"rubric": WR_FIDELITY_RUBRIC.to_dict()}
+
+
+def _plans(root: Path) -> dict[str, _TaskPlan]:
+    """The import plan of every task in :data:`WR_TASKS`, for the checkout ``root``."""
+    fidelity = _FIDELITY_DIR + "/samples_subset.json"
+    if (root / _FIDELITY_DIR / "samples.json").is_file():
+        fidelity = _FIDELITY_DIR + "/samples.json"  # the full set, where the user has it
+    return {
+        "wr-action-fidelity": _TaskPlan(
+            file=fidelity,
+            what="action simulation fidelity samples (id, image_path, prompt_list)",
+            sampler=lambda res: _sample_fidelity,
+            protocol="wr_action_fidelity",
+            metrics=("fidelity", "agent_fidelity", "environment_fidelity"),
+            headline="fidelity",
+            horizon=lambda s: 3,
+            options=_fidelity_options,
+            description="WR-Arena action simulation fidelity: three language-action rounds "
+            "from a real image (agent prompt lists 1-3, environment 4-6), each round judged "
+            "0-3 on 8 frames; a percentage of the top score. Judge-dependent.",
+        ),
+        "wr-smoothness": _TaskPlan(
+            file=_SMOOTHNESS_DIR + "/samples.json",
+            what="smoothness samples (id, image_path, prompt_list)",
+            sampler=lambda res: _sample_smoothness,
+            protocol="wr_smoothness",
+            metrics=("smoothness",),
+            headline="smoothness",
+            horizon=lambda s: len(s["prompts"]),
+            options=lambda: {"flow": "farneback", "lam": 1.0},
+            description="WR-Arena transition smoothness: a 10-round rollout from a real "
+            "image; per round median |v| * exp(-median |dv|) of optical flow, averaged over "
+            "rounds then samples. Judge-free.",
+        ),
+        "wr-stepwise": _TaskPlan(
+            file=_STEPWISE_DIR + "/samples.jsonl",
+            what="step-wise simulation samples (id, prompt, source, image_choices, best)",
+            sampler=lambda res: _sample_stepwise,
+            protocol="wr_stepwise",
+            metrics=("choice_accuracy",),
+            headline="choice_accuracy",
+            horizon=lambda s: 1,
+            options=lambda: {"distance": "pixel"},
+            description="WR-Arena step-wise simulation: from a real image and an action, "
+            "the candidate nearest the model's last predicted frame must be upstream's 'best' "
+            "of four. Judge-free.",
+        ),
+        "wr-structured-planning": _TaskPlan(
+            file=_PLANNING_DIR + "/samples.jsonl",
+            what="structured planning samples (episode, goal, image_path, max_action)",
+            sampler=_planning_sampler,
+            protocol="wr_structured_planning",
+            metrics=("goal_distance", "goal_progress"),
+            headline="goal_progress",
+            horizon=lambda s: int(s["max_action"]),
+            options=lambda: {"scorer": "goal-image", "candidates": list(DEFAULT_CANDIDATES)},
+            description="WR-Arena structured simulation planning (Language Table): within "
+            "the action budget, the model imagines each candidate push and the one whose "
+            "imagined frame is nearest the goal image is kept; scored by how much nearer the "
+            "final imagined frame is to the goal image than the start. Judge-free in "
+            "imagination only; upstream's success is judged by people.",
+        ),
+    }
 
 
 def import_wr_arena(
@@ -380,6 +442,19 @@ def import_wr_arena(
     root = Path(root).expanduser().resolve()
     out = Path(out)
     wanted = list(tasks) if tasks else list(WR_TASKS)
+    _check_request(root, wanted)
+    res = _Resolver(root)
+    plans = _plans(root)
+    report = ImportReport(root=root, out=out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in wanted:
+        report.tasks.append(_import_task(res, out, name, plans[name]))
+    report.suites = _write_suites(out, [t.task for t in report.tasks if t.yaml is not None])
+    return report
+
+
+def _check_request(root: Path, wanted: Sequence[str]) -> None:
+    """Refuses unknown task names and a root without ``datasets/``."""
     unknown = [t for t in wanted if t not in WR_TASKS]
     if unknown:
         from panbench.registry import did_you_mean
@@ -394,134 +469,72 @@ def import_wr_arena(
             "(git clone https://github.com/MBZUAI-IFM/WR-Arena), but it is missing; pass the "
             "checkout's top folder as --root."
         )
-    res = _Resolver(root)
-    fidelity = _FIDELITY_DIR + "/samples_subset.json"
-    if (root / _FIDELITY_DIR / "samples.json").is_file():
-        fidelity = _FIDELITY_DIR + "/samples.json"  # the full set, where the user has it
-    plans: dict[str, dict[str, Any]] = {
-        "wr-action-fidelity": {
-            "file": fidelity,
-            "what": "action simulation fidelity samples (id, image_path, prompt_list)",
-            "sample": _sample_fidelity,
-            "protocol": "wr_action_fidelity",
-            "metrics": ["fidelity", "agent_fidelity", "environment_fidelity"],
-            "headline": "fidelity",
-            "horizon": lambda s: 3,
-            "description": "WR-Arena action simulation fidelity: three language-action rounds "
-            "from a real image (agent prompt lists 1-3, environment 4-6), each round judged "
-            "0-3 on 8 frames; a percentage of the top score. Judge-dependent.",
-        },
-        "wr-smoothness": {
-            "file": _SMOOTHNESS_DIR + "/samples.json",
-            "what": "smoothness samples (id, image_path, prompt_list)",
-            "sample": _sample_smoothness,
-            "protocol": "wr_smoothness",
-            "metrics": ["smoothness"],
-            "headline": "smoothness",
-            "horizon": lambda s: len(s["prompts"]),
-            "options": {"flow": "farneback", "lam": 1.0},
-            "description": "WR-Arena transition smoothness: a 10-round rollout from a real "
-            "image; per round median |v| * exp(-median |dv|) of optical flow, averaged over "
-            "rounds then samples. Judge-free.",
-        },
-        "wr-stepwise": {
-            "file": _STEPWISE_DIR + "/samples.jsonl",
-            "what": "step-wise simulation samples (id, prompt, source, image_choices, best)",
-            "sample": _sample_stepwise,
-            "protocol": "wr_stepwise",
-            "metrics": ["choice_accuracy"],
-            "headline": "choice_accuracy",
-            "horizon": lambda s: 1,
-            "options": {"distance": "pixel"},
-            "description": "WR-Arena step-wise simulation: from a real image and an action, "
-            "the candidate nearest the model's last predicted frame must be upstream's 'best' "
-            "of four. Judge-free.",
-        },
-        "wr-structured-planning": {
-            "file": _PLANNING_DIR + "/samples.jsonl",
-            "what": "structured planning samples (episode, goal, image_path, max_action)",
-            "sample": None,
-            "protocol": "wr_structured_planning",
-            "metrics": ["goal_distance", "goal_progress"],
-            "headline": "goal_progress",
-            "horizon": lambda s: int(s["max_action"]),
-            "options": {"scorer": "goal-image"},
-            "description": "WR-Arena structured simulation planning (Language Table): within "
-            "the action budget, the model imagines each candidate push and the one whose "
-            "imagined frame is nearest the goal image is kept; scored by how much nearer the "
-            "final imagined frame is to the goal image than the start. Judge-free in "
-            "imagination only; upstream's success is judged by people.",
-        },
-    }
-    report = ImportReport(root=root, out=out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in wanted:
-        plan = plans[name]
-        sampler = plan["sample"] or _planning_sampler(res)
-        upstream = root / plan["file"]
-        records = _read_records(upstream, plan["what"])
-        samples: list[dict[str, Any]] = []
-        skipped: list[dict[str, Any]] = []
-        for i, rec in enumerate(records):
-            sample, images = sampler(res, upstream, i, rec)
-            missing = [p for p in images if not (root / p).is_file()]
-            if missing:
-                skipped.append({"id": sample["id"], "reason": "missing image", "missing": missing})
-                continue
-            sample["image"] = res.image(sample["image"])
-            if "choices" in sample:
-                sample["choices"] = [res.image(c) for c in sample["choices"]]
-            if sample.get("goal_image") is not None:
-                sample["goal_image"] = res.image(sample["goal_image"])
-            samples.append(sample)
-        manifest_path = out / f"{name}.manifest.json"
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "format_version": MANIFEST_VERSION,
-            "kind": "wr-arena",
-            "task": name,
-            "upstream": {"file": plan["file"], "sha256": sha256_file(upstream)},
-            "counts": {"listed": len(records), "usable": len(samples), "skipped": len(skipped)},
-            "samples": samples,
-            "skipped": skipped,
-        }
-        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
-        yaml_path: Path | None = None
-        if samples:
-            options = dict(plan.get("options", {}))
-            if name == "wr-action-fidelity":
-                options.update(_fidelity_options())
-            if name == "wr-structured-planning":
-                from panbench.protocols.wr_planning import DEFAULT_CANDIDATES
 
-                options["candidates"] = list(DEFAULT_CANDIDATES)
-            yaml_path = out / f"{name}.yaml"
-            text = _task_yaml(
-                name,
-                plan["description"],
-                plan["protocol"],
-                manifest_path,
-                root,
-                len(samples),
-                max(plan["horizon"](s) for s in samples),
-                plan["metrics"],
-                plan["headline"],
-                options,
-            )
-            atomic_write_text(yaml_path, text)
-        report.tasks.append(
-            TaskImport(
-                task=name,
-                upstream=plan["file"],
-                listed=len(records),
-                usable=len(samples),
-                missing=len(skipped),
-                yaml=yaml_path,
-                manifest=manifest_path,
-            )
+
+def _collect_samples(
+    res: _Resolver, upstream: Path, records: Sequence[Mapping[str, Any]], sampler: Sampler
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest entries of the usable samples (images hashed) and of the skipped ones."""
+    samples: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        sample, images = sampler(res, upstream, i, rec)
+        missing = [p for p in images if not (res.root / p).is_file()]
+        if missing:
+            skipped.append({"id": sample["id"], "reason": "missing image", "missing": missing})
+            continue
+        sample["image"] = res.image(sample["image"])
+        if "choices" in sample:
+            sample["choices"] = [res.image(c) for c in sample["choices"]]
+        if sample.get("goal_image") is not None:
+            sample["goal_image"] = res.image(sample["goal_image"])
+        samples.append(sample)
+    return samples, skipped
+
+
+def _import_task(res: _Resolver, out: Path, name: str, plan: _TaskPlan) -> TaskImport:
+    """Writes one task's manifest and, when it has usable samples, its YAML."""
+    sampler = plan.sampler(res)
+    upstream = res.root / plan.file
+    records = _read_records(upstream, plan.what)
+    samples, skipped = _collect_samples(res, upstream, records, sampler)
+    manifest_path = out / f"{name}.manifest.json"
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "kind": "wr-arena",
+        "task": name,
+        "upstream": {"file": plan.file, "sha256": sha256_file(upstream)},
+        "counts": {"listed": len(records), "usable": len(samples), "skipped": len(skipped)},
+        "samples": samples,
+        "skipped": skipped,
+    }
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    yaml_path: Path | None = None
+    if samples:
+        yaml_path = out / f"{name}.yaml"
+        text = _task_yaml(
+            name,
+            plan.description,
+            plan.protocol,
+            manifest_path,
+            res.root,
+            len(samples),
+            max(plan.horizon(s) for s in samples),
+            plan.metrics,
+            plan.headline,
+            plan.options(),
         )
-    report.suites = _write_suites(out, [t.task for t in report.tasks if t.yaml is not None])
-    return report
+        atomic_write_text(yaml_path, text)
+    return TaskImport(
+        task=name,
+        upstream=plan.file,
+        listed=len(records),
+        usable=len(samples),
+        missing=len(skipped),
+        yaml=yaml_path,
+        manifest=manifest_path,
+    )
 
 
 def _write_suites(out: Path, written: Sequence[str]) -> list[Path]:
@@ -543,225 +556,3 @@ def _write_suites(out: Path, written: Sequence[str]) -> list[Path]:
         atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
         paths.append(path)
     return paths
-
-
-# ============================================================================ reading it back
-def load_manifest(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
-    """Reads a manifest written by :func:`import_wr_arena`, checking its sha256 and format.
-
-    Raises:
-        DataError: missing, malformed, of another format, or changed since the task was written.
-    """
-    try:
-        blob = path.read_bytes()
-    except OSError as err:
-        raise DataError(
-            f"{path}: cannot read the task's data manifest ({err}); re-run `panbench tasks "
-            "import wr-arena`."
-        ) from err
-    digest = hashlib.sha256(blob).hexdigest()
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise DataError(
-            f"{path}: the manifest hashes to {digest}, not the {expected_sha256} its task "
-            "records: it changed after import; re-run `panbench tasks import wr-arena`."
-        )
-    try:
-        data = json.loads(blob)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not valid JSON ({err}).") from err
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise DataError(f"{path}: expected a {MANIFEST_FORMAT!r} manifest.")
-    if data.get("format_version") != MANIFEST_VERSION:
-        raise DataError(
-            f"{path}: expected manifest format_version {MANIFEST_VERSION}, got "
-            f"{data.get('format_version')!r}; re-run the import."
-        )
-    return data
-
-
-def resolve_root(recorded: str | None, task: str) -> Path:
-    """The checkout to read images from: ``$PANBENCH_WR_ARENA_ROOT`` if set, else the root the
-    import recorded.
-
-    Raises:
-        ConfigError: neither is set.
-    """
-    override = os.environ.get(ROOT_ENV_VAR)
-    if override:
-        return Path(override).expanduser()
-    if recorded:
-        return Path(recorded).expanduser()
-    raise ConfigError(
-        f"Task {task!r} names no WR-Arena checkout: set {ROOT_ENV_VAR}=/path/to/WR-Arena or "
-        "data.root in the task (re-running the import records it)."
-    )
-
-
-def image_to_frame(path: Path, resolution: int, aspect: str = "crop") -> np.ndarray:
-    """Reads an image and makes it a square frame.
-
-    Args:
-        path: a PNG/JPEG file (any mode; converted to RGB, alpha dropped).
-        resolution: the side of the output frame in pixels.
-        aspect: ``crop`` (largest centred square), ``pad`` (centred on black) or ``squash``.
-
-    Returns:
-        uint8 [resolution, resolution, 3].
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            rgb = np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
-    except OSError as err:
-        raise DataError(f"{path}: cannot decode the image ({err}).") from err
-    h, w = rgb.shape[:2]
-    if aspect == "crop":
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        square = rgb[top : top + side, left : left + side]
-    elif aspect == "pad":
-        side = max(h, w)
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        top, left = (side - h) // 2, (side - w) // 2
-        square[top : top + h, left : left + w] = rgb
-    elif aspect == "squash":
-        import torch
-        import torch.nn.functional as F
-
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
-        y = F.interpolate(
-            x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
-        )
-        out: np.ndarray = y.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
-        return np.ascontiguousarray(out)
-    else:
-        raise ConfigError(f"Expected aspect 'crop', 'pad' or 'squash', but got {aspect!r}.")
-    return np.ascontiguousarray(resize_frames(np.ascontiguousarray(square), resolution))
-
-
-def _hash_episode(sample: Mapping[str, Any]) -> str:
-    """sha256 over the sample's image hashes (the image bytes), prompts, goal and answer."""
-    payload = {
-        "image": sample["image"]["sha256"],
-        "prompts": sample.get("prompts", []),
-        "choices": [c["sha256"] for c in sample.get("choices", [])],
-        "answer": sample.get("answer"),
-        "goal": sample.get("goal"),
-        "goal_image": (sample.get("goal_image") or {}).get("sha256"),
-        "max_action": sample.get("max_action"),
-    }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class WrArenaSource:
-    """Episodes of an imported WR-Arena task, built from its manifest and the user's checkout.
-
-    Each episode's context is the sample's image as one frame; its actions are the sample's
-    prompts as text-only actions (``kind`` ``"intervention"`` for environment prompts); there
-    are no true future frames (``frames`` is empty). Step-wise samples carry their candidate
-    frames and 1-based answer, planning samples their goal text, budget and goal frame.
-
-    Args:
-        task: a task with a ``data`` spec.
-
-    Raises:
-        DataError: the manifest is missing, changed or holds fewer samples than the task counts.
-        ConfigError: no checkout root is known.
-    """
-
-    def __init__(self, task: TaskSpec) -> None:
-        if task.data is None:
-            raise ConfigError(f"Task {task.name!r} has no data source.")
-        self.task = task
-        self.data = task.data
-        self.manifest_path = task.manifest_path()
-        self.manifest = load_manifest(self.manifest_path, task.data.manifest_sha256)
-        self.samples: list[dict[str, Any]] = list(self.manifest["samples"])
-        if task.episodes.count > len(self.samples):
-            raise DataError(
-                f"Task {task.name!r} counts {task.episodes.count} episodes, but its manifest "
-                f"{self.manifest_path} lists {len(self.samples)} usable samples."
-            )
-        self.root = resolve_root(task.data.root, task.name)
-        if not self.root.is_dir():
-            raise DataError(
-                f"{self.root}: the WR-Arena checkout of task {task.name!r} is not there; set "
-                f"{ROOT_ENV_VAR} to where it is."
-            )
-
-    def provenance(self) -> dict[str, Any]:
-        """Where the episodes came from, for the task's results entry."""
-        return {
-            "kind": self.data.kind,
-            "root": str(self.root),
-            "manifest": str(self.manifest_path),
-            "manifest_sha256": self.data.manifest_sha256,
-            "upstream": dict(self.manifest.get("upstream", {})),
-            "counts": dict(self.manifest.get("counts", {})),
-            "resolution": self.data.resolution,
-            "aspect": self.data.aspect,
-        }
-
-    def frame(self, image: Mapping[str, str]) -> np.ndarray:
-        """One image of the manifest as a task frame uint8 [R, R, 3], checked against its hash.
-
-        Raises:
-            DataError: the file is missing or its bytes changed since import.
-        """
-        path = self.root / image["path"]
-        if not path.is_file():
-            raise DataError(
-                f"{path}: image of task {self.task.name!r} is missing (is {ROOT_ENV_VAR} or "
-                "data.root the right checkout?)."
-            )
-        found = sha256_file(path)
-        if found != image["sha256"]:
-            raise DataError(
-                f"{path}: the image changed since import (sha256 {found[:12]}..., manifest "
-                f"{image['sha256'][:12]}...); re-run `panbench tasks import wr-arena` (this "
-                "changes the task hash)."
-            )
-        return image_to_frame(path, self.data.resolution, self.data.aspect)
-
-    def frames(self, images: Iterable[Mapping[str, str]]) -> np.ndarray:
-        return np.stack([self.frame(im) for im in images])
-
-    def episode(self, index: int) -> ImageEpisode:
-        """Episode ``index`` (the manifest's sample ``index``)."""
-        sample = self.samples[index]
-        kind = "intervention" if sample.get("group") == "environment" else "agent"
-        actions = [Action.text_only(p, kind=kind) for p in sample.get("prompts", [])]
-        context = self.frame(sample["image"])[None]
-        res = self.data.resolution
-        return ImageEpisode(
-            index=index,
-            episode_id=f"{self.task.name}/{index:05d}",
-            seed=episode_seed(self.task.episodes.seed, index),
-            context_frames=context,
-            context_actions=[],
-            context_states=[],
-            actions=actions,
-            states=[],
-            frames=np.zeros((0, res, res, 3), dtype=np.uint8),
-            hash=_hash_episode(sample),
-            sample=sample,
-            choices=self.frames(sample["choices"]) if sample.get("choices") else None,
-            goal_frame=self.frame(sample["goal_image"]) if sample.get("goal_image") else None,
-        )
-
-
-@dataclass
-class ImageEpisode(Episode):
-    """An :class:`~panbench.protocols.base.Episode` from an imported image sample.
-
-    Attributes:
-        sample: the manifest entry (id, prompts, answer, goal, ...).
-        choices: uint8 [N, R, R, 3] candidate frames (step-wise tasks), else None.
-        goal_frame: uint8 [R, R, 3] goal image (planning tasks that have one), else None.
-    """
-
-    sample: dict[str, Any] = field(default_factory=dict)
-    choices: np.ndarray | None = None
-    goal_frame: np.ndarray | None = None

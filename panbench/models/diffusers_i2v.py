@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from panbench.data.frames import resize_frames
 from panbench.envs.base import Action
 from panbench.errors import ConfigError, ContractError
 from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
@@ -141,21 +142,6 @@ class _State:
     history: np.ndarray
     seeds: tuple[int, ...]
     chunk: int
-
-
-def _resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resizes uint8 [..., h, w, 3] frames to [..., height, width, 3] (antialiased bilinear)."""
-    if frames.shape[-3] == height and frames.shape[-2] == width:
-        return frames
-    import torch
-    import torch.nn.functional as F
-
-    lead = frames.shape[:-3]
-    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
-    x = x.permute(0, 3, 1, 2).float()
-    y = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    y = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return y.reshape(*lead, height, width, 3).numpy()
 
 
 def _to_uint8(video: np.ndarray) -> np.ndarray:
@@ -547,7 +533,9 @@ class DiffusersI2VModel(WorldModel):
             raise ContractError(
                 f"Expected one seed per context ({frames.shape[0]}), but got {len(context.seeds)}."
             )
-        history = _resize(frames[:, -self.cond_frames :], self.height, self.width)
+        history = resize_frames(
+            frames[:, -self.cond_frames :], (self.height, self.width), mode="squash"
+        )
         return _State(np.ascontiguousarray(history), tuple(int(s) for s in context.seeds), 0)
 
     def step(self, state: _State, actions: Sequence[Action]) -> tuple[_State, np.ndarray]:
@@ -568,7 +556,7 @@ class DiffusersI2VModel(WorldModel):
         )
         history = np.concatenate([state.history, new], axis=1)[:, -self.cond_frames :]
         next_state = _State(np.ascontiguousarray(history), state.seeds, state.chunk + 1)
-        return next_state, _resize(new, self.resolution, self.resolution)
+        return next_state, resize_frames(new, self.resolution, mode="squash")
 
     def clone(self, state: _State) -> _State:
         """States are never mutated, so a branch can share the arrays."""

@@ -25,8 +25,9 @@ from panbench.envs.base import Action
 from panbench.errors import ConfigError
 
 if TYPE_CHECKING:
+    from panbench.data.episodes import Episode
     from panbench.planning.scoring import GoalScorer
-    from panbench.protocols.base import Episode, ModelRunner
+    from panbench.protocols.base import ModelRunner
 
 __all__ = [
     "Compute",

@@ -1,4 +1,4 @@
-"""What every protocol shares: episodes from a task spec, a checked model runner, records.
+"""What every protocol shares: the protocol contract, a checked model runner, records.
 
 A protocol turns (task, episodes, model) into per-episode records: a dict of scalar metric
 values and, for per-step metrics, a curve over the horizon. The harness only loops, batches,
@@ -7,7 +7,6 @@ shards, resumes and writes; everything task-specific lives in the protocol a tas
 
 from __future__ import annotations
 
-import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -16,14 +15,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from panbench.envs.base import Action, Env, State
+from panbench.data.episodes import Episode, EpisodeSource
+from panbench.data.frames import resize_frames
+from panbench.data.sources import episode_source
+from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError, ContractError
 from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
 
 if TYPE_CHECKING:
     from panbench.suite import TaskSpec
-
-POLICIES = ("random", "agent", "intervention", "mixed")
 
 
 @dataclass(frozen=True)
@@ -52,113 +52,6 @@ class ReportedMetric:
                     f"Reported metric {self.name!r}: higher_is_better={self.higher_is_better}, "
                     f"but the metric catalogue says {info.higher_is_better}."
                 )
-
-
-@dataclass
-class Episode:
-    """One scored episode, generated from the task spec and a per-episode seed.
-
-    Attributes:
-        index: position in the task's episode list (fixed by the spec, independent of sharding).
-        episode_id: ``"<task>/<index>"``.
-        seed: the episode's seed (derived from the task seed and index).
-        context_frames: uint8 [Tc, H, W, 3] frames the model sees first.
-        context_actions: the Tc-1 actions taken between context frames.
-        context_states: true states of the context frames (Tc of them).
-        actions: the horizon's actions (the commands the model must follow).
-        states: true states after each action (horizon of them).
-        frames: uint8 [horizon, H, W, 3] true future frames.
-        hash: sha256 over the episode's frames and action indices (matches episodes across runs).
-    """
-
-    index: int
-    episode_id: str
-    seed: int
-    context_frames: np.ndarray
-    context_actions: list[Action]
-    context_states: list[State]
-    actions: list[Action]
-    states: list[State]
-    frames: np.ndarray
-    hash: str = ""
-
-
-def episode_seed(task_seed: int, index: int) -> int:
-    """The seed of episode ``index``: independent of batch size, shard count and resume point."""
-    return int(
-        np.random.SeedSequence([int(task_seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF
-    )
-
-
-def draw_action(env: Env, state: State, rng: np.random.Generator, policy: str) -> Action:
-    """Draws an available action under ``policy`` (see :data:`POLICIES`)."""
-    available = env.actions(state)
-    if policy == "agent":
-        pool = [a for a in available if a.kind == "agent"]
-    elif policy == "intervention":
-        pool = [a for a in available if a.kind == "intervention"]
-    elif policy in ("random", "mixed"):
-        pool = [a for a in available if a.kind != "wait"] or available
-    else:
-        raise ConfigError(f"Unknown episode policy {policy!r}; expected one of {POLICIES}.")
-    if not pool:
-        raise ConfigError(
-            f"Env {env.name!r} offers no {policy!r} actions in this state (config {env.config}); "
-            "enable them in the task's env kwargs (e.g. interventions: true)."
-        )
-    return pool[int(rng.integers(len(pool)))]
-
-
-def hash_episode(frames: np.ndarray, actions: Sequence[Action]) -> str:
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(frames).tobytes())
-    h.update(",".join(str(a.index) for a in actions).encode())
-    return h.hexdigest()
-
-
-def make_episode(
-    env: Env, task_name: str, task_seed: int, index: int, context: int, horizon: int, policy: str
-) -> Episode:
-    """Generates episode ``index`` of a task by rolling out ``env`` under ``policy``."""
-    seed = episode_seed(task_seed, index)
-    rng = np.random.default_rng(seed)
-    state = env.reset(seed)
-    states = [state]
-    actions: list[Action] = []
-    for _ in range(context - 1 + horizon):
-        action = draw_action(env, state, rng, policy)
-        state = env.step(state, action)
-        actions.append(action)
-        states.append(state)
-    frames = env.render_batch(states)
-    ctx = context
-    return Episode(
-        index=index,
-        episode_id=f"{task_name}/{index:05d}",
-        seed=seed,
-        context_frames=frames[:ctx],
-        context_actions=actions[: ctx - 1],
-        context_states=states[:ctx],
-        actions=actions[ctx - 1 :],
-        states=states[ctx:],
-        frames=frames[ctx:],
-        hash=hash_episode(frames, actions),
-    )
-
-
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """Resizes uint8 [..., H, W, 3] frames to [..., size, size, 3] (antialiased bilinear)."""
-    if frames.shape[-3] == size and frames.shape[-2] == size:
-        return frames
-    import torch
-    import torch.nn.functional as F
-
-    lead = frames.shape[:-3]
-    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
-    x = x.permute(0, 3, 1, 2).float()
-    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    out: np.ndarray = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return out.reshape(*lead, size, size, 3)
 
 
 @dataclass
@@ -204,7 +97,7 @@ class ModelRunner:
         if spec.context_frames is not None:
             frames = frames[:, -spec.context_frames :]
         if spec.resolution is not None:
-            frames = resize_frames(frames, spec.resolution)
+            frames = resize_frames(frames, spec.resolution, mode="squash")
         # A task on imported images has no simulator: privileged models get none and say so.
         privileged = spec.privileged and self.env is not None
         return Context(
@@ -229,7 +122,7 @@ class ModelRunner:
             (state, frames uint8 [B, H, W, 3]) with H = W = the task resolution.
         """
         state, frames = self._checked_step(state, actions, where)
-        return state, resize_frames(frames[:, -1], self.resolution)
+        return state, resize_frames(frames[:, -1], self.resolution, mode="squash")
 
     def step_clip(
         self, state: Any, actions: Sequence[Action], where: str
@@ -240,7 +133,7 @@ class ModelRunner:
             (state, frames uint8 [B, k, H, W, 3]) with H = W = the task resolution.
         """
         state, frames = self._checked_step(state, actions, where)
-        return state, resize_frames(frames, self.resolution)
+        return state, resize_frames(frames, self.resolution, mode="squash")
 
     def _checked_step(
         self, state: Any, actions: Sequence[Action], where: str
@@ -305,7 +198,7 @@ class Protocol(ABC):
     Args:
         task: the task spec (its ``options`` are the protocol's knobs).
         env: the task's env, built from ``task.env``; None for a task on a data source
-            (``task.data``), whose protocol builds its own episodes.
+            (``task.data``), whose episodes come from the source its ``data.kind`` names.
     """
 
     name: ClassVar[str]
@@ -327,6 +220,8 @@ class Protocol(ABC):
                 f"{did_you_mean(unknown[0], list(self.metrics))} "
                 f"Available: {', '.join(self.metrics)}."
             )
+        #: where the episodes come from: the env's rollouts, or the source ``data.kind`` names
+        self.source: EpisodeSource = episode_source(task, env)
 
     @property
     def env(self) -> Env:
@@ -344,10 +239,8 @@ class Protocol(ABC):
         return False
 
     def episode(self, index: int) -> Episode:
-        ep = self.task.episodes
-        return make_episode(
-            self.env, self.task.name, ep.seed, index, ep.context, ep.horizon, ep.policy
-        )
+        """Episode ``index`` of the task, from its :attr:`source`."""
+        return self.source.episode(index)
 
     @abstractmethod
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
+from panbench.data.episodes import Episode
+from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:

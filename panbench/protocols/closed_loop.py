@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from panbench.data.episodes import Episode, episode_seed
 from panbench.envs.base import Action, Env, State
 from panbench.errors import ConfigError
 from panbench.planning import (
@@ -46,14 +47,7 @@ from panbench.planning import (
     make_planner,
     make_scorer,
 )
-from panbench.protocols.base import (
-    Episode,
-    ModelRunner,
-    Protocol,
-    Record,
-    ReportedMetric,
-    episode_seed,
-)
+from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 from panbench.results import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 
 __all__ = ["ClosedLoopProtocol", "normalized_score", "step_episode", "success_curve"]

@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from panbench.data.episodes import Episode
 from panbench.envs.base import Action
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video
-from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 
 
 def counterfactual_agreement(

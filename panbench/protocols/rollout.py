@@ -16,11 +16,12 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from panbench.data.episodes import Episode
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video, ssim_video
-from panbench.protocols.base import Episode, ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 
 #: observation keys scored by position/presence rules; every other key is a discrete attribute
 _GEOMETRY_KEYS = ("positions", "present")

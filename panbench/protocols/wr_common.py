@@ -1,7 +1,7 @@
 """What the WR-Arena protocols share: episodes from an imported manifest, round clips, judging.
 
 A WR-Arena task runs on a data source (``data:`` in its YAML), not an env: its episodes come from
-:class:`~panbench.data.wr_arena.WrArenaSource`. A multi-round rollout gives each round a clip:
+:class:`~panbench.data.sources.wr_arena.WrArenaSource`. A multi-round rollout gives each round a clip:
 the frame the round starts from (the context image, then the previous round's last frame)
 followed by the k frames the model returns for the round's prompt, so even a model with one
 frame per step yields a clip with one transition. That matches WR-Arena, whose image-to-video
@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from panbench.data.wr_arena import ImageEpisode, WrArenaSource
+from panbench.data.episodes import Episode
+from panbench.data.sources.wr_arena import ImageEpisode
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
-from panbench.protocols.base import Episode, ModelRunner, Protocol
+from panbench.protocols.base import ModelRunner, Protocol
 
 __all__ = ["ImageProtocol", "judge_provenance", "rollout_clips"]
 
@@ -70,16 +71,12 @@ class ImageProtocol(Protocol):
     """
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
-        super().__init__(task, env)
         if task.data is None or env is not None:
             raise ConfigError(
                 f"Task {task.name!r}: protocol {self.name!r} runs on an imported data source "
                 "(a 'data:' spec written by `panbench tasks import wr-arena`), not an env."
             )
-        self.source = WrArenaSource(task)
-
-    def episode(self, index: int) -> ImageEpisode:
-        return self.source.episode(index)
+        super().__init__(task, env)
 
     @staticmethod
     def images(episodes: Sequence[Episode]) -> list[ImageEpisode]:

@@ -24,24 +24,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from panbench.data.episodes import Episode
+from panbench.data.sources.wr_arena import DEFAULT_CANDIDATES
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
-from panbench.protocols.base import Episode, ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record, ReportedMetric
 from panbench.protocols.wr_common import ImageProtocol
-
-#: Language Table's eight blocks (the 8-block board of Lynch et al., 2022)
-BLOCKS = (
-    "red moon",
-    "red pentagon",
-    "blue moon",
-    "blue cube",
-    "green cube",
-    "green star",
-    "yellow star",
-    "yellow pentagon",
-)
-DIRECTIONS = ("left", "right", "up", "down")
-DEFAULT_CANDIDATES = tuple(f"push the {b} {d}" for b in BLOCKS for d in DIRECTIONS)
 
 
 def goal_distance(frame: np.ndarray, goal: np.ndarray) -> float:

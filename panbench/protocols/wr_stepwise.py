@@ -17,9 +17,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from panbench.data.episodes import Episode
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
-from panbench.protocols.base import Episode, ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record, ReportedMetric
 from panbench.protocols.wr_common import ImageProtocol
 
 DISTANCES = ("pixel", "lpips")

@@ -167,7 +167,7 @@ def _window_pixels(
     frames: np.ndarray, actions: Sequence[Mapping[str, Any]], start: int, s: CacheSettings
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Video uint8 [1 + K*P, H, W, 3], chunk-start frames uint8 [K, H, W, 3] and K texts."""
-    from panbench.data.videos import resize_frames
+    from panbench.data.frames import resize_frames
 
     m, k = s.frames_per_action, s.chunks_per_window
     first = start * m
@@ -179,8 +179,8 @@ def _window_pixels(
         index += [base + 1 + o for o in offsets]
         texts.append(chunk_text([str(a.get("text", "")) for a in actions[base : base + m]]))
     starts = [first + c * m for c in range(k)]
-    video = resize_frames(np.ascontiguousarray(frames[index]), s.resolution)
-    obs = resize_frames(np.ascontiguousarray(frames[starts]), s.resolution)
+    video = resize_frames(np.ascontiguousarray(frames[index]), s.resolution, mode="center-crop")
+    obs = resize_frames(np.ascontiguousarray(frames[starts]), s.resolution, mode="center-crop")
     return video, obs, texts
 
 

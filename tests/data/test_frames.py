@@ -162,3 +162,14 @@ def test_bad_modes_and_sizes_are_refused() -> None:
         resize_frames(frames, 4, mode="crop")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"Expected an int size .* but got \(4, 6\)"):
         resize_frames(frames, (4, 6), mode="pad")
+
+
+def test_center_crop_keeps_flat_colour_and_only_the_middle() -> None:
+    flat = np.full((2, 40, 60, 3), (10, 200, 90), np.uint8)
+    out = resize_frames(flat, 16, mode="center-crop")
+    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
+    assert (out == np.array([10, 200, 90], np.uint8)).all()
+    # A wide frame whose outer columns are black keeps only its white middle.
+    framed = np.zeros((1, 40, 60, 3), np.uint8)
+    framed[:, :, 10:50] = 255
+    assert (resize_frames(framed, 20, mode="center-crop") == 255).all()

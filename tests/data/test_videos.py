@@ -78,19 +78,6 @@ def test_write_video_rejects_bad_input(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_resize_frames_crops_to_square_and_keeps_flat_colour() -> None:
-    flat = np.full((2, 40, 60, 3), (10, 200, 90), np.uint8)
-    out = resize_frames(flat, 16)
-    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
-    assert (out == np.array([10, 200, 90], np.uint8)).all()
-    # Center crop: a wide frame whose outer columns are black keeps only its middle.
-    framed = np.zeros((1, 40, 60, 3), np.uint8)
-    framed[:, :, 10:50] = 255
-    assert (resize_frames(framed, 20) == 255).all()
-    same = smooth_frames(1, 16, 16)
-    np.testing.assert_array_equal(resize_frames(same, 16), same)
-
-
 def test_import_round_trip_with_actions(tmp_path: Path) -> None:
     src = tmp_path / "videos"
     written = make_videos(src, {"b.mp4": (6, 32, 32), "a.mp4": (4, 32, 32)})
@@ -128,7 +115,7 @@ def test_import_without_actions_resize_and_max_frames(tmp_path: Path) -> None:
     assert index.source["import"]["resampling"].startswith("center crop")
     item = EpisodeDataset(out)[1]  # "wide.mp4" sorts after "other.MP4"
     assert item["actions"] == [{"text": "", "index": -1, "kind": "none"}] * 3
-    expected = resize_frames(written["wide.mp4"][:4], 32)
+    expected = resize_frames(written["wide.mp4"][:4], 32, mode="center-crop")
     assert np.abs(item["frames"].numpy().astype(int) - expected.astype(int)).mean() < 4.0
 
 

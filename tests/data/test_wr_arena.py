@@ -11,13 +11,8 @@ import yaml
 from PIL import Image
 
 from panbench.cli import main
-from panbench.data.wr_arena import (
-    ROOT_ENV_VAR,
-    WR_TASKS,
-    WrArenaSource,
-    image_to_frame,
-    import_wr_arena,
-)
+from panbench.data.sources.wr_arena import ROOT_ENV_VAR, WrArenaSource, image_to_frame
+from panbench.data.wr_arena import WR_TASKS, import_wr_arena
 from panbench.errors import ConfigError, DataError
 from panbench.suite import SpecError, check_path, load_suite, load_task
 from tests.wr_arena_fake import PLANNING, SMOOTHNESS, STEPWISE, write_fake_wr_arena, write_png

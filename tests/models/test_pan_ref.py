@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from panbench.cli import main
+from panbench.data.episodes import make_episode
 from panbench.envs import make
 from panbench.errors import DataError
 from panbench.io import sha256_file
 from panbench.models.api import ActionSpace
 from panbench.models.registry import load_model
-from panbench.protocols.base import ModelRunner, make_episode
+from panbench.protocols.base import ModelRunner
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")

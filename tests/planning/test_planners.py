@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from panbench.data.episodes import make_episode
 from panbench.envs import make as make_env
 from panbench.envs.base import Action, Env
 from panbench.envs.maze import MazeEnv
@@ -36,7 +37,7 @@ from panbench.planning import (
 from panbench.planning.beam import BeamSearch
 from panbench.planning.cem import CrossEntropyMethod
 from panbench.planning.pss import ProposeSimulateSelect
-from panbench.protocols.base import ModelRunner, make_episode
+from panbench.protocols.base import ModelRunner
 from panbench.protocols.closed_loop import step_episode
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from panbench.data import EpisodeDataset, generate_episodes
-from panbench.data.videos import resize_frames
+from panbench.data.frames import resize_frames
 from panbench.errors import DataError
 from reference_model.ow.cache import (
     CacheSettings,
@@ -73,7 +73,7 @@ def test_round_trip_matches_the_encoders(episodes: Path, tmp_path: Path) -> None
         item = cache.window(i)
         rec = data.record(item["ref"].episode)
         start = item["ref"].start
-        frames = resize_frames(np.asarray(rec.frames), 32)
+        frames = resize_frames(np.asarray(rec.frames), 32, mode="center-crop")
         # Window: the conditioning frame, then each chunk's one new frame repeated 4 times.
         video = frames[[start, *[start + 1] * 4, *[start + 2] * 4]]
         x = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1.0
