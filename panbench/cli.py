@@ -33,6 +33,17 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     _console().print(table)
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: the CPUs this process may use and that are idle; "
+        "PANBENCH_THREADS and OMP_NUM_THREADS are respected)",
+    )
+
+
 # ============================================================================================ ls
 def _add_ls(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ls", help="list registered things")
@@ -324,6 +335,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--judge", default=None, help="judge kind for judge-scored tasks (WR-Arena)")
     p.add_argument("--judge-args", default="", help="judge options as k=v,k=v")
+    _add_threads(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -467,6 +479,7 @@ def _cmd_weights_path(args: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a short offline demo on an embedded default")
     p.add_argument("--out", type=Path, default=Path("panbench-demo"), help="output folder")
+    _add_threads(p)
     p.set_defaults(func=_cmd_demo)
 
 
@@ -485,6 +498,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this global step")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    _add_threads(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -696,6 +710,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "threads"):  # commands that run torch: before torch is imported
+            from panbench.threads import configure
+
+            configure(args.threads)
         return int(args.func(args) or 0)
     except PanbenchError as err:
         from rich.markup import escape

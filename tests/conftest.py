@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -12,6 +13,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Each xdist worker gets its share of the CPUs (threads spinning on a shared core slow the
+    # whole suite ~10x); an explicit PANBENCH_THREADS/OMP_NUM_THREADS still wins.
+    from panbench.threads import ENV_VAR, TORCH_ENV_VARS, configure, usable_cpus
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and getattr(
+        config.option, "numprocesses", None
+    ):
+        return  # the xdist controller: its environment is inherited by the workers
+    if not any(os.environ.get(v) for v in (ENV_VAR, *TORCH_ENV_VARS)):
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        os.environ[ENV_VAR] = str(max(1, usable_cpus() // workers))
+    configure()
     config.addinivalue_line(
         "markers", "weights: needs real pretrained weight files (skipped when absent)"
     )
