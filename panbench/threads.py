@@ -21,6 +21,7 @@ it in results.json (``threads``) and benchmarks print it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -158,10 +159,9 @@ def configure(requested: int | None = None) -> ThreadPlan:
         import torch
 
         torch.set_num_threads(plan.intra_op)
-        try:
+        # Only settable before the first inter-op parallel work; harmless to skip after.
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(plan.inter_op)
-        except RuntimeError:  # only settable before the first parallel op; harmless after
-            pass
     _applied = plan
     return plan
 

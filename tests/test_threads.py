@@ -62,7 +62,10 @@ def test_plan_precedence(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OMP_NUM_THREADS", "2")
     assert threads.plan_threads().source == "OMP_NUM_THREADS"
     clean_env.setenv(threads.ENV_VAR, "3")
-    assert (threads.plan_threads().intra_op, threads.plan_threads().source) == (3, "PANBENCH_THREADS")
+    assert (threads.plan_threads().intra_op, threads.plan_threads().source) == (
+        3,
+        "PANBENCH_THREADS",
+    )
     plan = threads.plan_threads(5)
     assert (plan.intra_op, plan.inter_op, plan.source) == (5, 1, "--threads")
     assert "5 torch threads" in plan.describe()
