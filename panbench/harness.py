@@ -25,6 +25,7 @@ from typing import Any
 
 from panbench.errors import ConfigError, DataError, PanbenchError
 from panbench.io import atomic_write_json, atomic_write_text
+from panbench.records import SampleRecord
 from panbench.results import (
     SCHEMA_VERSION,
     aggregate_records,
@@ -136,6 +137,16 @@ def _resolve_tasks(
     if len(set(names)) != len(names):
         raise ConfigError(f"Expected distinct task names, but got {names}.")
     return suite_info, specs
+
+
+def _identity(episode: Any) -> dict[str, Any]:
+    """The fields of a samples line that name the episode."""
+    return {
+        "index": episode.index,
+        "episode_id": episode.episode_id,
+        "hash": episode.hash,
+        "seed": episode.seed,
+    }
 
 
 def _task_count(task: Any, limit: int | None) -> int:
@@ -339,29 +350,19 @@ def evaluate(
                             f"Protocol {task.protocol!r} returned {len(records)} records for "
                             f"{len(batch)} episodes."
                         )
-                    # Keys starting with "_" (e.g. predicted frames for --save-videos) are not data.
-                    extras = [
-                        {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
-                    ]
                     # An episode whose judgement is pending (human judge) is not finished: it is
                     # not written, so a rerun with the scores runs it again.
                     full = [
-                        {
-                            "index": e.index,
-                            "episode_id": e.episode_id,
-                            "hash": e.hash,
-                            "seed": e.seed,
-                            **r,
-                        }
-                        for e, r, x in zip(batch, records, extras, strict=True)
-                        if not x.get("_pending")
+                        r.sample_line(_identity(e))
+                        for e, r in zip(batch, records, strict=True)
+                        if not r.pending
                     ]
                     waiting = len(records) - len(full)
                     if waiting:
                         pending[task.name] = pending.get(task.name, 0) + waiting
                     _append_records(part, full)
                     if save_videos:  # every rank saves its own episodes' videos
-                        _save_videos(out, task.name, batch, extras, save_videos)
+                        _save_videos(out, task.name, batch, records, save_videos)
                     advance(len(batch))
             if save_videos:
                 # Episodes finished before an interruption have records but maybe no video:
@@ -377,8 +378,7 @@ def evaluate(
                 for start in range(0, len(missing), batch_size):
                     batch = [protocol.episode(i) for i in missing[start : start + batch_size]]
                     records = protocol.run_batch(runner, batch)
-                    extras = [{k: v for k, v in r.items() if k.startswith("_")} for r in records]
-                    _save_videos(out, task.name, batch, extras, save_videos)
+                    _save_videos(out, task.name, batch, records, save_videos)
         except Exception as err:  # settled below: every rank stops, none waits at a barrier
             error = err
         dist.settle(error)
@@ -568,14 +568,14 @@ class _progress:
 
 
 def _save_videos(
-    out: Path, task: str, episodes: Sequence[Any], records: Sequence[Mapping[str, Any]], k: int
+    out: Path, task: str, episodes: Sequence[Any], records: Sequence[SampleRecord], k: int
 ) -> None:
     """Writes predicted | true side-by-side mp4s for episodes with index < k (if the protocol kept them)."""
     from panbench.data.videos import write_video
 
     folder = out / "videos" / task
     for ep, rec in zip(episodes, records, strict=True):
-        pred = rec.get("_frames")
+        pred = rec.frames
         if ep.index >= k or pred is None:
             continue
         import numpy as np

@@ -435,8 +435,8 @@ class ClosedLoopProtocol(Protocol):
             wm_calls = sum(o.compute.wm_calls for o in mine)
             frames = sum(o.compute.frames for o in mine)
             records.append(
-                {
-                    "metrics": {
+                Record(
+                    metrics={
                         "success": float(curves[:, -1].mean()),
                         "random_success": float(random_curves[:, -1].mean()),
                         "oracle_success": float(oracle_curves[:, -1].mean()),
@@ -446,26 +446,28 @@ class ClosedLoopProtocol(Protocol):
                         "frames_imagined": frames / self.repeats,
                         "tie_rate": tied / plans if plans else math.nan,
                     },
-                    "curves": {
+                    curves={
                         "success": [float(x) for x in curves.mean(axis=0)],
                         "random_success": [float(x) for x in random_curves.mean(axis=0)],
                         "oracle_success": [float(x) for x in oracle_curves.mean(axis=0)],
                     },
-                    "goal": goal.name,
-                    "actions": [o.actions for o in mine],
-                    "compute": {
-                        "wm_calls": wm_calls,
-                        "frames_imagined": frames,
-                        "sequences_imagined": sum(o.compute.sequences for o in mine),
-                        "plans": plans,
-                        "tied_plans": tied,
-                        "runs": self.repeats,
+                    extra={
+                        "goal": goal.name,
+                        "actions": [o.actions for o in mine],
+                        "compute": {
+                            "wm_calls": wm_calls,
+                            "frames_imagined": frames,
+                            "sequences_imagined": sum(o.compute.sequences for o in mine),
+                            "plans": plans,
+                            "tied_plans": tied,
+                            "runs": self.repeats,
+                        },
                     },
-                }
+                )
             )
         return records
 
-    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The normalised score over all episodes (see :func:`normalized_score`)."""
         if "normalized_score" not in self.task.metrics:
             return {}

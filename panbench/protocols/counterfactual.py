@@ -120,10 +120,10 @@ class CounterfactualProtocol(Protocol):
                 "delta_psnr": psnr_a - psnr_b,
             }
             records.append(
-                {
-                    "metrics": {k: v for k, v in metrics.items() if k in self.task.metrics},
-                    "alternative_action": acts_b[i].index,
-                    "_frames": frames_a[i][None],  # not data: for --save-videos
-                }
+                Record(
+                    metrics={k: v for k, v in metrics.items() if k in self.task.metrics},
+                    extra={"alternative_action": acts_b[i].index},
+                    frames=frames_a[i][None],
+                )
             )
         return records

@@ -189,13 +189,13 @@ class RolloutProtocol(Protocol):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are expected
                 curves.update(self._grounded(episode, pred, grounded_wanted))
-        record: Record = {
-            "metrics": {k: _nanmean(v) for k, v in curves.items()},
-            "curves": {k: [float(x) for x in v] for k, v in curves.items()},
-            "_frames": pred,
-        }
+        record = Record(
+            metrics={k: _nanmean(v) for k, v in curves.items()},
+            curves={k: [float(x) for x in v] for k, v in curves.items()},
+            frames=pred,
+        )
         if "fvd" in wanted:
-            record["features"] = {"fvd": self._fvd_features(pred, truth)}
+            record.extra["features"] = {"fvd": self._fvd_features(pred, truth)}
         return record
 
     def _fvd_features(self, pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -214,7 +214,7 @@ class RolloutProtocol(Protocol):
                 out[key].append([float(x) for x in feats])
         return out
 
-    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Set-level metrics computed over all episodes: FVD_n (see :func:`fvd_from_records`)."""
         if "fvd" not in self.task.metrics or "fvd" in self.skipped:
             return {}

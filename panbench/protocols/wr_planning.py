@@ -98,11 +98,13 @@ class WrStructuredPlanningProtocol(ImageProtocol):
         goal = episode.goal_frame
         if goal is None:
             nan = float("nan")
-            return {
-                "metrics": {"goal_progress": nan, "goal_distance": nan},
-                "sample_id": sample["id"],
-                "note": "no goal image: not scored by the goal-image scorer",
-            }
+            return Record(
+                metrics={"goal_progress": nan, "goal_distance": nan},
+                extra={
+                    "sample_id": sample["id"],
+                    "note": "no goal image: not scored by the goal-image scorer",
+                },
+            )
         budget = int(sample["max_action"])
         state = runner.reset([episode])
         frame = episode.context_frames[-1]
@@ -127,15 +129,17 @@ class WrStructuredPlanningProtocol(ImageProtocol):
             distances.append(current)
             frames.append(frame)
         progress = (start - current) / start if start > 0 else 1.0
-        return {
-            "metrics": {"goal_progress": float(progress), "goal_distance": float(current)},
-            "sample_id": sample["id"],
-            "goal": sample["goal"],
-            "budget": budget,
-            "plan": plan,
-            "distances": distances,
-            "_frames": np.stack(frames),
-        }
+        return Record(
+            metrics={"goal_progress": float(progress), "goal_distance": float(current)},
+            extra={
+                "sample_id": sample["id"],
+                "goal": sample["goal"],
+                "budget": budget,
+                "plan": plan,
+                "distances": distances,
+            },
+            frames=np.stack(frames),
+        )
 
     def extra_results(self) -> dict[str, Any]:
         return {
