@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import math
 import os
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError, PanbenchError
-from panbench.io import atomic_write_json, atomic_write_text
+from panbench.io import atomic_write_json, atomic_write_text, read_versioned_json
 from panbench.records import SampleRecord
 from panbench.results import (
     SCHEMA_VERSION,
@@ -157,12 +156,14 @@ def _check_run_file(out: Path, config: Mapping[str, Any]) -> None:
     path = out / RUN_FILE
     if not path.exists():
         return
-    try:
-        previous = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"{path} is not valid JSON ({err}); remove it or use another --out."
-        ) from err
+    previous = read_versioned_json(
+        path,
+        versions=config["schema_version"],
+        version_key="schema_version",
+        what="run file",
+        error=ConfigError,
+        hint=f"{out} holds a run of another panbench version; use another --out.",
+    )
     if previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
         raise ConfigError(

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError
+from panbench.io import read_versioned_json
 
 __all__ = [
     "CONFIG_FILE",
@@ -285,20 +286,13 @@ def read_submission(path: str | os.PathLike[str]) -> dict[str, Any]:
         SubmissionError: not a submission file of this format version.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"{path}: expected a submission JSON file, but: {err}.") from err
-    if not isinstance(data, dict) or data.get("format") != SUBMISSION_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise SubmissionError(
-            f"{path}: field 'format': expected {SUBMISSION_FORMAT!r}, but found {found!r}."
-        )
-    if data.get("format_version") != SUBMISSION_FORMAT_VERSION:
-        raise SubmissionError(
-            f"{path}: field 'format_version': expected {SUBMISSION_FORMAT_VERSION}, "
-            f"but found {data.get('format_version')!r}."
-        )
+    data = read_versioned_json(
+        path,
+        format_name=SUBMISSION_FORMAT,
+        versions=SUBMISSION_FORMAT_VERSION,
+        what="submission",
+        error=SubmissionError,
+    )
     for key, kind in (("name", str), ("submitted", str), ("results", dict), ("samples", dict)):
         if not isinstance(data.get(key), kind):
             raise SubmissionError(

@@ -27,8 +27,11 @@ from typing import Any, NoReturn
 import numpy as np
 
 from panbench.errors import DataError
+from panbench.io import read_versioned_json
 
 SCHEMA_VERSION = 1
+#: every schema version :func:`read_results` and :func:`validate_results` understand
+READABLE_SCHEMA_VERSIONS = (1,)
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_SAMPLES = 1000
 
@@ -210,16 +213,18 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(
             f"No results file at {path}: expected results.json from `panbench evaluate`."
         )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ResultsError(f"{path}: not valid JSON ({err}).") from err
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
-        raise ResultsError(
-            f"{path}: expected schema_version {SCHEMA_VERSION}, but got {version!r}."
-        )
-    return data
+    return _read_results_json(path)
+
+
+def _read_results_json(path: Path) -> dict[str, Any]:
+    return read_versioned_json(
+        path,
+        versions=READABLE_SCHEMA_VERSIONS,
+        version_key="schema_version",
+        what="results file",
+        error=ResultsError,
+        hint="(a results file from a newer panbench: upgrade panbench to read it)",
+    )
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -581,16 +586,8 @@ def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(
             f"No results file at {path}: expected results.json from `panbench evaluate`."
         )
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: not valid JSON ({err}).") from err
+    data = _read_results_json(path)
     c = _Checker(path)
-    if not isinstance(data, dict):
-        c.fail("<root>", "a JSON object", f"<{_typename(data)}>")
-    version = c.get(data, "schema_version", "schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        c.fail("schema_version", repr(SCHEMA_VERSION), version)
     _check_provenance(c, data)
     tasks = c.obj(data, "tasks", "tasks")
     if not tasks:
