@@ -26,6 +26,7 @@ import numpy as np
 
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
+from panbench.metrics.planning import goal_distance
 from panbench.protocols.base import Episode, ModelRunner, Record, ReportedMetric
 from panbench.protocols.wr_common import ImageProtocol
 
@@ -42,12 +43,6 @@ BLOCKS = (
 )
 DIRECTIONS = ("left", "right", "up", "down")
 DEFAULT_CANDIDATES = tuple(f"push the {b} {d}" for b in BLOCKS for d in DIRECTIONS)
-
-
-def goal_distance(frame: np.ndarray, goal: np.ndarray) -> float:
-    """Mean squared difference of two uint8 [H, W, 3] frames, with pixels scaled to [0, 1]."""
-    d = (frame.astype(np.float64) - goal.astype(np.float64)) / 255.0
-    return float(np.mean(d * d))
 
 
 class WrStructuredPlanningProtocol(ImageProtocol):
