@@ -26,8 +26,9 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for col in columns:
-        table.add_column(col)
+    for i, col in enumerate(columns):
+        # Names are what people copy into task files: never folded, other columns wrap instead.
+        table.add_column(col, no_wrap=i == 0)
     for row in rows:
         table.add_row(*[str(x) for x in row])
     _console().print(table)
@@ -80,18 +81,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
                 rows.append((name, f"(cannot import: {err})"))
         _table("models", ["name", "description"], rows)
     elif args.what == "metrics":
-        from panbench.metrics.registry import METRICS
-        from panbench.protocols import PROTOCOLS
-
-        seen = {m.name for m in METRICS}
-        rows = [(m.name, "↑" if m.higher_is_better else "↓", m.description) for m in METRICS]
-        for proto in PROTOCOLS.names():
-            for m in PROTOCOLS.get(proto).metrics.values():
-                if m.name not in seen:
-                    seen.add(m.name)
-                    arrow = "↑" if m.higher_is_better else "↓"
-                    rows.append((m.name, arrow, f"{m.description} ({proto} protocol)"))
-        _table("metrics", ["name", "better", "description"], rows)
+        _ls_metrics()
     elif args.what == "protocols":
         from panbench.protocols import PROTOCOLS
 
@@ -102,6 +92,29 @@ def _cmd_ls(args: argparse.Namespace) -> int:
             rows.append((name, module_doc[0] if module_doc else ""))
         _table("protocols", ["name", "description"], rows)
     return 0
+
+
+def _bound(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _ls_metrics() -> None:
+    """Prints the metric catalogue: every metric any protocol reports."""
+    from panbench.metrics.registry import METRICS
+
+    rows = [
+        (
+            m.name,
+            "↑" if m.higher_is_better else "↓",
+            m.level,
+            f"[{_bound(m.range[0])}, {_bound(m.range[1])}]",
+            m.unit,
+            "yes" if m.needs_weights else "",
+            m.description,
+        )
+        for m in METRICS
+    ]
+    _table("metrics", ["name", "better", "level", "range", "unit", "weights", "description"], rows)
 
 
 # ============================================================================================ tasks

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from panbench.errors import ConfigError, DataError
+from panbench.results import metric_level
 
 __all__ = [
     "Comparison",
@@ -231,7 +232,7 @@ def _compare_metric(
         return MetricComparison(
             metric, hib, headline, bv, cv, nan, nan, nan, nan, nan, 0, "not comparable"
         )
-    if b_entry.get("set_level") or c_entry.get("set_level"):
+    if "set" in (metric_level(b_entry), metric_level(c_entry)):
         bv, cv = _entry_value(b_entry), _entry_value(c_entry)
         n = min(int(b_entry.get("n", 0)), int(c_entry.get("n", 0)))
         return MetricComparison(

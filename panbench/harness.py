@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,15 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError, PanbenchError
-from panbench.io import atomic_write_json, atomic_write_text
+from panbench.io import atomic_write_json, read_versioned_json
+from panbench.metrics.registry import headline_score
+from panbench.records import SampleRecord
 from panbench.results import (
     SCHEMA_VERSION,
-    aggregate_records,
     dumps_record,
     environment_info,
-    read_samples,
     sanitize,
+    task_metrics,
 )
+from panbench.samples import SampleStore
 
 RUN_FILE = "run.json"
 
@@ -138,6 +138,16 @@ def _resolve_tasks(
     return suite_info, specs
 
 
+def _identity(episode: Any) -> dict[str, Any]:
+    """The fields of a samples line that name the episode."""
+    return {
+        "index": episode.index,
+        "episode_id": episode.episode_id,
+        "hash": episode.hash,
+        "seed": episode.seed,
+    }
+
+
 def _task_count(task: Any, limit: int | None) -> int:
     return min(task.episodes.count, limit) if limit is not None else task.episodes.count
 
@@ -146,12 +156,14 @@ def _check_run_file(out: Path, config: Mapping[str, Any]) -> None:
     path = out / RUN_FILE
     if not path.exists():
         return
-    try:
-        previous = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"{path} is not valid JSON ({err}); remove it or use another --out."
-        ) from err
+    previous = read_versioned_json(
+        path,
+        versions=config["schema_version"],
+        version_key="schema_version",
+        what="run file",
+        error=ConfigError,
+        hint=f"{out} holds a run of another panbench version; use another --out.",
+    )
     if previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
         raise ConfigError(
@@ -160,67 +172,20 @@ def _check_run_file(out: Path, config: Mapping[str, Any]) -> None:
         )
 
 
-def _part_files(samples_dir: Path, task: str) -> list[Path]:
-    return sorted(samples_dir.glob(f"{task}.part-*.jsonl"))
+@dataclass
+class _Run:
+    """What every task of one :func:`evaluate` call shares."""
 
-
-def _done_indices(samples_dir: Path, task: str) -> dict[int, dict[str, Any]]:
-    done: dict[int, dict[str, Any]] = {}
-    final = samples_dir / f"{task}.jsonl"
-    for rec in read_samples(final):
-        done[int(rec["index"])] = rec
-    for part in _part_files(samples_dir, task):
-        for rec in read_samples(part, tolerate_truncated_tail=True):
-            done.setdefault(int(rec["index"]), rec)
-    return done
-
-
-def _drop_truncated_tail(path: Path) -> None:
-    """Cuts a part file back to its last complete line.
-
-    A killed process can leave a truncated last line. Resuming skips it (its episode is run
-    again), but appending after it would bury it mid-file, where it no longer reads as a
-    truncated tail and makes the file unreadable; so it is removed before anything is appended.
-    """
-    if not path.exists():
-        return
-    with open(path, "rb+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        fh.seek(0)
-        data = fh.read()
-        fh.truncate(data.rfind(b"\n") + 1)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _append_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    _drop_truncated_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(dumps_record(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _merge_task(samples_dir: Path, task: str, n: int) -> list[dict[str, Any]]:
-    done = _done_indices(samples_dir, task)
-    missing = [i for i in range(n) if i not in done]
-    if missing:
-        raise DataError(
-            f"Task {task!r}: episodes {missing[:10]} have no records after every rank finished."
-        )
-    records = [done[i] for i in range(n)]
-    atomic_write_text(
-        samples_dir / f"{task}.jsonl", "".join(dumps_record(r) + "\n" for r in records)
-    )
-    for part in _part_files(samples_dir, task):
-        part.unlink()
-    return records
+    out: Path
+    store: SampleStore
+    dist: Dist
+    model: Any
+    judge: Any
+    limit: int | None
+    batch_size: int
+    save_videos: int
+    progress: bool
+    console: Any
 
 
 def evaluate(
@@ -254,6 +219,7 @@ def evaluate(
         device: passed to the adapter's ``to()``.
         save_videos: write predicted-versus-true videos of the first K episodes per task.
         progress: show a progress bar per task.
+        console: the rich console progress bars draw on.
         judge: a judge kind (``panbench.judges``) for tasks scored by a judge; tasks that need
             one are refused up front without it.
         judge_args: the judge's options (``--judge-args k=v,...``).
@@ -268,135 +234,40 @@ def evaluate(
         JudgementsPending: a human judge has clips to score; finished episodes stay on disk,
             the judging sheet is written, no results.json is written.
     """
-    from panbench.envs import make as make_env
     from panbench.models.registry import load_model
-    from panbench.protocols import PROTOCOLS
-    from panbench.protocols.base import ModelRunner
 
     if batch_size < 1:
         raise ConfigError(f"Expected --batch-size >= 1, but got {batch_size}.")
     out = Path(out)
     suite_info, specs = _resolve_tasks(suite, tasks, seed, limit)
-    envs: dict[str, Any] = {}
-    protocols: dict[str, Any] = {}
-    for task in specs:
-        envs[task.name] = None
-        if task.env is not None:  # a task on a data source has no env
-            envs[task.name] = make_env(
-                task.env.name, resolution=task.env.resolution, **dict(task.env.kwargs)
-            )
-        protocols[task.name] = PROTOCOLS.get(task.protocol)(task, envs[task.name])
-    needing = [p for p in protocols.values() if p.requires_judge()]
-    judge_obj = _make_judge(judge, judge_args, needing)
+    envs, protocols = _build_protocols(specs)
+    judge_obj = _make_judge(
+        judge, judge_args, [p for p in protocols.values() if p.requires_judge()]
+    )
     dist = Dist.from_env()
-    if judge == "human" and dist.world_size > 1:
-        raise ConfigError("The human judge runs in one process; run without torchrun.")
+    if judge_obj is not None and judge_obj.single_process and dist.world_size > 1:
+        raise ConfigError(
+            f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
+        )
     wm = load_model(model, model_args).to(device)
-    config: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "model": model,
-        "model_args": dict(model_args or {}),
-        "suite": suite_info,
-        "tasks": {t.name: t.hash for t in specs},
-        "limit": limit,
-        "seed": seed,
-    }
-    if judge_obj is not None:
-        # Who judges is part of the run (a resume may not switch judges); a human judge's
-        # scores file may change between resumes, so only kind, model and endpoint count.
-        prov = judge_obj.provenance()
-        config["judge"] = {k: prov.get(k) for k in ("kind", "model", "endpoint")}
-    run_config = sanitize(config)
-    samples_dir = out / "samples"
+    run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
+    store = SampleStore(out / "samples")
     if dist.is_main:
-        samples_dir.mkdir(parents=True, exist_ok=True)
+        store.folder.mkdir(parents=True, exist_ok=True)
         _check_run_file(out, run_config)
         atomic_write_json(out / RUN_FILE, run_config)
     dist.barrier()
 
+    run = _Run(out, store, dist, wm, judge_obj, limit, batch_size, save_videos, progress, console)
     started = time.perf_counter()
     task_results: dict[str, Any] = {}
     pending: dict[str, int] = {}
     for task in specs:
-        t0 = time.perf_counter()
-        protocol = protocols[task.name]
-        protocol.judge = judge_obj
-        runner = ModelRunner(wm, envs[task.name], task.resolution)
-        n = _task_count(task, limit)
-        mine = [i for i in range(n) if i % dist.world_size == dist.rank]
-        done = _done_indices(samples_dir, task.name)
-        todo = [i for i in mine if i not in done]
-        part = samples_dir / f"{task.name}.part-{dist.rank}.jsonl"
-        error: Exception | None = None
-        try:
-            with _progress(progress and dist.is_main, task.name, len(mine), console) as advance:
-                advance(len(mine) - len(todo))
-                for start in range(0, len(todo), batch_size):
-                    batch = [protocol.episode(i) for i in todo[start : start + batch_size]]
-                    records = protocol.run_batch(runner, batch)
-                    if len(records) != len(batch):
-                        raise DataError(
-                            f"Protocol {task.protocol!r} returned {len(records)} records for "
-                            f"{len(batch)} episodes."
-                        )
-                    # Keys starting with "_" (e.g. predicted frames for --save-videos) are not data.
-                    extras = [
-                        {k: r.pop(k) for k in [k for k in r if k.startswith("_")]} for r in records
-                    ]
-                    # An episode whose judgement is pending (human judge) is not finished: it is
-                    # not written, so a rerun with the scores runs it again.
-                    full = [
-                        {
-                            "index": e.index,
-                            "episode_id": e.episode_id,
-                            "hash": e.hash,
-                            "seed": e.seed,
-                            **r,
-                        }
-                        for e, r, x in zip(batch, records, extras, strict=True)
-                        if not x.get("_pending")
-                    ]
-                    waiting = len(records) - len(full)
-                    if waiting:
-                        pending[task.name] = pending.get(task.name, 0) + waiting
-                    _append_records(part, full)
-                    if save_videos:  # every rank saves its own episodes' videos
-                        _save_videos(out, task.name, batch, extras, save_videos)
-                    advance(len(batch))
-            if save_videos:
-                # Episodes finished before an interruption have records but maybe no video:
-                # run them again for the video only (rollouts are deterministic, the records on
-                # disk stay as they are).
-                missing = [
-                    i
-                    for i in mine
-                    if i < save_videos
-                    and i in done
-                    and not (out / "videos" / task.name / f"{i:05d}.mp4").exists()
-                ]
-                for start in range(0, len(missing), batch_size):
-                    batch = [protocol.episode(i) for i in missing[start : start + batch_size]]
-                    records = protocol.run_batch(runner, batch)
-                    extras = [{k: v for k, v in r.items() if k.startswith("_")} for r in records]
-                    _save_videos(out, task.name, batch, extras, save_videos)
-        except Exception as err:  # settled below: every rank stops, none waits at a barrier
-            error = err
-        dist.settle(error)
-        if pending.get(task.name):
-            continue  # merged on the rerun that brings the missing judgements
-        error = None
-        try:
-            if dist.is_main:
-                recs = _merge_task(samples_dir, task.name, n)
-                task_results[task.name] = _task_entry(task, protocol, recs, n, limit)
-                task_results[task.name]["timing"] = {
-                    "seconds": round(time.perf_counter() - t0, 3),
-                    "model": runner.stats.to_dict(),
-                }
-                task_results[task.name].update(protocol.extra_results())
-        except Exception as err:
-            error = err
-        dist.settle(error)
+        entry, waiting = _run_task(run, task, protocols[task.name], envs[task.name])
+        if waiting:
+            pending[task.name] = waiting  # merged on the rerun that brings the judgements
+        elif entry is not None:
+            task_results[task.name] = entry
 
     if judge_obj is not None:
         judge_obj.close()  # the human judge writes its sheet here
@@ -421,23 +292,168 @@ def evaluate(
     return results
 
 
+def _build_protocols(specs: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each task's env (None for a task on a data source) and protocol instance, by task name."""
+    from panbench.envs import make as make_env
+    from panbench.protocols import PROTOCOLS
+
+    envs: dict[str, Any] = {}
+    protocols: dict[str, Any] = {}
+    for task in specs:
+        envs[task.name] = None
+        if task.env is not None:
+            envs[task.name] = make_env(
+                task.env.name, resolution=task.env.resolution, **dict(task.env.kwargs)
+            )
+        protocols[task.name] = PROTOCOLS.get(task.protocol)(task, envs[task.name])
+    return envs, protocols
+
+
+def _run_config(
+    model: str,
+    model_args: Mapping[str, Any] | None,
+    suite_info: dict[str, Any],
+    specs: Sequence[Any],
+    limit: int | None,
+    seed: int | None,
+    judge: Any,
+) -> dict[str, Any]:
+    """What run.json records: a resume must match it exactly."""
+    config: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "model_args": dict(model_args or {}),
+        "suite": suite_info,
+        "tasks": {t.name: t.hash for t in specs},
+        "limit": limit,
+        "seed": seed,
+    }
+    if judge is not None:
+        # Who judges is part of the run (a resume may not switch judges); a human judge's
+        # scores file may change between resumes, so only kind, model and endpoint count.
+        prov = judge.provenance()
+        config["judge"] = {k: prov.get(k) for k in ("kind", "model", "endpoint")}
+    return sanitize(config)
+
+
+def _run_task(run: _Run, task: Any, protocol: Any, env: Any) -> tuple[dict[str, Any] | None, int]:
+    """Runs this rank's unfinished episodes of ``task``, then (rank 0) merges and aggregates.
+
+    Returns:
+        The task's results entry (rank 0, when no judgement is pending; else None) and the
+        number of this rank's episodes whose judgements are pending.
+    """
+    from panbench.protocols.base import ModelRunner
+
+    t0 = time.perf_counter()
+    protocol.judge = run.judge
+    runner = ModelRunner(run.model, env, task.resolution)
+    n = _task_count(task, run.limit)
+    mine = [i for i in range(n) if i % run.dist.world_size == run.dist.rank]
+    done = run.store.done(task.name)
+    waiting = 0
+    error: Exception | None = None
+    try:
+        todo = [i for i in mine if i not in done]
+        with _progress(run.progress and run.dist.is_main, task.name, len(mine), run.console) as bar:
+            bar(len(mine) - len(todo))
+            waiting = _score_episodes(run, task, protocol, runner, todo, bar)
+        if run.save_videos:
+            _videos_of_resumed(run, task.name, protocol, runner, [i for i in mine if i in done])
+    except Exception as err:  # settled below: every rank stops, none waits at a barrier
+        error = err
+    run.dist.settle(error)
+    if waiting:
+        return None, waiting
+    entry: dict[str, Any] | None = None
+    error = None
+    try:
+        if run.dist.is_main:
+            recs = run.store.merge(task.name, n)
+            entry = _task_entry(task, protocol, recs, n, run.limit)
+            entry["timing"] = {
+                "seconds": round(time.perf_counter() - t0, 3),
+                "model": runner.stats.to_dict(),
+            }
+            entry.update(protocol.extra_results())
+    except Exception as err:
+        error = err
+    run.dist.settle(error)
+    return entry, 0
+
+
+def _score_episodes(
+    run: _Run,
+    task: Any,
+    protocol: Any,
+    runner: Any,
+    todo: Sequence[int],
+    advance: Callable[[int], None],
+) -> int:
+    """Scores episodes ``todo`` in batches, appending finished ones to this rank's part file.
+
+    Returns:
+        How many of them await a judgement (not written: a rerun with the scores runs them).
+    """
+    waiting = 0
+    for start in range(0, len(todo), run.batch_size):
+        batch = [protocol.episode(i) for i in todo[start : start + run.batch_size]]
+        records = _checked(task, protocol.run_batch(runner, batch), len(batch))
+        lines = [
+            r.sample_line(_identity(e))
+            for e, r in zip(batch, records, strict=True)
+            if not r.pending
+        ]
+        waiting += len(records) - len(lines)
+        run.store.append(task.name, run.dist.rank, lines)
+        if run.save_videos:  # every rank saves its own episodes' videos
+            _save_videos(run.out, task.name, batch, records, run.save_videos)
+        advance(len(batch))
+    return waiting
+
+
+def _checked(task: Any, records: Any, n: int) -> list[SampleRecord]:
+    """The protocol's records, refused unless there is one :class:`SampleRecord` per episode."""
+    if len(records) != n:
+        raise DataError(
+            f"Protocol {task.protocol!r}: expected {n} records for {n} episodes, but got "
+            f"{len(records)}."
+        )
+    wrong = next((r for r in records if not isinstance(r, SampleRecord)), None)
+    if wrong is not None:
+        raise DataError(
+            f"Protocol {task.protocol!r}: expected panbench.records.SampleRecord records, but "
+            f"got {type(wrong).__name__}."
+        )
+    return list(records)
+
+
+def _videos_of_resumed(
+    run: _Run, task: str, protocol: Any, runner: Any, resumed: Sequence[int]
+) -> None:
+    """Renders the videos of episodes finished before an interruption that have none.
+
+    Rollouts are deterministic, so running them again for the video only is exact; the
+    records on disk stay as they are.
+    """
+    missing = [
+        i
+        for i in resumed
+        if i < run.save_videos and not (run.out / "videos" / task / f"{i:05d}.mp4").exists()
+    ]
+    for start in range(0, len(missing), run.batch_size):
+        batch = [protocol.episode(i) for i in missing[start : start + run.batch_size]]
+        records = protocol.run_batch(runner, batch)
+        _save_videos(run.out, task, batch, records, run.save_videos)
+
+
 def _task_entry(
     task: Any, protocol: Any, records: list[dict[str, Any]], n: int, limit: int | None
 ) -> dict[str, Any]:
-    infos = {m: protocol.metrics[m] for m in task.metrics}
     skipped = dict(getattr(protocol, "skipped", {}))
-    hib = {
-        m: info.higher_is_better
-        for m, info in infos.items()
-        if m not in skipped and not info.set_level
-    }
-    metrics = aggregate_records(records, hib)
-    metrics.update(protocol.set_metrics(records))
-    metrics = {m: metrics[m] for m in task.metrics if m in metrics}  # the task's order
+    metrics = task_metrics(records, task.metrics, skipped)
     means = {m: v["value"] for m, v in metrics.items()}
-    headline = protocol.headline(means) if task.headline in means else None
-    if headline is not None and not math.isfinite(headline):
-        headline = None  # "no score" (e.g. an unbounded metric): left out of the suite mean
+    headline = headline_score(task.headline, means.get(task.headline))
     samples_text = "".join(dumps_record(r) + "\n" for r in records)
     source: dict[str, Any] = {}
     if task.env is not None:
@@ -568,14 +584,14 @@ class _progress:
 
 
 def _save_videos(
-    out: Path, task: str, episodes: Sequence[Any], records: Sequence[Mapping[str, Any]], k: int
+    out: Path, task: str, episodes: Sequence[Any], records: Sequence[SampleRecord], k: int
 ) -> None:
     """Writes predicted | true side-by-side mp4s for episodes with index < k (if the protocol kept them)."""
     from panbench.data.videos import write_video
 
     folder = out / "videos" / task
     for ep, rec in zip(episodes, records, strict=True):
-        pred = rec.get("_frames")
+        pred = rec.frames
         if ep.index >= k or pred is None:
             continue
         import numpy as np

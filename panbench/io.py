@@ -8,6 +8,9 @@ Every writer in panbench (episode shards, results files, leaderboards) goes thro
   target with :func:`os.replace`, which is atomic on POSIX and Windows when both paths are on the
   same filesystem (hence the temporary file lives next to the target, never in ``/tmp``). Readers
   see either the old file or the complete new one, never a prefix.
+- :func:`read_versioned_json` is the one reader of panbench's versioned JSON files (results,
+  submissions, episode indexes, manifests): it parses the file and checks its format name and
+  version, so every reader refuses a foreign or newer file with the same kind of message.
 - :func:`atomic_dir` builds a whole folder as ``<out>.tmp-<pid>`` and renames it to ``<out>`` only
   when the ``with`` block finishes without an exception; on an exception the temporary folder is
   removed. A process killed outright (SIGKILL, power loss) can leave a ``<out>.tmp-<pid>`` folder
@@ -22,11 +25,11 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from panbench.errors import ConfigError
+from panbench.errors import ConfigError, DataError, PanbenchError
 
 __all__ = [
     "atomic_dir",
@@ -35,6 +38,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "fsync_dir",
+    "read_versioned_json",
     "sha256_file",
 ]
 
@@ -190,3 +194,71 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _versions_text(versions: Collection[int]) -> str:
+    ordered = sorted(versions)
+    if len(ordered) == 1:
+        return str(ordered[0])
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"an integer from {ordered[0]} to {ordered[-1]}"
+    return f"one of {ordered}"
+
+
+def read_versioned_json(
+    path: str | os.PathLike[str],
+    *,
+    versions: int | Collection[int],
+    format_name: str | None = None,
+    format_key: str = "format",
+    version_key: str = "format_version",
+    what: str = "file",
+    error: type[PanbenchError] = DataError,
+    hint: str = "",
+    blob: bytes | None = None,
+) -> dict[str, Any]:
+    """Reads a JSON object and checks its format name and version.
+
+    Args:
+        path: the file (named in every message).
+        versions: the version, or the versions, this reader understands.
+        format_name: the expected value of ``format_key``; ``None`` for files without one
+            (``results.json`` carries only ``schema_version``).
+        format_key: the field naming the format.
+        version_key: the field holding the version (``format_version``, ``schema_version``).
+        what: what the file is, for messages ("results file", "index").
+        error: the :class:`PanbenchError` subclass to raise.
+        hint: appended to a version mismatch, e.g. what to run to get a readable file.
+        blob: the file's bytes when the caller has read them already (e.g. to hash them).
+
+    Returns:
+        The parsed object.
+
+    Raises:
+        PanbenchError: ``error``, when the file cannot be read, is not a JSON object, or has
+            another format or an unsupported version; the message says expected versus found.
+    """
+    path = Path(path)
+    accepted = {versions} if isinstance(versions, int) else set(versions)
+    try:
+        data = json.loads(path.read_bytes() if blob is None else blob)
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"Could not read {what} {path}: {err}.") from err
+    except json.JSONDecodeError as err:
+        raise error(f"Could not read {what} {path}: not valid JSON ({err}).") from err
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a JSON object ({what}), but found {type(data).__name__}.")
+    if format_name is not None and data.get(format_key) != format_name:
+        raise error(
+            f"{path}: expected format {format_name!r} (field {format_key!r}), but found "
+            f"{data.get(format_key)!r}."
+        )
+    version = data.get(version_key)
+    # bool is an int subclass: true is not version 1.
+    if type(version) is not int or version not in accepted:
+        sep = " " if hint else ""
+        raise error(
+            f"{path}: field {version_key!r}: expected {_versions_text(accepted)}, but found "
+            f"{version!r}.{sep}{hint}"
+        )
+    return data

@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panbench.errors import ConfigError, DataError
+from panbench.errors import ConfigError
+from panbench.submissions import (
+    SUBMISSION_FORMAT,
+    SUBMISSION_FORMAT_VERSION,
+    SubmissionError,
+    read_submission,
+)
 
 __all__ = [
     "CONFIG_FILE",
@@ -57,16 +63,10 @@ __all__ = [
 
 CONFIG_FILE = "leaderboard.yaml"
 SUBMISSIONS_DIR = "submissions"
-SUBMISSION_FORMAT = "panbench-submission"
-SUBMISSION_FORMAT_VERSION = 1
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MAX_NAME = 100
-
-
-class SubmissionError(DataError):
-    """A submission was refused, or a stored submission no longer verifies."""
 
 
 @dataclass(frozen=True)
@@ -274,40 +274,6 @@ def _content_key(results: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------ storage
-def read_submission(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parses a stored submission file and checks its envelope (not its contents; see
-    :func:`verify_submission`).
-
-    Returns:
-        ``{"format", "format_version", "name", "submitted", "partial", "results", "samples"}``.
-
-    Raises:
-        SubmissionError: not a submission file of this format version.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"{path}: expected a submission JSON file, but: {err}.") from err
-    if not isinstance(data, dict) or data.get("format") != SUBMISSION_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise SubmissionError(
-            f"{path}: field 'format': expected {SUBMISSION_FORMAT!r}, but found {found!r}."
-        )
-    if data.get("format_version") != SUBMISSION_FORMAT_VERSION:
-        raise SubmissionError(
-            f"{path}: field 'format_version': expected {SUBMISSION_FORMAT_VERSION}, "
-            f"but found {data.get('format_version')!r}."
-        )
-    for key, kind in (("name", str), ("submitted", str), ("results", dict), ("samples", dict)):
-        if not isinstance(data.get(key), kind):
-            raise SubmissionError(
-                f"{path}: field {key!r}: expected a {kind.__name__}, but found "
-                f"{type(data.get(key)).__name__}."
-            )
-    return data
-
-
 def _unpack(results: Mapping[str, Any], samples: Mapping[str, Any], folder: Path) -> None:
     """Writes results.json and samples/<task>.jsonl into ``folder`` (task names checked first)."""
     (folder / "samples").mkdir(parents=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError
+from panbench.results import metric_level
 
 __all__ = [
     "FIXED_COLORS",
@@ -109,7 +110,7 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
         ``{task: HeadlineScore}`` in the results' task order.
     """
     # The same function the harness and the validator use, so the bounds match the score.
-    from panbench.results import headline_score
+    from panbench.metrics.registry import headline_score
 
     out: dict[str, HeadlineScore] = {}
     for name, task in results["tasks"].items():
@@ -122,7 +123,7 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
             for b in entry["ci95"]:
                 if b is None:
                     break
-                s = headline_score(task["protocol"], metric, {metric: b})
+                s = headline_score(metric, b)
                 bounds.append(math.nan if s is None else s)
             if len(bounds) == 2:
                 low, high = min(bounds), max(bounds)
@@ -174,7 +175,7 @@ def load_runs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, dict[s
     for p in paths:
         path = Path(p)
         if path.is_file() and path.suffix == ".json" and path.name != "results.json":
-            from panbench.leaderboard import read_submission
+            from panbench.submissions import read_submission
 
             sub = read_submission(path)
             runs.append((sub["name"], sub["results"], path.stem))
@@ -331,7 +332,7 @@ def _curve_figure(
             y = [math.nan if v is None else float(v) for v in entry["curve"]]
             if kind == "budget":
                 x = list(entry.get("budgets") or range(1, len(y) + 1))
-            elif entry.get("set_level") and entry.get("offsets"):
+            elif metric_level(entry) == "set" and entry.get("offsets"):
                 x = list(entry["offsets"])
             else:
                 x = list(range(1, len(y) + 1))

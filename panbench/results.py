@@ -26,11 +26,16 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from panbench.errors import DataError
+from panbench.errors import DataError, UnknownNameError
+from panbench.io import read_versioned_json
+from panbench.metrics.registry import LEVELS, get_metric, headline_score
+from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 
-SCHEMA_VERSION = 1
-BOOTSTRAP_SEED = 0
-BOOTSTRAP_SAMPLES = 1000
+#: 2: every metric entry carries its catalogue ``level`` ("episode" | "set")
+SCHEMA_VERSION = 2
+#: every schema version :func:`read_results` and :func:`validate_results` understand; a
+#: version-1 file (no ``level``) is read with each metric's level taken from the catalogue
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 _LIBRARIES = ("numpy", "torch", "torchmetrics", "scipy", "diffusers", "transformers", "av")
 
@@ -139,6 +144,53 @@ def aggregate_records(
     return out
 
 
+def task_metrics(
+    records: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    skipped: Mapping[str, Any] | Iterable[str] = (),
+    *,
+    with_level: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """A task's metric entries from its samples lines, as results.json holds them.
+
+    Per-episode metrics are aggregated with :func:`aggregate_records`; set-level ones (FVD,
+    the planning normalised score) come from their catalogue ``set_function`` over all lines.
+    The harness writes these entries and :func:`validate_results` recomputes them with this
+    same function, so both agree bit for bit.
+
+    Args:
+        records: the task's samples lines, sorted by episode index.
+        names: the task's metrics (catalogue names), in the task's order.
+        skipped: metrics the run could not compute (e.g. weights missing); left out.
+        with_level: add each entry's catalogue ``level`` (schema 2; version-1 files lack it).
+
+    Returns:
+        ``{metric: entry}`` in the order of ``names``.
+    """
+    infos = {m: get_metric(m) for m in names if m not in set(skipped)}
+    per_episode = {m: i.higher_is_better for m, i in infos.items() if not i.set_level}
+    out = aggregate_records(records, per_episode)
+    for m, info in infos.items():
+        if info.set_level:
+            out[m] = info.load_set_function()(records)
+    ordered = {m: out[m] for m in names if m in out}
+    if with_level:
+        for m, entry in ordered.items():
+            entry["level"] = infos[m].level
+    return ordered
+
+
+def metric_level(entry: Mapping[str, Any]) -> str:
+    """A results metric entry's level, "episode" or "set", in any readable schema version.
+
+    Schema 2 records it as ``level``; version 1 marked set-level entries with ``set_level``.
+    """
+    level = entry.get("level")
+    if isinstance(level, str):
+        return level
+    return "set" if entry.get("set_level") else "episode"
+
+
 def _json_float(x: float | np.floating) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -210,16 +262,23 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(
             f"No results file at {path}: expected results.json from `panbench evaluate`."
         )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ResultsError(f"{path}: not valid JSON ({err}).") from err
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
-        raise ResultsError(
-            f"{path}: expected schema_version {SCHEMA_VERSION}, but got {version!r}."
-        )
+    data = _read_results_json(path)
+    if data["schema_version"] == 1:  # readers of version 2 may rely on every entry's level
+        for task in data.get("tasks", {}).values():
+            for entry in task.get("metrics", {}).values():
+                entry.setdefault("level", metric_level(entry))
     return data
+
+
+def _read_results_json(path: Path) -> dict[str, Any]:
+    return read_versioned_json(
+        path,
+        versions=READABLE_SCHEMA_VERSIONS,
+        version_key="schema_version",
+        what="results file",
+        error=ResultsError,
+        hint="(a results file from a newer panbench: upgrade panbench to read it)",
+    )
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -352,7 +411,7 @@ def _check_provenance(c: _Checker, data: Mapping[str, Any]) -> None:
         c.fail("timings.total_seconds", "a duration >= 0", total)
 
 
-def _check_metric_entry(c: _Checker, entry: Any, field: str) -> None:
+def _check_metric_entry(c: _Checker, entry: Any, field: str, version: int) -> None:
     if not isinstance(entry, dict):
         c.fail(field, "an object", f"<{_typename(entry)}>")
     c.typed(entry, "value", f"{field}.value", _NUMBER, nullable=True)
@@ -364,64 +423,10 @@ def _check_metric_entry(c: _Checker, entry: Any, field: str) -> None:
     c.count(entry, "n", f"{field}.n", 0)
     c.count(entry, "n_missing", f"{field}.n_missing", 0)
     c.typed(entry, "higher_is_better", f"{field}.higher_is_better", (bool,))
-
-
-def _protocol_shell(protocol: str, metric: str | None) -> Any:
-    """An uninitialised instance of the named protocol whose task names only ``metric``.
-
-    Enough for the protocol's pure functions of records and means (:meth:`headline`,
-    :meth:`set_metrics`), which read only ``task.headline``/``task.metrics`` and ``skipped``.
-    """
-    from types import SimpleNamespace
-
-    from panbench.protocols import PROTOCOLS
-
-    cls = PROTOCOLS.get(protocol)
-    shell: Any = cls.__new__(cls)
-    shell.task = SimpleNamespace(headline=metric, metrics=[metric] if metric else [])
-    shell.skipped = {}
-    return shell
-
-
-def headline_score(protocol: str, metric: str, means: dict[str, Any]) -> float | None:
-    """The protocol's headline score from metric means, as the harness computes it.
-
-    Public for readers of results files (validation, plots of bootstrap intervals).
-
-    Args:
-        protocol: a registered protocol name (a task entry's ``protocol``).
-        metric: the task's headline metric.
-        means: metric means (``None`` for a skipped metric).
-
-    Returns:
-        The score in [0, 100], or ``None`` when the headline metric has no value or the
-        protocol gives no 0-100 score for it.
-    """
-    if means.get(metric) is None:
-        return None
-    values = {k: (math.nan if v is None else v) for k, v in means.items()}
-    return _json_float(_protocol_shell(protocol, metric).headline(values))
-
-
-def _recompute_metrics(
-    protocol: str, records: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Every metric entry recomputed from the samples, as the harness computes it.
-
-    Per-episode metrics are aggregated with :func:`aggregate_records`; set-level ones (FVD)
-    come from the protocol's :meth:`set_metrics` over all records.
-    """
-    from panbench.protocols import PROTOCOLS
-
-    declared = PROTOCOLS.get(protocol).metrics
-    per_episode = {
-        m: bool(declared[m].higher_is_better) for m in metrics if not declared[m].set_level
-    }
-    out = dict(sanitize(aggregate_records(records, per_episode)))
-    for m in metrics:
-        if declared[m].set_level:
-            out.update(sanitize(_protocol_shell(protocol, m).set_metrics(records)))
-    return out
+    if version >= 2:
+        level = c.typed(entry, "level", f"{field}.level", (str,))
+        if level not in LEVELS:
+            c.fail(f"{field}.level", f"one of {', '.join(LEVELS)}", level)
 
 
 def _check_samples(
@@ -486,13 +491,15 @@ def _check_samples(
     return records
 
 
-def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None) -> float | None:
+def _check_task(
+    c: _Checker, root: Path, name: str, task: Any, limit: int | None, version: int
+) -> float | None:
     prefix = f"tasks.{name}"
     if not isinstance(task, dict):
         c.fail(prefix, "an object", f"<{_typename(task)}>")
     c.typed(task, "version", f"{prefix}.version", (str,))
     c.sha256(task, "hash", f"{prefix}.hash")
-    protocol = c.typed(task, "protocol", f"{prefix}.protocol", (str,))
+    c.typed(task, "protocol", f"{prefix}.protocol", (str,))
     n = c.count(task, "n_episodes", f"{prefix}.n_episodes", 1)
     if limit is not None and n > limit:
         c.fail(f"{prefix}.n_episodes", f"at most run.limit = {limit}", n)
@@ -511,7 +518,7 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
     if not isinstance(skipped, dict):
         c.fail(f"{prefix}.skipped", "an object", f"<{_typename(skipped)}>")
     for metric, entry in metrics.items():
-        _check_metric_entry(c, entry, f"{prefix}.metrics.{metric}")
+        _check_metric_entry(c, entry, f"{prefix}.metrics.{metric}", version)
         if entry["n"] + entry["n_missing"] != n:
             c.fail(
                 f"{prefix}.metrics.{metric}.n",
@@ -523,23 +530,19 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
             f"{prefix}.headline.metric", f"one of the task's metrics {sorted(metrics)}", head_metric
         )
 
-    from panbench.protocols import PROTOCOLS
-
-    if protocol not in PROTOCOLS:
-        c.fail(f"{prefix}.protocol", f"a known protocol ({', '.join(PROTOCOLS.names())})", protocol)
-    declared = PROTOCOLS.get(protocol).metrics
     for metric, entry in metrics.items():
-        if metric not in declared:
-            c.fail(f"{prefix}.metrics", f"only metrics of protocol {protocol!r}", metric)
-        if entry["higher_is_better"] is not declared[metric].higher_is_better:
-            c.fail(
-                f"{prefix}.metrics.{metric}.higher_is_better",
-                f"{declared[metric].higher_is_better} (declared by protocol {protocol!r})",
-                entry["higher_is_better"],
-            )
+        try:
+            info = get_metric(metric)
+        except UnknownNameError:
+            c.fail(f"{prefix}.metrics", "metrics of the catalogue (`panbench ls metrics`)", metric)
+        for key, value in (("higher_is_better", info.higher_is_better), ("level", info.level)):
+            if key in entry and entry[key] != value:
+                c.fail(
+                    f"{prefix}.metrics.{metric}.{key}", f"{value!r} (the catalogue's)", entry[key]
+                )
 
     records = _check_samples(c, root, name, task, n)
-    recomputed = _recompute_metrics(protocol, records, metrics)
+    recomputed = sanitize(task_metrics(records, list(metrics), with_level=version >= 2))
     for metric, entry in metrics.items():
         fresh = recomputed.get(metric, {})
         for key in [*fresh, *(k for k in entry if k not in fresh)]:  # value first
@@ -550,8 +553,8 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
                 c.fail(field, "no such field (not recomputable from the samples)", entry[key])
             c.equal(field, fresh[key], entry[key])
     if head_metric in metrics:
-        means = {m: e["value"] for m, e in metrics.items()}
-        c.equal(f"{prefix}.headline.score", headline_score(protocol, head_metric, means), score)
+        expected = headline_score(head_metric, metrics[head_metric]["value"])
+        c.equal(f"{prefix}.headline.score", expected, score)
     return score
 
 
@@ -581,22 +584,15 @@ def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(
             f"No results file at {path}: expected results.json from `panbench evaluate`."
         )
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: not valid JSON ({err}).") from err
+    data = _read_results_json(path)
+    version = data["schema_version"]
     c = _Checker(path)
-    if not isinstance(data, dict):
-        c.fail("<root>", "a JSON object", f"<{_typename(data)}>")
-    version = c.get(data, "schema_version", "schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        c.fail("schema_version", repr(SCHEMA_VERSION), version)
     _check_provenance(c, data)
     tasks = c.obj(data, "tasks", "tasks")
     if not tasks:
         c.fail("tasks", "at least one task", tasks)
     limit = data["run"]["limit"]
-    scores = [_check_task(c, root, name, task, limit) for name, task in tasks.items()]
+    scores = [_check_task(c, root, name, task, limit, version) for name, task in tasks.items()]
     summary = data.get("summary")
     if summary is not None:
         if not isinstance(summary, dict):

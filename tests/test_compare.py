@@ -22,10 +22,10 @@ from panbench.compare import (
 )
 from panbench.errors import ConfigError
 from panbench.results import (
-    aggregate_records,
     dumps_record,
     read_samples,
     sanitize,
+    task_metrics,
     validate_results,
 )
 from tests.leaderboard_runs import copy_run, edit_results, mini_run, rehash_samples
@@ -123,8 +123,7 @@ def _permute_episodes(folder: Path, task: str, perm: list[int]) -> None:
 
     def fix(data: dict[str, Any]) -> None:
         entry = data["tasks"][task]
-        hib = {m: e["higher_is_better"] for m, e in entry["metrics"].items()}
-        entry["metrics"] = sanitize(aggregate_records(moved, hib))
+        entry["metrics"] = sanitize(task_metrics(moved, list(entry["metrics"])))
         value = entry["metrics"][entry["headline"]["metric"]]["value"]
         entry["headline"]["score"] = float(np.clip(100.0 * value, 0.0, 100.0))
         scores = [t["headline"]["score"] for t in data["tasks"].values()]

@@ -109,7 +109,12 @@ def _nudge(path: str) -> Callable[[dict[str, Any]], None]:
 
 T = "tasks/long-horizon-bounce"
 TAMPERED_RESULTS = [
-    ("schema_version", _set("schema_version", 2), "'schema_version': expected 1, but found 2"),
+    (
+        "schema_version",
+        _set("schema_version", 3),
+        "'schema_version': expected an integer from 1 to 2, but found 3",
+    ),
+    ("level", _delete(f"{T}/metrics/psnr/level"), "long-horizon-bounce.metrics.psnr.level"),
     ("schema as text", _set("schema_version", "1"), "'schema_version'"),
     (
         "value",
@@ -235,10 +240,53 @@ def test_set_level_fvd_recomputes_from_the_samples(tmp_path: Path) -> None:
         validate_results(out)
 
 
-def test_unknown_protocols_are_refused(tmp_path: Path) -> None:
+def test_metric_levels_come_from_the_catalogue(tmp_path: Path) -> None:
+    from panbench.metrics.registry import get_metric
+
+    data = validate_results(_quick_oracle())
+    for task in data["tasks"].values():
+        for name, entry in task["metrics"].items():
+            assert entry["level"] == get_metric(name).level
     folder = _copy(_quick_oracle(), tmp_path)
-    _edit_results(folder, _set("tasks/agent-sim/protocol", "astrology"))
-    with pytest.raises(ResultsError, match=r"'tasks\.agent-sim\.protocol': expected a known"):
+    _edit_results(folder, _set("tasks/agent-sim/metrics/psnr/level", "set"))
+    with pytest.raises(
+        ResultsError, match=r"'tasks\.agent-sim\.metrics\.psnr\.level': expected 'episode'"
+    ):
+        validate_results(folder)
+
+
+def test_metrics_outside_the_catalogue_are_refused(tmp_path: Path) -> None:
+    folder = _copy(_quick_oracle(), tmp_path)
+
+    def rename(data: dict[str, Any]) -> None:
+        metrics = data["tasks"]["agent-sim"]["metrics"]
+        metrics["astrology"] = metrics.pop("psnr")
+
+    _edit_results(folder, rename)
+    with pytest.raises(ResultsError, match=r"expected metrics of the catalogue.*'astrology'"):
+        validate_results(folder)
+
+
+def test_a_schema_1_results_file_still_reads_and_validates(tmp_path: Path) -> None:
+    from panbench.results import read_results
+
+    folder = _copy(_quick_oracle(), tmp_path)
+
+    def downgrade(data: dict[str, Any]) -> None:  # what panbench wrote before levels
+        data["schema_version"] = 1
+        for task in data["tasks"].values():
+            for entry in task["metrics"].values():
+                del entry["level"]
+
+    _edit_results(folder, downgrade)
+    assert validate_results(folder)["schema_version"] == 1
+    from panbench.metrics.registry import get_metric
+
+    for task in read_results(folder)["tasks"].values():
+        for name, entry in task["metrics"].items():
+            assert entry["level"] == get_metric(name).level
+    _edit_results(folder, _set("schema_version", 3))
+    with pytest.raises(ResultsError, match=r"'schema_version': expected an integer from 1 to 2"):
         validate_results(folder)
 
 
@@ -308,13 +356,14 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(
 
 
 def test_a_truncated_part_line_is_dropped_before_appending(tmp_path: Path) -> None:
-    from panbench.harness import _append_records
     from panbench.results import read_samples
+    from panbench.samples import SampleStore
 
-    part = tmp_path / "t.part-0.jsonl"
+    store = SampleStore(tmp_path)
+    part = store.part("t", 0)
     part.write_text('{"index":0}\n{"index":1,"metr')
     assert read_samples(part, tolerate_truncated_tail=True) == [{"index": 0}]
-    _append_records(part, [{"index": 1}, {"index": 2}])
+    store.append("t", 0, [{"index": 1}, {"index": 2}])
     assert part.read_text() == '{"index":0}\n{"index":1}\n{"index":2}\n'
     assert [r["index"] for r in read_samples(part)] == [0, 1, 2]
 

@@ -433,3 +433,22 @@ def test_the_cli_submits_builds_and_refuses(
     assert (root / "index.html").is_file() and (root / "plots" / "scores.png").is_file()
     assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(tmp_path / "none")]) == 1
     assert "leaderboard init" in capsys.readouterr().err
+
+
+SHIPPED = sorted(Path(__file__).resolve().parents[1].glob("leaderboards/*/submissions/*.json"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parts[-3]}/{p.stem}" for p in SHIPPED])
+def test_every_shipped_submission_still_reads_and_verifies(path: Path) -> None:
+    from panbench.leaderboard import load_config, verify_submission
+    from panbench.metrics.registry import get_metric
+    from panbench.results import READABLE_SCHEMA_VERSIONS, metric_level
+    from panbench.submissions import read_submission
+
+    sub = read_submission(path)
+    assert sub["results"]["schema_version"] in READABLE_SCHEMA_VERSIONS
+    for task in sub["results"]["tasks"].values():
+        for name, entry in task["metrics"].items():
+            assert metric_level(entry) == get_metric(name).level
+    verified = verify_submission(path, load_config(path.parents[1]))
+    assert verified.results["suite"] == sub["results"]["suite"]

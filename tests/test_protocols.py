@@ -15,6 +15,7 @@ from panbench.protocols import PROTOCOLS, ModelRunner
 from panbench.protocols.choice import ChoiceProtocol
 from panbench.protocols.counterfactual import counterfactual_agreement
 from panbench.protocols.rollout import attribute_following, tracking_accuracy
+from panbench.records import SampleRecord
 from panbench.results import dumps_record
 from panbench.suite import load_task
 from tests.models.runs import small_tasks
@@ -269,11 +270,12 @@ def test_choice_scores_the_truth_one_and_ties_by_share() -> None:
     protocol = _protocol("small-choice")
     episodes = [protocol.episode(i) for i in range(4)]
     oracle = protocol.run_batch(ModelRunner(OracleModel(), protocol.env, 32), episodes)
-    assert all(r["metrics"]["choice_accuracy"] == 1.0 for r in oracle)
+    assert all(r.metrics["choice_accuracy"] == 1.0 for r in oracle)
     copy = protocol.run_batch(ModelRunner(CopyLastModel(), protocol.env, 32), episodes)
     for rec in copy:
         # Every step is scored 0, 1 or 1/k for a k-way tie that includes the truth.
-        for score, n in zip(rec["curves"]["choice_accuracy"], rec["n_candidates"], strict=True):
+        assert rec.curves is not None
+        for score, n in zip(rec.curves["choice_accuracy"], rec.extra["n_candidates"], strict=True):
             assert score in {0.0, 1.0} or any(
                 score == pytest.approx(1 / k) for k in range(2, n + 1)
             )
@@ -325,8 +327,8 @@ def test_records_do_not_depend_on_batch_composition(task: str) -> None:
     runner = ModelRunner(RandomActionModel(seed=3), protocol.env, 32)
     episodes = [protocol.episode(i) for i in range(5)]
 
-    def strip(rec: dict[str, Any]) -> str:  # the samples line, as the harness writes it
-        return dumps_record({k: v for k, v in rec.items() if not k.startswith("_")})
+    def strip(rec: SampleRecord) -> str:  # the samples line, as the harness writes it
+        return dumps_record(rec.to_json())
 
     together = [strip(r) for r in protocol.run_batch(runner, episodes)]
     shuffled = [episodes[i] for i in (3, 0, 4)]

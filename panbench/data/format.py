@@ -23,7 +23,7 @@ import numpy as np
 
 from panbench import __version__
 from panbench.errors import ConfigError, DataError
-from panbench.io import atomic_dir, atomic_write_json
+from panbench.io import atomic_dir, atomic_write_json, read_versioned_json
 
 __all__ = [
     "FORMAT_NAME",
@@ -323,20 +323,13 @@ def read_index(path: str | Path) -> DatasetIndex:
             f"No {INDEX_FILE} in {root}: not a complete panbench episode folder (a run that was "
             f"interrupted leaves only a '{root.name}.tmp-<pid>' folder; generate it again)."
         )
-    try:
-        data = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"Could not read index {index_path}: {err}.") from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise _fail_index(index_path, f"expected format {FORMAT_NAME!r}, found {found!r}")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise _fail_index(
-            index_path,
-            f"expected format_version <= {FORMAT_VERSION}, found {version!r} "
-            "(upgrade panbench to read newer folders)",
-        )
+    data = read_versioned_json(
+        index_path,
+        format_name=FORMAT_NAME,
+        versions=range(1, FORMAT_VERSION + 1),
+        what="index",
+        hint="(upgrade panbench to read newer folders)",
+    )
     try:
         shards = tuple(
             ShardInfo(

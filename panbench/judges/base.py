@@ -255,6 +255,9 @@ class Judge(ABC):
 
     kind: ClassVar[str]
     options: ClassVar[tuple[Option, ...]] = ()
+    #: True for a judge that cannot be shared between processes (a person at one sheet): the
+    #: harness refuses to run it under torchrun
+    single_process: ClassVar[bool] = False
 
     def judge(self, frames: np.ndarray, prompt: str, rubric: Rubric) -> Score:
         """Scores one clip.

@@ -255,6 +255,7 @@ class HumanJudge(Judge):
     """
 
     kind: ClassVar[str] = "human"
+    single_process: ClassVar[bool] = True
     options: ClassVar[tuple[Option, ...]] = (
         Option("sheet", Path, "folder the judging sheet is written to", required=True),
         Option("scores", Path, "scores JSON exported from the sheet", default=None),

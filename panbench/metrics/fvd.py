@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = [
     "frechet_distance_from_stats",
     "fvd",
     "fvd_curve",
+    "fvd_from_records",
     "i3d_features",
     "load_i3d",
     "to_detector_clips",
@@ -410,3 +412,50 @@ class FVD(Metric):
             stats += [mu, sigma]
         _warn_rank(min(int(self.n_pred), int(self.n_target)), self.feature_dim)
         return torch.tensor(frechet_distance_from_stats(*stats), dtype=torch.float64)
+
+
+def fvd_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """FVD_n from the per-episode I3D features stored in samples records.
+
+    For each window offset, the Fréchet distance between the predicted and the true clips'
+    features over all episodes; ``value`` is the mean over offsets and ``curve`` the FVD at each
+    offset. FVD is a set statistic, so it has no per-episode value and no bootstrap CI
+    (resampling duplicates clips, which biases FVD).
+
+    Args:
+        records: per-episode records; those with ``features.fvd`` (written by the rollout
+            protocol: ``offsets``, and per offset the ``pred`` and ``true`` feature vectors)
+            take part.
+
+    Returns:
+        A results entry: ``value``, ``ci95`` (None, None), ``n``, ``n_missing``,
+        ``higher_is_better`` (False), ``curve``, ``offsets``, ``set_level`` (True).
+    """
+    feats = [r["features"]["fvd"] for r in records if r.get("features", {}).get("fvd")]
+    if not feats:
+        return {
+            "value": None,
+            "ci95": [None, None],
+            "n": 0,
+            "n_missing": len(records),
+            "higher_is_better": False,
+            "set_level": True,
+        }
+    offsets = feats[0]["offsets"]
+    curve = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few clips for the feature size: reported via n
+        for j in range(len(offsets)):
+            pred = np.asarray([f["pred"][j] for f in feats], dtype=np.float64)
+            true = np.asarray([f["true"][j] for f in feats], dtype=np.float64)
+            curve.append(frechet_distance(pred, true))
+    return {
+        "value": float(np.mean(curve)),
+        "ci95": [None, None],
+        "n": len(feats),
+        "n_missing": len(records) - len(feats),
+        "higher_is_better": False,
+        "curve": curve,
+        "offsets": offsets,
+        "set_level": True,
+    }

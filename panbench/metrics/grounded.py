@@ -369,3 +369,106 @@ class HoldAccuracy(_FollowingMetric):
         """Adds stacked observations [B, T, K, ...] and the context observation [B, K, ...]."""
         values = hold_accuracy(preds, target, context, min_px=self.min_px, rel=self.rel)
         self._accumulate(_as_episodes(values))
+
+
+#: observation keys scored by position/presence rules; every other key is a discrete attribute
+GEOMETRY_KEYS = ("positions", "present")
+
+
+def attribute_following(
+    preds: Sequence[Observation], target: Sequence[Observation], context: Observation
+) -> np.ndarray:
+    """Whether discrete attributes (colours, background, ...) change exactly as the truth does.
+
+    For every attribute key other than positions/presence and every step t: where the truth's
+    value changes between t-1 and t, the prediction must show the true old value at t-1 and the
+    true new value at t; where it does not change, the prediction must not change it either
+    (step -1 is the true context).
+
+    Returns:
+        bool [T].
+    """
+    keys = [k for k in context if k not in GEOMETRY_KEYS]
+    ok = np.ones(len(target), dtype=bool)
+    for key in keys:
+        t_prev, p_prev = np.asarray(context[key]), np.asarray(context[key])
+        for t, (p, tr) in enumerate(zip(preds, target, strict=True)):
+            pv, tv = np.asarray(p[key]), np.asarray(tr[key])
+            changed = tv != t_prev
+            # A true change must show as the same change: from the true old value (so a model
+            # that missed an earlier change does not score when the truth changes back) to the
+            # true new value.
+            good = np.where(changed, (pv == tv) & (p_prev == t_prev), pv == p_prev)
+            ok[t] &= bool(np.all(good))
+            t_prev, p_prev = tv, pv
+    return ok
+
+
+def attributes_changed(target: Sequence[Observation], context: Observation) -> np.ndarray:
+    """bool [T]: whether any discrete attribute of the truth changes at step t."""
+    keys = [k for k in context if k not in GEOMETRY_KEYS]
+    out = np.zeros(len(target), dtype=bool)
+    prev = context
+    for t, obs in enumerate(target):
+        out[t] = any(not np.array_equal(np.asarray(obs[k]), np.asarray(prev[k])) for k in keys)
+        prev = obs
+    return out
+
+
+def tracking_accuracy(preds: Observation, target: Observation, max_px: float) -> np.ndarray:
+    """Per step, the fraction of slots the prediction gets right: absent where the truth is
+    absent, or present within ``max_px`` of the true centre where the truth is present.
+
+    Args:
+        preds: perceived predictions, ``positions`` [T, K, 2], ``present`` [T, K].
+        target: true observations, same shapes.
+        max_px: the distance within which a shown entity counts as tracked.
+
+    Returns:
+        float64 [T] in [0, 1].
+    """
+    p_pos, t_pos = np.asarray(preds["positions"]), np.asarray(target["positions"])
+    p_on = np.asarray(preds["present"]) & np.isfinite(p_pos).all(-1)
+    t_on = np.asarray(target["present"]) & np.isfinite(t_pos).all(-1)
+    with np.errstate(invalid="ignore"):
+        err = np.linalg.norm(p_pos - t_pos, axis=-1)
+    ok = np.where(t_on, p_on & (err <= max_px), ~p_on)
+    return ok.mean(axis=-1)
+
+
+def counterfactual_agreement(
+    pred_a: Observation,
+    pred_b: Observation,
+    true_a: Observation,
+    true_b: Observation,
+    *,
+    min_px: float = DEFAULT_MIN_PX,
+    rel: float = DEFAULT_REL,
+) -> bool:
+    """Whether the predicted a-versus-b difference matches the true one for every entity.
+
+    For each slot k: the presence of k under a and under b must be as in the truth; where k is
+    present in all four, ``|(pa - pb) - (ta - tb)| <= max(min_px, rel * |ta - tb|)``. Discrete
+    attributes (every other key) must differ between a and b exactly where the truth's differ.
+    """
+    on = {}
+    for name, obs in (("pa", pred_a), ("pb", pred_b), ("ta", true_a), ("tb", true_b)):
+        pos = np.asarray(obs["positions"], dtype=np.float64)
+        on[name] = np.asarray(obs["present"], dtype=bool) & np.isfinite(pos).all(-1)
+    if not (np.array_equal(on["pa"], on["ta"]) and np.array_equal(on["pb"], on["tb"])):
+        return False
+    both = on["ta"] & on["tb"]
+    d_true = np.asarray(true_a["positions"]) - np.asarray(true_b["positions"])
+    d_pred = np.asarray(pred_a["positions"]) - np.asarray(pred_b["positions"])
+    norm = np.linalg.norm(np.where(both[:, None], d_true, 0.0), axis=-1)
+    gap = np.linalg.norm(np.where(both[:, None], d_pred - d_true, 0.0), axis=-1)
+    if np.any(gap > np.maximum(min_px, rel * norm)):
+        return False
+    for key in true_a:
+        if key in GEOMETRY_KEYS:
+            continue
+        true_diff = np.asarray(true_a[key]) != np.asarray(true_b[key])
+        pred_diff = np.asarray(pred_a[key]) != np.asarray(pred_b[key])
+        if not np.array_equal(true_diff, pred_diff):
+            return False
+    return True

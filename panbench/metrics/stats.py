@@ -19,6 +19,9 @@ from panbench.errors import ConfigError, ContractError
 from panbench.metrics.drift import _finite_or_none
 
 DEFAULT_RESAMPLES = 1000
+#: seed and resample count of the bootstrap CIs in results files (fixed, so results reproduce)
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_SAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 # Bootstrap means are computed this many resampled values at a time to bound memory.
 _CHUNK_ELEMENTS = 4_000_000

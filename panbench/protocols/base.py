@@ -21,6 +21,7 @@ from panbench.data.sources import episode_source
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError, ContractError
 from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
+from panbench.records import SampleRecord
 
 if TYPE_CHECKING:
     from panbench.suite import TaskSpec
@@ -188,8 +189,8 @@ class ModelRunner:
         return self.model.clone(state)
 
 
-Record = dict[str, Any]
-"""A per-episode record: ``{"metrics": {name: float}, "curves": {name: [float, ...]}}``."""
+Record = SampleRecord
+"""What :meth:`Protocol.run_batch` returns per episode (see :class:`panbench.records.SampleRecord`)."""
 
 
 class Protocol(ABC):
@@ -246,8 +247,8 @@ class Protocol(ABC):
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         """Scores a batch of episodes; returns one record per episode, in order."""
 
-    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
-        """Metrics over the whole episode set (e.g. FVD), computed from the merged records.
+    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Metrics over the whole episode set (e.g. FVD), computed from the merged samples lines.
 
         Returns:
             ``{name: results entry}``; the default protocol has none.

@@ -90,11 +90,11 @@ class ChoiceProtocol(Protocol):
         records: list[Record] = []
         for i in range(len(episodes)):
             records.append(
-                {
-                    "metrics": {"choice_accuracy": float(scores[i].mean())},
-                    "curves": {"choice_accuracy": scores[i].tolist()},
-                    "n_candidates": counts[i].tolist(),
-                    "_frames": preds[i],  # not data: for --save-videos
-                }
+                Record(
+                    metrics={"choice_accuracy": float(scores[i].mean())},
+                    curves={"choice_accuracy": scores[i].tolist()},
+                    extra={"n_candidates": counts[i].tolist()},
+                    frames=preds[i],
+                )
             )
         return records

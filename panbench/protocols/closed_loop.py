@@ -35,6 +35,7 @@ import numpy as np
 from panbench.data.episodes import Episode, episode_seed
 from panbench.envs.base import Action, Env, State
 from panbench.errors import ConfigError
+from panbench.metrics.planning import normalized_score
 from panbench.planning import (
     SCORERS,
     Compute,
@@ -48,7 +49,6 @@ from panbench.planning import (
     make_scorer,
 )
 from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
-from panbench.results import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 
 __all__ = ["ClosedLoopProtocol", "normalized_score", "step_episode", "success_curve"]
 
@@ -110,69 +110,6 @@ def step_episode(
         states=[],
         frames=last[:0],
     )
-
-
-def _bootstrap_ratio(values: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float]:
-    """Percentile CI of (s - r) / (o - r) over episode resamples of float [N, 3] (s, r, o) rows."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_resamples, len(values)))
-    means = values[idx].mean(axis=1)
-    denom = means[:, 2] - means[:, 1]
-    ok = denom > 0  # resamples where the oracle does no better than random define no ratio
-    if not ok.any():
-        return math.nan, math.nan
-    ratios = (means[ok, 0] - means[ok, 1]) / denom[ok]
-    low, high = np.quantile(ratios, [0.025, 0.975])
-    return float(low), float(high)
-
-
-def normalized_score(
-    records: Sequence[Record], seed: int = BOOTSTRAP_SEED, n_resamples: int = BOOTSTRAP_SAMPLES
-) -> dict[str, Any]:
-    """(model - random) / (oracle - random) success over episodes, with a paired bootstrap CI.
-
-    Episodes are resampled whole (model, random and oracle values together). Resamples in which
-    the oracle does no better than random define no ratio and are left out of the interval.
-    ``curve`` is the same ratio for success within b steps (None where undefined).
-
-    Args:
-        records: per-episode records holding ``success``, ``random_success`` and
-            ``oracle_success`` metrics and curves.
-
-    Returns:
-        A results entry: ``value``, ``ci95``, ``n``, ``n_missing``, ``higher_is_better``,
-        ``curve``, ``set_level``.
-    """
-    keys = ("success", "random_success", "oracle_success")
-    rows = []
-    curves = []
-    for r in records:
-        vals = [r.get("metrics", {}).get(k) for k in keys]
-        if all(v is not None and math.isfinite(v) for v in vals):
-            rows.append(vals)
-            curves.append([r.get("curves", {}).get(k) for k in keys])
-    n = len(rows)
-    entry: dict[str, Any] = {
-        "value": math.nan,
-        "ci95": [math.nan, math.nan],
-        "n": n,
-        "n_missing": len(records) - n,
-        "higher_is_better": True,
-        "set_level": True,
-    }
-    if n == 0:
-        return entry
-    values = np.asarray(rows, dtype=np.float64)
-    s, r, o = values.mean(axis=0)
-    entry["value"] = (s - r) / (o - r) if o > r else math.nan
-    if n >= 2:
-        entry["ci95"] = list(_bootstrap_ratio(values, seed, n_resamples))
-    if all(c is not None for row in curves for c in row):
-        mat = np.asarray(curves, dtype=np.float64).mean(axis=0)  # [3, budget]
-        with np.errstate(all="ignore"):
-            ratio = np.where(mat[2] > mat[1], (mat[0] - mat[1]) / (mat[2] - mat[1]), np.nan)
-        entry["curve"] = [float(x) for x in ratio]
-    return entry
 
 
 @dataclass
@@ -429,8 +366,8 @@ class ClosedLoopProtocol(Protocol):
             wm_calls = sum(o.compute.wm_calls for o in mine)
             frames = sum(o.compute.frames for o in mine)
             records.append(
-                {
-                    "metrics": {
+                Record(
+                    metrics={
                         "success": float(curves[:, -1].mean()),
                         "random_success": float(random_curves[:, -1].mean()),
                         "oracle_success": float(oracle_curves[:, -1].mean()),
@@ -440,26 +377,28 @@ class ClosedLoopProtocol(Protocol):
                         "frames_imagined": frames / self.repeats,
                         "tie_rate": tied / plans if plans else math.nan,
                     },
-                    "curves": {
+                    curves={
                         "success": [float(x) for x in curves.mean(axis=0)],
                         "random_success": [float(x) for x in random_curves.mean(axis=0)],
                         "oracle_success": [float(x) for x in oracle_curves.mean(axis=0)],
                     },
-                    "goal": goal.name,
-                    "actions": [o.actions for o in mine],
-                    "compute": {
-                        "wm_calls": wm_calls,
-                        "frames_imagined": frames,
-                        "sequences_imagined": sum(o.compute.sequences for o in mine),
-                        "plans": plans,
-                        "tied_plans": tied,
-                        "runs": self.repeats,
+                    extra={
+                        "goal": goal.name,
+                        "actions": [o.actions for o in mine],
+                        "compute": {
+                            "wm_calls": wm_calls,
+                            "frames_imagined": frames,
+                            "sequences_imagined": sum(o.compute.sequences for o in mine),
+                            "plans": plans,
+                            "tied_plans": tied,
+                            "runs": self.repeats,
+                        },
                     },
-                }
+                )
             )
         return records
 
-    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The normalised score over all episodes (see :func:`normalized_score`)."""
         if "normalized_score" not in self.task.metrics:
             return {}

@@ -19,45 +19,10 @@ from panbench.data.episodes import Episode
 from panbench.envs.base import Action
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video
+from panbench.metrics.grounded import counterfactual_agreement
 from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 
-
-def counterfactual_agreement(
-    pred_a: dict[str, np.ndarray],
-    pred_b: dict[str, np.ndarray],
-    true_a: dict[str, np.ndarray],
-    true_b: dict[str, np.ndarray],
-    *,
-    min_px: float = grounded.DEFAULT_MIN_PX,
-    rel: float = grounded.DEFAULT_REL,
-) -> bool:
-    """Whether the predicted a-versus-b difference matches the true one for every entity.
-
-    For each slot k: the presence of k under a and under b must be as in the truth; where k is
-    present in all four, ``|(pa - pb) - (ta - tb)| <= max(min_px, rel * |ta - tb|)``. Discrete
-    attributes (every other key) must differ between a and b exactly where the truth's differ.
-    """
-    on = {}
-    for name, obs in (("pa", pred_a), ("pb", pred_b), ("ta", true_a), ("tb", true_b)):
-        pos = np.asarray(obs["positions"], dtype=np.float64)
-        on[name] = np.asarray(obs["present"], dtype=bool) & np.isfinite(pos).all(-1)
-    if not (np.array_equal(on["pa"], on["ta"]) and np.array_equal(on["pb"], on["tb"])):
-        return False
-    both = on["ta"] & on["tb"]
-    d_true = np.asarray(true_a["positions"]) - np.asarray(true_b["positions"])
-    d_pred = np.asarray(pred_a["positions"]) - np.asarray(pred_b["positions"])
-    norm = np.linalg.norm(np.where(both[:, None], d_true, 0.0), axis=-1)
-    gap = np.linalg.norm(np.where(both[:, None], d_pred - d_true, 0.0), axis=-1)
-    if np.any(gap > np.maximum(min_px, rel * norm)):
-        return False
-    for key in true_a:
-        if key in ("positions", "present"):
-            continue
-        true_diff = np.asarray(true_a[key]) != np.asarray(true_b[key])
-        pred_diff = np.asarray(pred_a[key]) != np.asarray(pred_b[key])
-        if not np.array_equal(true_diff, pred_diff):
-            return False
-    return True
+__all__ = ["CounterfactualProtocol", "counterfactual_agreement"]
 
 
 class CounterfactualProtocol(Protocol):
@@ -121,10 +86,10 @@ class CounterfactualProtocol(Protocol):
                 "delta_psnr": psnr_a - psnr_b,
             }
             records.append(
-                {
-                    "metrics": {k: v for k, v in metrics.items() if k in self.task.metrics},
-                    "alternative_action": acts_b[i].index,
-                    "_frames": frames_a[i][None],  # not data: for --save-videos
-                }
+                Record(
+                    metrics={k: v for k, v in metrics.items() if k in self.task.metrics},
+                    extra={"alternative_action": acts_b[i].index},
+                    frames=frames_a[i][None],
+                )
             )
         return records

@@ -21,63 +21,12 @@ from panbench.envs.base import Env
 from panbench.errors import ConfigError
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video, ssim_video
+from panbench.metrics.fvd import fvd_from_records
+from panbench.metrics.grounded import attribute_following, attributes_changed, tracking_accuracy
 from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
 
-#: observation keys scored by position/presence rules; every other key is a discrete attribute
-_GEOMETRY_KEYS = ("positions", "present")
-
-
-def attribute_following(
-    preds: Sequence[dict[str, np.ndarray]],
-    target: Sequence[dict[str, np.ndarray]],
-    context: dict[str, np.ndarray],
-) -> np.ndarray:
-    """Whether discrete attributes (colours, background, ...) change exactly as the truth does.
-
-    For every attribute key other than positions/presence and every step t: where the truth's
-    value changes between t-1 and t, the prediction must show the true old value at t-1 and the
-    true new value at t; where it does not change, the prediction must not change it either
-    (step -1 is the true context).
-
-    Returns:
-        bool [T].
-    """
-    keys = [k for k in context if k not in _GEOMETRY_KEYS]
-    ok = np.ones(len(target), dtype=bool)
-    for key in keys:
-        t_prev, p_prev = np.asarray(context[key]), np.asarray(context[key])
-        for t, (p, tr) in enumerate(zip(preds, target, strict=True)):
-            pv, tv = np.asarray(p[key]), np.asarray(tr[key])
-            changed = tv != t_prev
-            # A true change must show as the same change: from the true old value (so a model
-            # that missed an earlier change does not score when the truth changes back) to the
-            # true new value.
-            good = np.where(changed, (pv == tv) & (p_prev == t_prev), pv == p_prev)
-            ok[t] &= bool(np.all(good))
-            t_prev, p_prev = tv, pv
-    return ok
-
-
-def tracking_accuracy(
-    preds: dict[str, np.ndarray], target: dict[str, np.ndarray], max_px: float
-) -> np.ndarray:
-    """Per step, the fraction of slots the prediction gets right: absent where the truth is
-    absent, or present within ``max_px`` of the true centre where the truth is present.
-
-    Args:
-        preds: perceived predictions, ``positions`` [T, K, 2], ``present`` [T, K].
-        target: true observations, same shapes.
-
-    Returns:
-        float64 [T] in [0, 1].
-    """
-    p_pos, t_pos = np.asarray(preds["positions"]), np.asarray(target["positions"])
-    p_on = np.asarray(preds["present"]) & np.isfinite(p_pos).all(-1)
-    t_on = np.asarray(target["present"]) & np.isfinite(t_pos).all(-1)
-    with np.errstate(invalid="ignore"):
-        err = np.linalg.norm(p_pos - t_pos, axis=-1)
-    ok = np.where(t_on, p_on & (err <= max_px), ~p_on)
-    return ok.mean(axis=-1)
+# Metric functions live in the metric catalogue's modules; re-exported for older imports.
+__all__ = ["RolloutProtocol", "attribute_following", "fvd_from_records", "tracking_accuracy"]
 
 
 def _nanmean(x: np.ndarray) -> float:
@@ -190,13 +139,13 @@ class RolloutProtocol(Protocol):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are expected
                 curves.update(self._grounded(episode, pred, grounded_wanted))
-        record: Record = {
-            "metrics": {k: _nanmean(v) for k, v in curves.items()},
-            "curves": {k: [float(x) for x in v] for k, v in curves.items()},
-            "_frames": pred,
-        }
+        record = Record(
+            metrics={k: _nanmean(v) for k, v in curves.items()},
+            curves={k: [float(x) for x in v] for k, v in curves.items()},
+            frames=pred,
+        )
         if "fvd" in wanted:
-            record["features"] = {"fvd": self._fvd_features(pred, truth)}
+            record.extra["features"] = {"fvd": self._fvd_features(pred, truth)}
         return record
 
     def _fvd_features(self, pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -215,7 +164,7 @@ class RolloutProtocol(Protocol):
                 out[key].append([float(x) for x in feats])
         return out
 
-    def set_metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Set-level metrics computed over all episodes: FVD_n (see :func:`fvd_from_records`)."""
         if "fvd" not in self.task.metrics or "fvd" in self.skipped:
             return {}
@@ -244,7 +193,7 @@ class RolloutProtocol(Protocol):
             hold = grounded.hold_accuracy(p_obs, t_obs, ctx, **kw)
             followed = np.where(np.isnan(following), hold, following) == 1.0
             attrs_ok = attribute_following(p_list, t_list, ctx)
-            changed = grounded.changed_steps(t_obs, ctx, min_px=self.min_px) | _attr_changed(
+            changed = grounded.changed_steps(t_obs, ctx, min_px=self.min_px) | attributes_changed(
                 t_list, ctx
             )
             out["change_following"] = np.where(changed, (followed & attrs_ok).astype(float), np.nan)
@@ -263,60 +212,3 @@ class RolloutProtocol(Protocol):
         if not self.metrics[self.task.headline].higher_is_better:
             return float("nan")  # lower-is-better metrics are not headline material
         return float(np.clip(100.0 * value, 0.0, 100.0))
-
-
-def fvd_from_records(records: Sequence[Record]) -> dict[str, Any]:
-    """FVD_n from the per-episode I3D features stored in samples records.
-
-    For each window offset, the Fréchet distance between the predicted and the true clips'
-    features over all episodes; ``value`` is the mean over offsets and ``curve`` the FVD at each
-    offset. FVD is a set statistic, so it has no per-episode value and no bootstrap CI
-    (resampling duplicates clips, which biases FVD).
-
-    Returns:
-        A results entry: ``value``, ``ci95`` (None, None), ``n``, ``n_missing``,
-        ``higher_is_better`` (False), ``curve``, ``offsets``, ``set_level`` (True).
-    """
-    from panbench.metrics.fvd import frechet_distance
-
-    feats = [r["features"]["fvd"] for r in records if r.get("features", {}).get("fvd")]
-    if not feats:
-        return {
-            "value": None,
-            "ci95": [None, None],
-            "n": 0,
-            "n_missing": len(records),
-            "higher_is_better": False,
-            "set_level": True,
-        }
-    offsets = feats[0]["offsets"]
-    curve = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # few clips for the feature size: reported via n
-        for j in range(len(offsets)):
-            pred = np.asarray([f["pred"][j] for f in feats], dtype=np.float64)
-            true = np.asarray([f["true"][j] for f in feats], dtype=np.float64)
-            curve.append(frechet_distance(pred, true))
-    return {
-        "value": float(np.mean(curve)),
-        "ci95": [None, None],
-        "n": len(feats),
-        "n_missing": len(records) - len(feats),
-        "higher_is_better": False,
-        "curve": curve,
-        "offsets": offsets,
-        "set_level": True,
-    }
-
-
-def _attr_changed(
-    target: Sequence[dict[str, np.ndarray]], context: dict[str, np.ndarray]
-) -> np.ndarray:
-    """bool [T]: whether any discrete attribute of the truth changes at step t."""
-    keys = [k for k in context if k not in _GEOMETRY_KEYS]
-    out = np.zeros(len(target), dtype=bool)
-    prev = context
-    for t, obs in enumerate(target):
-        out[t] = any(not np.array_equal(np.asarray(obs[k]), np.asarray(prev[k])) for k in keys)
-        prev = obs
-    return out

@@ -87,23 +87,25 @@ class WrActionFidelityProtocol(ImageProtocol):
                 scores.append(float(score.value))
                 raws.append(score.raw)
             if pending:
-                records.append({"metrics": {}, "_pending": pending})
+                records.append(Record(metrics={}, pending=pending))
                 continue
             value = (float(np.mean(scores)) - lo) / (hi - lo)
             group = e.sample.get("group", "agent")
             records.append(
-                {
-                    "metrics": {
+                Record(
+                    metrics={
                         "fidelity": value,
                         "agent_fidelity": value if group == "agent" else float("nan"),
                         "environment_fidelity": value if group == "environment" else float("nan"),
                     },
-                    "sample_id": e.sample["id"],
-                    "group": group,
-                    "round_scores": scores,
-                    "judge_replies": raws,
-                    "_frames": np.concatenate([c[1:] for c in episode_clips]),
-                }
+                    extra={
+                        "sample_id": e.sample["id"],
+                        "group": group,
+                        "round_scores": scores,
+                        "judge_replies": raws,
+                    },
+                    frames=np.concatenate([c[1:] for c in episode_clips]),
+                )
             )
         return records
 

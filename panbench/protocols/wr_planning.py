@@ -28,14 +28,9 @@ from panbench.data.episodes import Episode
 from panbench.data.sources.wr_arena import DEFAULT_CANDIDATES
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
+from panbench.metrics.planning import goal_distance
 from panbench.protocols.base import ModelRunner, Record, ReportedMetric
 from panbench.protocols.wr_common import ImageProtocol
-
-
-def goal_distance(frame: np.ndarray, goal: np.ndarray) -> float:
-    """Mean squared difference of two uint8 [H, W, 3] frames, with pixels scaled to [0, 1]."""
-    d = (frame.astype(np.float64) - goal.astype(np.float64)) / 255.0
-    return float(np.mean(d * d))
 
 
 class WrStructuredPlanningProtocol(ImageProtocol):
@@ -86,11 +81,13 @@ class WrStructuredPlanningProtocol(ImageProtocol):
         goal = episode.goal_frame
         if goal is None:
             nan = float("nan")
-            return {
-                "metrics": {"goal_progress": nan, "goal_distance": nan},
-                "sample_id": sample["id"],
-                "note": "no goal image: not scored by the goal-image scorer",
-            }
+            return Record(
+                metrics={"goal_progress": nan, "goal_distance": nan},
+                extra={
+                    "sample_id": sample["id"],
+                    "note": "no goal image: not scored by the goal-image scorer",
+                },
+            )
         budget = int(sample["max_action"])
         state = runner.reset([episode])
         frame = episode.context_frames[-1]
@@ -115,15 +112,17 @@ class WrStructuredPlanningProtocol(ImageProtocol):
             distances.append(current)
             frames.append(frame)
         progress = (start - current) / start if start > 0 else 1.0
-        return {
-            "metrics": {"goal_progress": float(progress), "goal_distance": float(current)},
-            "sample_id": sample["id"],
-            "goal": sample["goal"],
-            "budget": budget,
-            "plan": plan,
-            "distances": distances,
-            "_frames": np.stack(frames),
-        }
+        return Record(
+            metrics={"goal_progress": float(progress), "goal_distance": float(current)},
+            extra={
+                "sample_id": sample["id"],
+                "goal": sample["goal"],
+                "budget": budget,
+                "plan": plan,
+                "distances": distances,
+            },
+            frames=np.stack(frames),
+        )
 
     def extra_results(self) -> dict[str, Any]:
         return {

@@ -64,16 +64,18 @@ class WrSmoothnessProtocol(ImageProtocol):
             details = [smoothness_details(c, self.estimator, self.lam) for c in episode_clips]
             scores = [d.score for d in details]
             records.append(
-                {
-                    "metrics": {"smoothness": float(np.mean(scores))},
-                    "curves": {"smoothness": scores},
-                    "sample_id": e.sample["id"],
-                    "rounds": [
-                        {"vmag_median": d.vmag_median, "amag_median": d.amag_median}
-                        for d in details
-                    ],
-                    "_frames": np.concatenate([c[1:] for c in episode_clips]),
-                }
+                Record(
+                    metrics={"smoothness": float(np.mean(scores))},
+                    curves={"smoothness": scores},
+                    extra={
+                        "sample_id": e.sample["id"],
+                        "rounds": [
+                            {"vmag_median": d.vmag_median, "amag_median": d.amag_median}
+                            for d in details
+                        ],
+                    },
+                    frames=np.concatenate([c[1:] for c in episode_clips]),
+                )
             )
         return records
 

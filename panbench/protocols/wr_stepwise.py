@@ -95,15 +95,17 @@ class WrStepwiseProtocol(ImageProtocol):
             dists = self._distances(pred, e.choices)
             score, chosen = nearest_choice_score(dists, answer)
             records.append(
-                {
-                    "metrics": {"choice_accuracy": score},
-                    "sample_id": e.sample["id"],
-                    "answer": answer,
-                    "nearest": chosen,
-                    "distances": [float(x) for x in dists],
-                    "distance": self.distance,
-                    "_frames": pred[None],
-                }
+                Record(
+                    metrics={"choice_accuracy": score},
+                    extra={
+                        "sample_id": e.sample["id"],
+                        "answer": answer,
+                        "nearest": chosen,
+                        "distances": [float(x) for x in dists],
+                        "distance": self.distance,
+                    },
+                    frames=pred[None],
+                )
             )
         return records
 

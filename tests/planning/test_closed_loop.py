@@ -66,7 +66,8 @@ def _protocol(task: TaskSpec) -> ClosedLoopProtocol:
 
 def _records(protocol: ClosedLoopProtocol, model: Any, n: int) -> list[dict[str, Any]]:
     runner = ModelRunner(model, protocol.env, protocol.task.env.resolution)
-    return protocol.run_batch(runner, [protocol.episode(i) for i in range(n)])
+    records = protocol.run_batch(runner, [protocol.episode(i) for i in range(n)])
+    return [r.to_json() for r in records]
 
 
 # ============================================================================ pieces
@@ -213,7 +214,7 @@ def test_protocol_is_repeatable_and_batch_independent(tmp_path: Path) -> None:
     together = _records(protocol, model, 5)
     again = _protocol(_task(tmp_path, ARRANGE))
     runner = ModelRunner(model, again.env, 48)
-    alone = [again.run_batch(runner, [again.episode(i)])[0] for i in range(5)]
+    alone = [again.run_batch(runner, [again.episode(i)])[0].to_json() for i in range(5)]
     assert json.dumps(together, sort_keys=True) == json.dumps(alone, sort_keys=True)
     assert [r["goal"] for r in together] == list(protocol.env.goals())
 
@@ -306,7 +307,9 @@ def _core_plan_nav(model: str, tmp_path: Path, limit: int | None) -> dict[str, A
         {"oracle": OracleModel, "copy-last": CopyLastModel}[model](), protocol.env, 64
     )
     n = limit or task.episodes.count
-    records = protocol.run_batch(runner, [protocol.episode(i) for i in range(n)])
+    records = [
+        r.to_json() for r in protocol.run_batch(runner, [protocol.episode(i) for i in range(n)])
+    ]
     success = np.mean([r["metrics"]["success"] for r in records])
     return {"success": float(success), "normalized": normalized_score(records)}
 

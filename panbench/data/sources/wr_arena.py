@@ -92,18 +92,14 @@ def load_manifest(path: Path, expected_sha256: str | None = None) -> dict[str, A
             f"{path}: the manifest hashes to {digest}, not the {expected_sha256} its task "
             "records: it changed after import; re-run `panbench tasks import wr-arena`."
         )
-    try:
-        data = json.loads(blob)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not valid JSON ({err}).") from err
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise DataError(f"{path}: expected a {MANIFEST_FORMAT!r} manifest.")
-    if data.get("format_version") != MANIFEST_VERSION:
-        raise DataError(
-            f"{path}: expected manifest format_version {MANIFEST_VERSION}, got "
-            f"{data.get('format_version')!r}; re-run the import."
-        )
-    return data
+    return read_versioned_json(
+        path,
+        format_name=MANIFEST_FORMAT,
+        versions=MANIFEST_VERSION,
+        what="manifest",
+        hint="Re-run `panbench tasks import wr-arena`.",
+        blob=blob,
+    )
 
 
 def resolve_root(recorded: str | None, task: str) -> Path:

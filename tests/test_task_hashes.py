@@ -1,0 +1,24 @@
+"""Every shipped task and suite hashes exactly as on the commit before the architecture work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from panbench.suite import list_suites, list_tasks, load_suite, load_task
+
+GOLDEN = Path(__file__).parent / "golden" / "shipped_task_hashes.json"
+
+
+def _hashes() -> dict[str, str]:
+    out = {name: load_task(name).hash for name, *_ in list_tasks()}
+    for name, *_ in list_suites():
+        suite = load_suite(name)
+        out[f"suite:{name}"] = suite.hash
+        out.update({f"suite:{name}/{t.name}": t.hash for t in suite.tasks})
+    return out
+
+
+def test_shipped_task_and_suite_hashes_are_unchanged() -> None:
+    recorded = json.loads(GOLDEN.read_text())
+    assert _hashes() == recorded
