@@ -424,7 +424,9 @@ def evaluate(
 def _task_entry(
     task: Any, protocol: Any, records: list[dict[str, Any]], n: int, limit: int | None
 ) -> dict[str, Any]:
-    infos = {m: protocol.metrics[m] for m in task.metrics}
+    from panbench.metrics.registry import get_metric
+
+    infos = {m: get_metric(m) for m in task.metrics}
     skipped = dict(getattr(protocol, "skipped", {}))
     hib = {
         m: info.higher_is_better

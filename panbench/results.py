@@ -411,9 +411,9 @@ def _recompute_metrics(
     Per-episode metrics are aggregated with :func:`aggregate_records`; set-level ones (FVD)
     come from the protocol's :meth:`set_metrics` over all records.
     """
-    from panbench.protocols import PROTOCOLS
+    from panbench.metrics.registry import get_metric
 
-    declared = PROTOCOLS.get(protocol).metrics
+    declared = {m: get_metric(m) for m in metrics}
     per_episode = {
         m: bool(declared[m].higher_is_better) for m in metrics if not declared[m].set_level
     }
@@ -523,6 +523,7 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
             f"{prefix}.headline.metric", f"one of the task's metrics {sorted(metrics)}", head_metric
         )
 
+    from panbench.metrics.registry import get_metric
     from panbench.protocols import PROTOCOLS
 
     if protocol not in PROTOCOLS:
@@ -531,10 +532,10 @@ def _check_task(c: _Checker, root: Path, name: str, task: Any, limit: int | None
     for metric, entry in metrics.items():
         if metric not in declared:
             c.fail(f"{prefix}.metrics", f"only metrics of protocol {protocol!r}", metric)
-        if entry["higher_is_better"] is not declared[metric].higher_is_better:
+        if entry["higher_is_better"] is not get_metric(metric).higher_is_better:
             c.fail(
                 f"{prefix}.metrics.{metric}.higher_is_better",
-                f"{declared[metric].higher_is_better} (declared by protocol {protocol!r})",
+                f"{get_metric(metric).higher_is_better} (the metric catalogue's direction)",
                 entry["higher_is_better"],
             )
 
