@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,9 +22,6 @@ from panbench.errors import ConfigError, ContractError, UnknownNameError
 from panbench.metrics.registry import get_metric, headline_score, metric_names
 from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
 from panbench.protocols.declare import Option, read_options
-
-if TYPE_CHECKING:
-    from panbench.suite import TaskSpec
 
 POLICIES = ("random", "agent", "intervention", "mixed")
 
@@ -284,7 +281,8 @@ class Protocol(ABC):
     declarations, so a plugin protocol validates like a built-in one.
 
     Args:
-        task: the task spec (its ``options`` are the protocol's knobs).
+        task: the task spec, a :class:`panbench.suite.TaskSpec` (typed ``Any``: the suite's
+            validator imports the protocols, so protocols never import the suite).
         env: the task's env, built from ``task.env``; None for a task on a data source
             (``task.data``), whose protocol builds its own episodes.
 
@@ -308,7 +306,7 @@ class Protocol(ABC):
         super().__init_subclass__(**kwargs)
         check_declarations(cls)
 
-    def __init__(self, task: TaskSpec, env: Env | None) -> None:
+    def __init__(self, task: Any, env: Env | None) -> None:
         self.task = task
         self._env = env
         unknown = [m for m in task.metrics if m not in self.metrics]
