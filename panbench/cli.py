@@ -87,10 +87,20 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
         rows = []
         for name in PROTOCOLS.names():
-            module = sys.modules[PROTOCOLS.get(name).__module__]
+            cls = PROTOCOLS.get(name)
+            module = sys.modules[cls.__module__]
             module_doc = (module.__doc__ or "").strip().splitlines()
-            rows.append((name, module_doc[0] if module_doc else ""))
-        _table("protocols", ["name", "description"], rows)
+            options = ", ".join(f"{o.name}={o.default!r} ({o.expected()})" for o in cls.options)
+            rows.append(
+                (
+                    name,
+                    ", ".join(cls.sources),
+                    options,
+                    ", ".join(cls.metrics),
+                    module_doc[0] if module_doc else "",
+                )
+            )
+        _table("protocols", ["name", "sources", "options", "metrics", "description"], rows)
     return 0
 
 

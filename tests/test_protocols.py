@@ -338,18 +338,24 @@ def test_records_do_not_depend_on_batch_composition(task: str) -> None:
     assert alone == together[1]
 
 
-def test_protocol_metric_directions_agree_with_the_catalogue() -> None:
-    from panbench.errors import ConfigError
-    from panbench.metrics.registry import get_metric, metric_names
-    from panbench.protocols.base import ReportedMetric
+def test_protocols_declare_catalogued_metrics_sources_and_options() -> None:
+    from panbench.errors import UnknownNameError
+    from panbench.metrics.registry import metric_names
+    from panbench.protocols import Option, Protocol
 
-    shared = 0
     for name in PROTOCOLS.names():
-        for metric in PROTOCOLS.get(name).metrics.values():
-            if metric.name in metric_names():
-                shared += 1
-                assert metric.higher_is_better is get_metric(metric.name).higher_is_better
-    assert shared >= 5  # psnr, ssim, lpips, fvd, smoothness, ... are named by protocols too
-    with pytest.raises(ConfigError, match=r"'psnr'.*catalogue says True"):
-        ReportedMetric("psnr", higher_is_better=False)
-    assert not ReportedMetric("not-in-the-catalogue", higher_is_better=False).higher_is_better
+        cls = PROTOCOLS.get(name)
+        assert cls.metrics and set(cls.metrics) <= set(metric_names()), name
+        assert cls.sources and all(isinstance(s, str) for s in cls.sources), name
+        assert all(isinstance(o, Option) for o in cls.options), name
+    assert PROTOCOLS.get("rollout").sources == ("env",)
+    assert PROTOCOLS.get("wr_stepwise").sources == ("wr-arena",)
+    # A protocol naming a metric the catalogue lacks fails when its class is defined.
+    with pytest.raises(UnknownNameError, match=r"catalogue lacks.*'psnrr'.*Did you mean: psnr"):
+
+        class _Typo(Protocol):
+            name = "typo"
+            metrics = ("psnrr",)
+
+            def run_batch(self, runner, episodes):  # type: ignore[no-untyped-def]
+                return []

@@ -28,6 +28,7 @@ from panbench.suite import (
     shipped_tasks_dir,
     validate_path,
 )
+from panbench.suite import files as suite_files
 
 FAKE = "fake-spec-env"
 
@@ -48,7 +49,7 @@ episodes:
   policy: agent
 metrics: [action_following, psnr]
 headline: action_following
-options: {stride: 1}
+options: {track_px: 1}
 """
 
 
@@ -104,7 +105,7 @@ def test_load_task_by_name_parses_every_field(tmp_path: Path) -> None:
         metrics=("action_following", "psnr"),
         headline="action_following",
         description="a task for tests",
-        options={"stride": 1},
+        options={"track_px": 1},
         source=str(tmp_path / "sim.yaml"),
     )
 
@@ -119,8 +120,8 @@ def test_defaults_apply_and_name_is_found_by_task_key(tmp_path: Path) -> None:
         protocol: choice
         env: {{name: {FAKE}}}
         episodes: {{count: 3}}
-        metrics: [accuracy]
-        headline: accuracy
+        metrics: [choice_accuracy]
+        headline: choice_accuracy
         """,
     )
     task = load_task("minimal", search_paths=[tmp_path])
@@ -266,16 +267,19 @@ def test_variant_overriding_a_list_item_reports_its_own_lines(tmp_path: Path) ->
         ("protocol: rollout", "protocol: rolout", 4, "unknown protocol 'rolout'"),
         ("name: fake-spec-env", "name: fake-spec-evn", 6, "unknown env 'fake-spec-evn'"),
         ("kwargs: {speed: 2}", "kwargs: [speed]", 8, "expected a mapping for env.kwargs"),
-        ("options: {stride: 1}", "options: {stride: .nan}", 17, "expected a finite number"),
-        ("options: {stride: 1}", "options: {when: 2024-01-01}", 17, "got date"),
+        ("options: {track_px: 1}", "options: {track_px: .nan}", 17, "expected a finite number"),
+        ("options: {track_px: 1}", "options: {when: 2024-01-01}", 17, "got date"),
+        ("track_px: 1}", "track_px: fast}", 17, "expected track_px to be a number, but got 'fast'"),
+        ("track_px: 1}", "trak_px: 1}", 17, "unknown rollout option 'trak_px'"),
+        ("psnr]", "choice_accuracy]", 15, "expected a metric protocol 'rollout' reports"),
         ("version: 1", "version:", 2, "expected a version string or number for version"),
         ("metrics: [action_following, psnr]", "metrics: []", 15, "non-empty list"),
         ("psnr]", "psnr, psnr]", 15, "duplicate metric 'psnr'"),
         ("task: sim", "task: two words", 1, "expected a name of letters"),
         ("  policy: agent", "  policy: ''", 14, "expected a policy name"),
         (
-            "options: {stride: 1}",
-            "options: {stride: 1}\nprotocol: choice",
+            "options: {track_px: 1}",
+            "options: {track_px: 1}\nprotocol: choice",
             18,
             "duplicate key 'protocol' (first set on line 4)",
         ),
@@ -346,7 +350,7 @@ def test_hash_is_stable_across_key_order_whitespace_and_style(tmp_path: Path) ->
             "b.yaml",
             f"""\
             # the same task, written differently
-            options:   {{ stride: 1 }}
+            options:   {{ track_px: 1 }}
             headline: "action_following"
             metrics:
               - action_following
@@ -370,7 +374,6 @@ def test_hash_is_stable_across_key_order_whitespace_and_style(tmp_path: Path) ->
     [
         {"task": "other"},
         {"version": "2"},
-        {"protocol": "choice"},
         {"env": {"resolution": 32}},
         {"env": {"kwargs": {"speed": 3}}},
         {"episodes": {"count": 9}},
@@ -381,12 +384,18 @@ def test_hash_is_stable_across_key_order_whitespace_and_style(tmp_path: Path) ->
         {"metrics": ["action_following", "psnr", "ssim"]},
         {"metrics": ["psnr", "action_following"]},
         {"headline": "psnr"},
-        {"options": {"stride": 2}},
+        {"options": {"track_px": 2}},
     ],
 )
 def test_hash_changes_with_every_scoring_field(tmp_path: Path, overrides: dict[str, Any]) -> None:
     task = load_task(write(tmp_path, "sim.yaml", TASK))
     assert task.with_overrides(overrides).hash != task.hash
+
+
+def test_hash_changes_with_the_protocol(tmp_path: Path) -> None:
+    task = load_task(write(tmp_path, "sim.yaml", TASK.replace("options: {track_px: 1}\n", "")))
+    other = {"protocol": "choice", "metrics": ["choice_accuracy"], "headline": "choice_accuracy"}
+    assert task.with_overrides(other).hash != task.hash
 
 
 def test_description_and_source_do_not_enter_the_hash(tmp_path: Path) -> None:
@@ -441,7 +450,7 @@ def test_with_overrides_deep_merges_and_revalidates(tmp_path: Path) -> None:
 def test_specs_are_immutable_and_pickle(tmp_path: Path) -> None:
     task = load_task(write(tmp_path, "sim.yaml", TASK))
     with pytest.raises(TypeError, match="immutable"):
-        task.options["stride"] = 5  # type: ignore[index]
+        task.options["track_px"] = 5  # type: ignore[index]
     with pytest.raises(TypeError, match="immutable"):
         task.env.kwargs.update(speed=9)  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
@@ -615,6 +624,7 @@ def test_cli_ls_tasks_and_suites(
 ) -> None:
     make_tree(tmp_path)
     monkeypatch.setattr(suite_mod, "shipped_tasks_dir", lambda: tmp_path)
+    monkeypatch.setattr(suite_files, "shipped_tasks_dir", lambda: tmp_path)
     assert main(["ls", "tasks"]) == 0
     out = capsys.readouterr().out
     assert "sim" in out and "long" in out and "a task for tests" in out

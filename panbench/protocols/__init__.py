@@ -1,6 +1,7 @@
 """Protocols: how a task uses a model. One file each; a task's YAML names its protocol."""
 
-from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.declare import Option
 from panbench.registry import Registry
 
 PROTOCOLS: Registry[type[Protocol]] = Registry("protocol", entry_point_group="panbench.protocols")
@@ -16,4 +17,4 @@ PROTOCOLS.register(
     "wr_structured_planning", "panbench.protocols.wr_planning:WrStructuredPlanningProtocol"
 )
 
-__all__ = ["PROTOCOLS", "ModelRunner", "Protocol", "Record", "ReportedMetric"]
+__all__ = ["PROTOCOLS", "ModelRunner", "Option", "Protocol", "Record"]

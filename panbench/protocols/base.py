@@ -7,11 +7,12 @@ shards, resumes and writes; everything task-specific lives in the protocol a tas
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,40 +20,11 @@ from panbench.data.episodes import Episode, EpisodeSource
 from panbench.data.frames import resize_frames
 from panbench.data.sources import episode_source
 from panbench.envs.base import Action, Env
-from panbench.errors import ConfigError, ContractError
+from panbench.errors import ConfigError, ContractError, UnknownNameError
+from panbench.metrics.registry import get_metric, headline_score, metric_names
 from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
+from panbench.protocols.declare import Option, read_options
 from panbench.records import SampleRecord
-
-if TYPE_CHECKING:
-    from panbench.suite import TaskSpec
-
-
-@dataclass(frozen=True)
-class ReportedMetric:
-    """How one reported metric reads: direction, range, and whether it is a headline candidate."""
-
-    name: str
-    higher_is_better: bool
-    description: str = ""
-    per_step: bool = True
-    #: computed once over all episodes (e.g. FVD) by :meth:`Protocol.set_metrics`
-    set_level: bool = False
-
-    def __post_init__(self) -> None:
-        # A name the metric catalogue knows must read the same way here: results files and the
-        # compare gate take the direction from the protocol, `panbench ls metrics` from the
-        # catalogue, and the two must never disagree.
-        from panbench.metrics.registry import metric_names
-
-        if self.name in metric_names():
-            from panbench.metrics.registry import get_metric
-
-            info = get_metric(self.name)
-            if info.higher_is_better != self.higher_is_better:
-                raise ConfigError(
-                    f"Reported metric {self.name!r}: higher_is_better={self.higher_is_better}, "
-                    f"but the metric catalogue says {info.higher_is_better}."
-                )
 
 
 @dataclass
@@ -194,22 +166,41 @@ Record = SampleRecord
 
 
 class Protocol(ABC):
-    """How a task uses a model. Subclasses set ``name`` and implement :meth:`run_batch`.
+    """How a task uses a model. Subclasses declare themselves and implement :meth:`run_batch`.
+
+    A subclass states, as class attributes, its ``name``, the episode-source kinds it runs on
+    (``sources``), its ``options`` (typed, with defaults; read through :attr:`opts`) and the
+    ``metrics`` it can report, by metric-catalogue name (direction, level and range come from
+    the catalogue, :mod:`panbench.metrics.registry`). The suite validator reads the same
+    declarations, so a plugin protocol validates like a built-in one.
 
     Args:
-        task: the task spec (its ``options`` are the protocol's knobs).
+        task: the task spec, a :class:`panbench.suite.TaskSpec` (typed ``Any``: the suite's
+            validator imports the protocols, so protocols never import the suite).
         env: the task's env, built from ``task.env``; None for a task on a data source
             (``task.data``), whose episodes come from the source its ``data.kind`` names.
+
+    Raises:
+        ConfigError: the task names a metric the protocol does not report, or an option it
+            does not declare or of the wrong type.
     """
 
     name: ClassVar[str]
-    #: the metric names this protocol can report, with their direction
-    metrics: ClassVar[dict[str, ReportedMetric]]
+    #: episode-source kinds: "env" (a simulator named by ``env:``) or a data kind ("wr-arena")
+    sources: ClassVar[tuple[str, ...]] = ("env",)
+    #: the task options it reads, with their types and defaults
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: the metric-catalogue names it can report
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     #: a judge (``panbench.judges.Judge``) the harness attaches for judge-scored tasks
     judge: Any = None
 
-    def __init__(self, task: TaskSpec, env: Env | None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_declarations(cls)
+
+    def __init__(self, task: Any, env: Env | None) -> None:
         self.task = task
         self._env = env
         unknown = [m for m in task.metrics if m not in self.metrics]
@@ -221,6 +212,8 @@ class Protocol(ABC):
                 f"{did_you_mean(unknown[0], list(self.metrics))} "
                 f"Available: {', '.join(self.metrics)}."
             )
+        #: the task's options, defaults applied and types checked
+        self.opts: dict[str, Any] = read_options(self.options, task, self.name)
         #: where the episodes come from: the env's rollouts, or the source ``data.kind`` names
         self.source: EpisodeSource = episode_source(task, env)
 
@@ -266,7 +259,37 @@ class Protocol(ABC):
     def headline(self, means: dict[str, float]) -> float:
         """The task's headline score in [0, 100] from the mean of each metric.
 
-        Default: the headline metric, which must lie in [0, 1], times 100.
+        The metric catalogue decides (:func:`~panbench.metrics.registry.headline_score`);
+        NaN when the headline metric gives no 0-100 score.
         """
-        value = means[self.task.headline]
-        return float(np.clip(100.0 * value, 0.0, 100.0))
+        score = headline_score(self.task.headline, means[self.task.headline])
+        return math.nan if score is None else score
+
+
+def check_declarations(cls: type[Protocol]) -> None:
+    """Checks a protocol class's declarations when the class is defined.
+
+    Raises:
+        ConfigError: a metric the catalogue lacks, an empty or non-string ``sources``, or
+            options that are not :class:`Option` entries.
+    """
+    where = f"Protocol class {cls.__module__}.{cls.__qualname__}"
+    if not isinstance(cls.metrics, tuple) or not all(isinstance(m, str) for m in cls.metrics):
+        raise ConfigError(
+            f"{where}: expected metrics to be a tuple of metric-catalogue names, but got "
+            f"{cls.metrics!r}."
+        )
+    missing = [m for m in cls.metrics if m not in metric_names()]
+    if missing:
+        try:
+            get_metric(missing[0])
+        except UnknownNameError as err:
+            raise UnknownNameError(f"{where} reports a metric the catalogue lacks: {err}") from None
+    if not cls.sources or not all(isinstance(s, str) and s for s in cls.sources):
+        raise ConfigError(
+            f"{where}: expected sources to be a non-empty tuple of source kinds, but got "
+            f"{cls.sources!r}."
+        )
+    bad = [o for o in cls.options if not isinstance(o, Option)]
+    if bad:
+        raise ConfigError(f"{where}: expected options to be Option entries, but got {bad[0]!r}.")

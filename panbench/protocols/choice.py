@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panbench.data.episodes import Episode
-from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.declare import Option
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,21 +26,21 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class ChoiceProtocol(Protocol):
-    """Options: ``n_choices`` (default 4), ``max_distractor_depth`` (default 2)."""
+    """Picks the true next frame among distractors at every step (options: see ``options``)."""
 
     name: ClassVar[str] = "choice"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        "choice_accuracy": ReportedMetric(
-            "choice_accuracy", True, "fraction of steps where the prediction is nearest the truth"
-        ),
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("choice_accuracy",)
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("n_choices", int, 4, "candidates per step, the true one included", minimum=2),
+        Option("max_distractor_depth", int, 2, "actions deep to search for distractors", minimum=1),
+    )
 
     def _candidates(
         self, state: Any, true_action: Any, rng: np.random.Generator
     ) -> list[np.ndarray]:
         env = self.env
-        n = int(self.task.options.get("n_choices", 4))
-        depth = int(self.task.options.get("max_distractor_depth", 2))
+        n = self.opts["n_choices"]
+        depth = self.opts["max_distractor_depth"]
         truth = env.render(env.step(state, true_action))
         current = env.render(state)
         seen = [truth.tobytes(), current.tobytes()]

@@ -48,7 +48,8 @@ from panbench.planning import (
     make_planner,
     make_scorer,
 )
-from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.declare import Option
 
 __all__ = ["ClosedLoopProtocol", "normalized_score", "step_episode", "success_curve"]
 
@@ -139,71 +140,34 @@ class ClosedLoopProtocol(Protocol):
     """
 
     name: ClassVar[str] = "closed_loop"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        "success": ReportedMetric(
-            "success",
-            True,
-            "fraction of episodes whose goal holds in the true env within the step budget; "
-            "curve: success within b steps",
-        ),
-        "normalized_score": ReportedMetric(
-            "normalized_score",
-            True,
-            "(success - random) / (oracle - random), bootstrap CI over episodes",
-            per_step=False,
-            set_level=True,
-        ),
-        "random_success": ReportedMetric(
-            "random_success", True, "success of the seeded random-acting reference"
-        ),
-        "oracle_success": ReportedMetric(
-            "oracle_success", True, "success of the same planner imagining with the true env"
-        ),
-        "steps_to_goal": ReportedMetric(
-            "steps_to_goal", False, "steps taken by successful episodes", per_step=False
-        ),
-        "wm_calls": ReportedMetric(
-            "wm_calls", False, "world-model calls (reset + step) per episode", per_step=False
-        ),
-        "frames_imagined": ReportedMetric(
-            "frames_imagined", False, "frames the model imagined per episode", per_step=False
-        ),
-        "tie_rate": ReportedMetric(
-            "tie_rate",
-            False,
-            "fraction of plans whose best candidate was tied (chosen at random)",
-            per_step=False,
-        ),
-    }
+    metrics: ClassVar[tuple[str, ...]] = (
+        "success",
+        "normalized_score",
+        "random_success",
+        "oracle_success",
+        "steps_to_goal",
+        "wm_calls",
+        "frames_imagined",
+        "tie_rate",
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("planner", str, "propose-simulate-select", "planner name (a registered planner)"),
+        Option("planner_options", dict, None, "the planner's keyword arguments"),
+        Option("scorer", str, "grounded", "how imagined frames are scored", choices=SCORERS),
+        Option("scorer_options", dict, None, "the scorer's keyword arguments"),
+        Option("goals", list, None, "env goal names, episode i gets goals[i % G] (default: all)"),
+        Option("random_rollouts", int, 8, "seeded random-acting rollouts per episode", minimum=1),
+        Option("repeats", int, 1, "closed-loop runs per episode (seeds differ)", minimum=1),
+    )
 
     def __init__(self, task: Any, env: Env) -> None:
         super().__init__(task, env)
-        opts = dict(task.options)
-        known = {
-            "planner",
-            "planner_options",
-            "scorer",
-            "scorer_options",
-            "goals",
-            "random_rollouts",
-            "repeats",
-        }
-        unknown = sorted(set(opts) - known)
-        if unknown:
-            raise ConfigError(
-                f"Task {task.name!r}: unknown closed_loop option {unknown[0]!r}; expected some "
-                f"of: {', '.join(sorted(known))}."
-            )
-        self.planner_name = str(opts.get("planner", "propose-simulate-select"))
-        self.planner_options = dict(opts.get("planner_options") or {})
-        self.scorer_kind = str(opts.get("scorer", "grounded"))
-        if self.scorer_kind not in SCORERS:
-            raise ConfigError(
-                f"Task {task.name!r}: expected scorer to be one of {', '.join(SCORERS)}, "
-                f"but got {self.scorer_kind!r}."
-            )
-        self.scorer_options = dict(opts.get("scorer_options") or {})
-        goals = list(opts.get("goals") or env.goals())
+        opts = self.opts
+        self.planner_name: str = opts["planner"]
+        self.planner_options = dict(opts["planner_options"] or {})
+        self.scorer_kind: str = opts["scorer"]
+        self.scorer_options = dict(opts["scorer_options"] or {})
+        goals = list(opts["goals"] or env.goals())
         if not goals:
             raise ConfigError(
                 f"Task {task.name!r}: env {env.name!r} defines no goals, so it cannot be planned in."
@@ -215,18 +179,8 @@ class ClosedLoopProtocol(Protocol):
                     f"some of: {', '.join(env.goals())}."
                 )
         self.goals: list[str] = goals
-        k = opts.get("random_rollouts", 8)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(
-                f"Task {task.name!r}: expected random_rollouts to be an integer >= 1, but got {k!r}."
-            )
-        self.random_rollouts = k
-        r = opts.get("repeats", 1)
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise ConfigError(
-                f"Task {task.name!r}: expected repeats to be an integer >= 1, but got {r!r}."
-            )
-        self.repeats = r
+        self.random_rollouts: int = opts["random_rollouts"]
+        self.repeats: int = opts["repeats"]
         self.budget = int(task.episodes.horizon)
         self.context = int(task.episodes.context)
         self.new_planner()  # fails now, not mid-run, on bad planner options

@@ -20,24 +20,23 @@ from panbench.envs.base import Action
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video
 from panbench.metrics.grounded import counterfactual_agreement
-from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.declare import Option
 
 __all__ = ["CounterfactualProtocol", "counterfactual_agreement"]
 
 
 class CounterfactualProtocol(Protocol):
-    """Options: ``min_px`` (1.5), ``rel`` (0.25)."""
+    """One context, two actions: does the prediction differ as the truth does (see ``options``)."""
 
     name: ClassVar[str] = "counterfactual"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        m.name: m
-        for m in (
-            ReportedMetric(
-                "counterfactual_accuracy", True, "predicted a-vs-b difference matches the truth"
-            ),
-            ReportedMetric("delta_psnr", True, "PSNR(truth_a, pred_a) - PSNR(truth_a, pred_b), dB"),
-        )
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("counterfactual_accuracy", "delta_psnr")
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "min_px", float, grounded.DEFAULT_MIN_PX, "agreement tolerance floor, px", minimum=0
+        ),
+        Option("rel", float, grounded.DEFAULT_REL, "relative agreement tolerance", minimum=0),
+    )
 
     def _alternative(self, episode: Episode) -> Action:
         """A deterministic alternative action whose true outcome differs from the true action's."""
@@ -56,9 +55,7 @@ class CounterfactualProtocol(Protocol):
 
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         env = self.env
-        opts = self.task.options
-        min_px = float(opts.get("min_px", grounded.DEFAULT_MIN_PX))
-        rel = float(opts.get("rel", grounded.DEFAULT_REL))
+        min_px, rel = self.opts["min_px"], self.opts["rel"]
         state_a = runner.reset(episodes)
         state_b = runner.clone(state_a)
         acts_a = [e.actions[0] for e in episodes]

@@ -18,12 +18,12 @@ import numpy as np
 
 from panbench.data.episodes import Episode
 from panbench.envs.base import Env
-from panbench.errors import ConfigError
 from panbench.metrics import grounded
 from panbench.metrics.frame import psnr_video, ssim_video
 from panbench.metrics.fvd import fvd_from_records
 from panbench.metrics.grounded import attribute_following, attributes_changed, tracking_accuracy
-from panbench.protocols.base import ModelRunner, Protocol, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.declare import Option
 
 # Metric functions live in the metric catalogue's modules; re-exported for older imports.
 __all__ = ["RolloutProtocol", "attribute_following", "fvd_from_records", "tracking_accuracy"]
@@ -36,46 +36,44 @@ def _nanmean(x: np.ndarray) -> float:
 
 
 class RolloutProtocol(Protocol):
-    """Options: ``lpips_net`` ("alex"), ``min_px`` (1.5), ``rel`` (0.25) for following tolerance."""
+    """Open-loop rollout under the true actions, scored per step (options: see ``options``)."""
 
     name: ClassVar[str] = "rollout"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        m.name: m
-        for m in (
-            ReportedMetric("action_following", True, "all-or-nothing per step with a true effect"),
-            ReportedMetric("hold_accuracy", True, "steps with no true effect: nothing changes"),
-            ReportedMetric("change_following", True, "action following incl. colours/background"),
-            ReportedMetric("position_error", False, "px between perceived and true entity centres"),
-            ReportedMetric("presence_accuracy", True, "object permanence: presence matches truth"),
-            ReportedMetric("tracking_accuracy", True, "slots shown where they truly are (<= px)"),
-            ReportedMetric("psnr", True, "dB, per frame, capped at 100"),
-            ReportedMetric("ssim", True, "per frame"),
-            ReportedMetric("lpips", False, "LPIPS v0.1 distance per frame"),
-            ReportedMetric(
-                "fvd",
-                False,
-                "FVD_n over 16-frame windows (set-level; mean over windows)",
-                per_step=False,
-                set_level=True,
-            ),
-        )
-    }
+    metrics: ClassVar[tuple[str, ...]] = (
+        "action_following",
+        "hold_accuracy",
+        "change_following",
+        "position_error",
+        "presence_accuracy",
+        "tracking_accuracy",
+        "psnr",
+        "ssim",
+        "lpips",
+        "fvd",
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("lpips_net", str, "alex", "LPIPS backbone", choices=("alex", "vgg")),
+        Option(
+            "min_px", float, grounded.DEFAULT_MIN_PX, "following tolerance floor, px", minimum=0
+        ),
+        Option("rel", float, grounded.DEFAULT_REL, "relative following tolerance", minimum=0),
+        Option("track_px", float, 2.0, "tracking_accuracy: distance counted as tracked, px"),
+        Option("fvd_clip", int, 16, "frames per FVD window", minimum=1),
+        Option(
+            "fvd_stride", int, None, "frames between FVD windows (default: fvd_clip)", minimum=1
+        ),
+    )
 
     def __init__(self, task: Any, env: Env) -> None:
         super().__init__(task, env)
         self.skipped: dict[str, str] = {}
-        opts = task.options
-        self.min_px = float(opts.get("min_px", grounded.DEFAULT_MIN_PX))
-        self.rel = float(opts.get("rel", grounded.DEFAULT_REL))
-        self.lpips_net = str(opts.get("lpips_net", "alex"))
-        if self.lpips_net not in ("alex", "vgg"):
-            raise ConfigError(
-                f"Task {task.name!r}: expected options.lpips_net 'alex' or 'vgg', "
-                f"but got {self.lpips_net!r}."
-            )
-        self.track_px = float(opts.get("track_px", 2.0))
-        self.fvd_clip = int(opts.get("fvd_clip", 16))
-        self.fvd_stride = int(opts.get("fvd_stride", self.fvd_clip))
+        opts = self.opts
+        self.min_px = opts["min_px"]
+        self.rel = opts["rel"]
+        self.lpips_net = opts["lpips_net"]
+        self.track_px = opts["track_px"]
+        self.fvd_clip = opts["fvd_clip"]
+        self.fvd_stride = opts["fvd_stride"] or self.fvd_clip
         self._i3d: Any = None
         if "fvd" in task.metrics:
             from panbench.weights import WeightsError
@@ -204,11 +202,3 @@ class RolloutProtocol(Protocol):
         if "tracking_accuracy" in wanted:
             out["tracking_accuracy"] = tracking_accuracy(p_obs, t_obs, self.track_px)
         return out
-
-    def headline(self, means: dict[str, float]) -> float:
-        value = means[self.task.headline]
-        if self.task.headline == "psnr":
-            return float(np.clip(100.0 * value / 50.0, 0.0, 100.0))  # 50 dB counts as perfect
-        if not self.metrics[self.task.headline].higher_is_better:
-            return float("nan")  # lower-is-better metrics are not headline material
-        return float(np.clip(100.0 * value, 0.0, 100.0))

@@ -11,7 +11,7 @@ models condition each round on the previous round's last frame.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -69,6 +69,8 @@ class ImageProtocol(Protocol):
         task: a task with a ``data`` spec.
         env: must be None (such tasks have no env).
     """
+
+    sources: ClassVar[tuple[str, ...]] = ("wr-arena",)
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
         if task.data is None or env is not None:

@@ -25,7 +25,8 @@ import numpy as np
 from panbench.data.episodes import Episode
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
-from panbench.protocols.base import ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record
+from panbench.protocols.declare import Option
 from panbench.protocols.wr_common import ImageProtocol, judge_provenance, rollout_clips
 
 ROUNDS = 3
@@ -45,17 +46,13 @@ def task_rubric(task: Any) -> Any:
 
 
 class WrActionFidelityProtocol(ImageProtocol):
-    """Options: ``rubric`` (name, version, text, scale, frames); needs ``--judge``."""
+    """Each round of a three-round rollout scored by the run's judge; needs ``--judge``."""
 
     name: ClassVar[str] = "wr_action_fidelity"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        m.name: m
-        for m in (
-            ReportedMetric("fidelity", True, "judged round scores, mean, as a fraction of the top"),
-            ReportedMetric("agent_fidelity", True, "fidelity over agent prompt lists (1-3)"),
-            ReportedMetric("environment_fidelity", True, "fidelity over environment lists (4-6)"),
-        )
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("fidelity", "agent_fidelity", "environment_fidelity")
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("rubric", dict, None, "name, version, text, scale, frames (default: WR-Arena's)"),
+    )
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
         super().__init__(task, env)

@@ -29,41 +29,26 @@ from panbench.data.sources.wr_arena import DEFAULT_CANDIDATES
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
 from panbench.metrics.planning import goal_distance
-from panbench.protocols.base import ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record
+from panbench.protocols.declare import Option
 from panbench.protocols.wr_common import ImageProtocol
 
 
 class WrStructuredPlanningProtocol(ImageProtocol):
-    """Options: ``scorer`` (``"goal-image"``), ``candidates`` (action texts)."""
+    """Greedy propose-simulate-select toward a goal image, inside the model (see ``options``)."""
 
     name: ClassVar[str] = "wr_structured_planning"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        m.name: m
-        for m in (
-            ReportedMetric(
-                "goal_progress",
-                True,
-                "fraction of the start's pixel distance to the goal image removed in imagination",
-                per_step=False,
-            ),
-            ReportedMetric(
-                "goal_distance",
-                False,
-                "final imagined frame's pixel MSE to the goal image ([0, 1] pixels)",
-                per_step=False,
-            ),
-        )
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("goal_progress", "goal_distance")
+    options: ClassVar[tuple[Option, ...]] = (
+        # only the judge-free goal-image scorer is built (see docs/wr-arena.md)
+        Option("scorer", str, "goal-image", "how plans are scored", choices=("goal-image",)),
+        Option("candidates", list, DEFAULT_CANDIDATES, "candidate action texts per step"),
+    )
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
         super().__init__(task, env)
-        self.scorer = str(task.options.get("scorer", "goal-image"))
-        if self.scorer != "goal-image":
-            raise ConfigError(
-                f"Task {task.name!r}: options.scorer {self.scorer!r} is not available; only "
-                "'goal-image' (judge-free, needs the samples' goal images) is built."
-            )
-        candidates = task.options.get("candidates", DEFAULT_CANDIDATES)
+        self.scorer: str = self.opts["scorer"]
+        candidates = self.opts["candidates"]
         if not candidates or not all(isinstance(c, str) and c.strip() for c in candidates):
             raise ConfigError(
                 f"Task {task.name!r}: expected options.candidates to be a non-empty list of "

@@ -21,36 +21,28 @@ import numpy as np
 
 from panbench.data.episodes import Episode
 from panbench.envs.base import Env
-from panbench.errors import ConfigError
-from panbench.protocols.base import ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record
+from panbench.protocols.declare import Option
 from panbench.protocols.wr_common import ImageProtocol, rollout_clips
 
 
 class WrSmoothnessProtocol(ImageProtocol):
-    """Options: ``flow`` (``"farneback"``), ``flow_args`` (estimator options), ``lam`` (1.0)."""
+    """Optical-flow smoothness of every round of a rollout (options: see ``options``)."""
 
     name: ClassVar[str] = "wr_smoothness"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        "smoothness": ReportedMetric(
-            "smoothness",
-            True,
-            "median|v| * exp(-lam * median|dv|) of each round's optical flow, px/frame",
-        ),
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("smoothness",)
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("flow", str, "farneback", "optical-flow estimator (a registered one)"),
+        Option("flow_args", dict, None, "the estimator's options"),
+        Option("lam", float, 1.0, "weight of the speed-change penalty", minimum=0),
+    )
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
         super().__init__(task, env)
         from panbench.metrics.flow import estimator_provenance, make_flow_estimator
 
-        opts = task.options
-        self.lam = float(opts.get("lam", 1.0))
-        flow_args = opts.get("flow_args", {})
-        if not isinstance(flow_args, dict):
-            raise ConfigError(
-                f"Task {task.name!r}: expected options.flow_args to be a mapping of estimator "
-                f"options, but got {flow_args!r}."
-            )
-        self.estimator = make_flow_estimator(str(opts.get("flow", "farneback")), **flow_args)
+        self.lam: float = self.opts["lam"]
+        self.estimator = make_flow_estimator(self.opts["flow"], **(self.opts["flow_args"] or {}))
         self.flow = estimator_provenance(self.estimator)
 
     def run_batch(self, runner: ModelRunner, batch: Sequence[Episode]) -> list[Record]:
@@ -78,10 +70,6 @@ class WrSmoothnessProtocol(ImageProtocol):
                 )
             )
         return records
-
-    def headline(self, means: dict[str, float]) -> float:
-        # px/frame at the task resolution, rewarding motion: no meaningful 0-100 score.
-        return float("nan")
 
     def extra_results(self) -> dict[str, Any]:
         """The flow estimator and lambda behind the numbers, and where the data came from."""

@@ -19,8 +19,8 @@ import numpy as np
 
 from panbench.data.episodes import Episode
 from panbench.envs.base import Env
-from panbench.errors import ConfigError
-from panbench.protocols.base import ModelRunner, Record, ReportedMetric
+from panbench.protocols.base import ModelRunner, Record
+from panbench.protocols.declare import Option
 from panbench.protocols.wr_common import ImageProtocol
 
 DISTANCES = ("pixel", "lpips")
@@ -46,27 +46,19 @@ def nearest_choice_score(distances: np.ndarray, answer: int) -> tuple[float, lis
 
 
 class WrStepwiseProtocol(ImageProtocol):
-    """Options: ``distance`` (``"pixel"`` default, or ``"lpips"``), ``lpips_net`` (``"alex"``)."""
+    """The nearest of four candidates to the prediction must be upstream's best (see ``options``)."""
 
     name: ClassVar[str] = "wr_stepwise"
-    metrics: ClassVar[dict[str, ReportedMetric]] = {
-        "choice_accuracy": ReportedMetric(
-            "choice_accuracy",
-            True,
-            "the candidate nearest the prediction is upstream's best (ties share credit)",
-            per_step=False,
-        ),
-    }
+    metrics: ClassVar[tuple[str, ...]] = ("choice_accuracy",)
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("distance", str, "pixel", "how candidates are compared", choices=DISTANCES),
+        Option("lpips_net", str, "alex", "LPIPS backbone (distance: lpips)"),
+    )
 
     def __init__(self, task: Any, env: Env | None = None) -> None:
         super().__init__(task, env)
-        self.distance = str(task.options.get("distance", "pixel"))
-        if self.distance not in DISTANCES:
-            raise ConfigError(
-                f"Task {task.name!r}: expected options.distance to be one of "
-                f"{', '.join(DISTANCES)}, but got {self.distance!r}."
-            )
-        self.lpips_net = str(task.options.get("lpips_net", "alex"))
+        self.distance: str = self.opts["distance"]
+        self.lpips_net: str = self.opts["lpips_net"]
         if self.distance == "lpips":
             from panbench.weights import resolve
 
