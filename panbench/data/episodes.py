@@ -13,15 +13,16 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from panbench.envs.base import Action, Env, State
 from panbench.errors import ConfigError
 
-if TYPE_CHECKING:
-    from panbench.suite import TaskSpec
+#: a task spec (``panbench.suite.TaskSpec``); typed loosely because the data layer sits below the
+#: suite, which validates tasks against protocols and sources and so imports upward from here
+TaskSpec = Any
 
 __all__ = [
     "POLICIES",

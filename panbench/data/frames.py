@@ -57,9 +57,7 @@ def resize_frames(
         return np.ascontiguousarray(_interpolate(_center_square(frames), size, size))
     if mode == "pad":
         return np.ascontiguousarray(_interpolate(_letterbox(frames), size, size))
-    raise ConfigError(
-        f"Expected a resize mode in {', '.join(RESIZE_MODES)}, but got {mode!r}."
-    )
+    raise ConfigError(f"Expected a resize mode in {', '.join(RESIZE_MODES)}, but got {mode!r}.")
 
 
 def _center_square(frames: np.ndarray) -> np.ndarray:

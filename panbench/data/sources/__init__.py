@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from panbench.data.episodes import EnvSource, EpisodeSource
+from panbench.data.episodes import EnvSource, EpisodeSource, TaskSpec
 from panbench.registry import Registry
 
 if TYPE_CHECKING:
     from panbench.envs.base import Env
-    from panbench.suite import TaskSpec
 
 __all__ = ["SOURCES", "episode_source", "source_kinds"]
 

@@ -19,18 +19,15 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from panbench.data.episodes import Episode, EpisodeSource, episode_seed
+from panbench.data.episodes import Episode, EpisodeSource, TaskSpec, episode_seed
 from panbench.data.frames import ResizeMode, resize_frames
 from panbench.envs.base import Action
 from panbench.errors import ConfigError, DataError
-from panbench.io import sha256_file
-
-if TYPE_CHECKING:
-    from panbench.suite import TaskSpec
+from panbench.io import read_versioned_json, sha256_file
 
 __all__ = [
     "ASPECT_MODES",
