@@ -13,9 +13,10 @@ planner acts exactly like its own random-acting reference (:meth:`Planner.random
 
 from __future__ import annotations
 
+import inspect
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,9 +35,13 @@ __all__ = [
     "Goal",
     "Imagination",
     "Plan",
+    "PlanJob",
     "Planner",
+    "Request",
     "Situation",
+    "imagine",
     "n_tied",
+    "plan_batch",
     "rank",
 ]
 
@@ -164,14 +169,48 @@ def n_tied(keys: Sequence[np.ndarray], order: np.ndarray) -> int:
     return int(same.sum())
 
 
+@dataclass
+class Request:
+    """Sequences a planner wants imagined from one :class:`Imagination`'s observation."""
+
+    imagination: Imagination
+    sequences: list[list[Action]]
+
+
+#: what a generator ``search`` yields (a request) and is sent back (the imagined frames)
+Search = Generator[Request, np.ndarray, "SearchResult"]
+SearchResult = tuple[Sequence[Action], float, int, int]
+
+
+def _checked(sequences: Sequence[Sequence[Action]]) -> list[list[Action]]:
+    n = len(sequences)
+    lengths = {len(s) for s in sequences}
+    if n == 0 or len(lengths) != 1 or 0 in lengths:
+        raise ConfigError(
+            f"Expected one or more action sequences of one length >= 1, but got lengths "
+            f"{sorted(lengths)} for {n} sequences."
+        )
+    return [list(s) for s in sequences]
+
+
 class Imagination:
     """A planner's window on the world model at one planning step.
 
-    Every rollout starts from the true current observation: the model is reset once per batch
-    size from the planning-step context (``episode``, repeated), and each rollout branches from
-    that pristine state with :meth:`WorldModel.clone`, so rollouts never leak into each other.
-    All calls go through the :class:`~panbench.protocols.base.ModelRunner`, which checks the
-    adapter's contract and resizes frames to the task resolution.
+    Every rollout starts from the true current observation (``episode``'s context): the model is
+    reset from that context, one row per sequence, and stepped through the sequences, so
+    rollouts never leak into each other. All calls go through the
+    :class:`~panbench.protocols.base.ModelRunner`, which checks the adapter's contract and
+    resizes frames to the task resolution.
+
+    Planners ask for rollouts with ``frames = yield from imagination.request(sequences)``
+    inside a generator :meth:`Planner.search`; :func:`plan_batch` then serves the requests of
+    every planner of a batch (every candidate of every episode) with one ``reset`` and one
+    ``step`` per imagined step. :meth:`rollout` imagines at once, for one planner alone.
+
+    ``compute`` counts what this planner asked for, as if it ran alone: one ``reset`` per
+    distinct number of sequences (a pristine root branched with ``clone`` for each rollout of
+    that size), one ``step`` per imagined step, and the frames. Batching changes how many
+    physical calls the model sees (the runner's ``stats``), never these per-episode counts.
 
     Args:
         runner: drives the model under test.
@@ -185,10 +224,19 @@ class Imagination:
         self.episode = episode
         self.where = where
         self.compute = Compute()
-        self._roots: dict[int, Any] = {}
+        self._sizes: set[int] = set()
+
+    def request(self, sequences: Sequence[Sequence[Action]]) -> Generator[Request, Any, Any]:
+        """Asks the batch driver to imagine ``sequences``; ``yield from`` it in a search.
+
+        Returns (as the generator's value):
+            uint8 [N, L, H, W, 3], as :meth:`rollout`.
+        """
+        frames = yield Request(self, _checked(sequences))
+        return frames
 
     def rollout(self, sequences: Sequence[Sequence[Action]]) -> np.ndarray:
-        """Imagines every action sequence from the current observation.
+        """Imagines every action sequence from the current observation, now.
 
         Args:
             sequences: N sequences of one length L >= 1.
@@ -197,29 +245,50 @@ class Imagination:
             uint8 [N, L, H, W, 3]: the imagined frame after each action (the last of the
             model's k frames per step), at task resolution.
         """
-        n = len(sequences)
-        lengths = {len(s) for s in sequences}
-        if n == 0 or len(lengths) != 1 or 0 in lengths:
-            raise ConfigError(
-                f"Expected one or more action sequences of one length >= 1, but got lengths "
-                f"{sorted(lengths)} for {n} sequences."
-            )
-        length = lengths.pop()
-        stats = self.runner.stats
-        calls, frames = stats.reset_calls + stats.step_calls, stats.frames
-        if n not in self._roots:
-            self._roots[n] = self.runner.reset([self.episode] * n)
-        state = self.runner.clone(self._roots[n])
-        out: list[np.ndarray] = []
-        for j in range(length):
-            state, imagined = self.runner.step(
-                state, [s[j] for s in sequences], where=f"{self.where}, imagined step {j}"
-            )
-            out.append(imagined)
-        self.compute.wm_calls += stats.reset_calls + stats.step_calls - calls
-        self.compute.frames += stats.frames - frames
+        return imagine(self.runner, [Request(self, _checked(sequences))])[0]
+
+    def _account(self, n: int, length: int, frames_per_row: int) -> None:
+        self.compute.wm_calls += (0 if n in self._sizes else 1) + length
+        self._sizes.add(n)
+        self.compute.frames += n * frames_per_row
         self.compute.sequences += n
-        return np.stack(out, axis=1)
+
+
+def imagine(runner: ModelRunner, requests: Sequence[Request]) -> list[np.ndarray]:
+    """Serves rollout requests of many imaginations with one batched model call per step.
+
+    Requests are grouped by sequence length; each group is one ``reset`` over every requested
+    row (each row's context is its imagination's observation) and one ``step`` per action.
+
+    Returns:
+        Per request, uint8 [N, L, H, W, 3] (see :meth:`Imagination.rollout`).
+    """
+    out: list[np.ndarray | None] = [None] * len(requests)
+    by_length: dict[int, list[int]] = {}
+    for i, req in enumerate(requests):
+        by_length.setdefault(len(req.sequences[0]), []).append(i)
+    for length, members in by_length.items():
+        rows = [(i, seq) for i in members for seq in requests[i].sequences]
+        episodes = [requests[i].imagination.episode for i, _ in rows]
+        first = requests[members[0]].imagination
+        where = first.where if len(members) == 1 else f"{first.where} (batch of {len(members)})"
+        before = runner.stats.frames
+        state = runner.reset(episodes)
+        steps: list[np.ndarray] = []
+        for j in range(length):
+            state, imagined = runner.step(
+                state, [seq[j] for _, seq in rows], where=f"{where}, imagined step {j}"
+            )
+            steps.append(imagined)
+        frames = np.stack(steps, axis=1)
+        per_row = (runner.stats.frames - before) // max(len(rows), 1)
+        start = 0
+        for i in members:
+            n = len(requests[i].sequences)
+            out[i] = frames[start : start + n]
+            requests[i].imagination._account(n, length, per_row)
+            start += n
+    return [o for o in out if o is not None]
 
 
 class Planner(ABC):
@@ -241,11 +310,16 @@ class Planner(ABC):
         imagination: Imagination,
         scorer: GoalScorer,
         rng: np.random.Generator,
-    ) -> tuple[Sequence[Action], float, int, int]:
+    ) -> Search | SearchResult:
         """Finds the best action sequence.
 
+        Write it as a generator that gets imagined frames with
+        ``frames = yield from imagination.request(sequences)``: :func:`plan_batch` then
+        batches its requests with those of every other planner of the batch. A plain method
+        calling ``imagination.rollout`` (imagining at once) works too, unbatched.
+
         Returns:
-            ``(sequence, score, candidates, tied)`` as in :class:`Plan`.
+            ``(sequence, score, candidates, tied)`` as in :class:`Plan` (a generator returns it).
         """
 
     def plan(
@@ -255,7 +329,7 @@ class Planner(ABC):
         scorer: GoalScorer,
         rng: np.random.Generator,
     ) -> Plan:
-        """Runs :meth:`search` and accounts for its compute.
+        """Runs :meth:`search` alone and accounts for its compute (see :func:`plan_batch`).
 
         Args:
             situation: the true current observation, available actions and goal.
@@ -263,25 +337,7 @@ class Planner(ABC):
             scorer: goal distance of imagined frames.
             rng: seeded generator for proposals and tie-breaking.
         """
-        if not situation.actions:
-            raise ConfigError(f"Planner {self.name!r} was given a situation with no actions.")
-        start = time.perf_counter()
-        before = replace(imagination.compute)
-        sequence, score, candidates, tied = self.search(situation, imagination, scorer, rng)
-        spent = Compute(
-            wm_calls=imagination.compute.wm_calls - before.wm_calls,
-            frames=imagination.compute.frames - before.frames,
-            sequences=imagination.compute.sequences - before.sequences,
-            seconds=time.perf_counter() - start,
-        )
-        return Plan(
-            action=sequence[0],
-            sequence=tuple(sequence),
-            score=float(score),
-            candidates=int(candidates),
-            tied=int(tied),
-            compute=spent,
-        )
+        return plan_batch([PlanJob(self, situation, imagination, scorer, rng)])[0]
 
     def random_action(self, situation: Situation, rng: np.random.Generator) -> Action:
         """What this planner does when its model cannot tell candidates apart.
@@ -291,6 +347,96 @@ class Planner(ABC):
         random available action.
         """
         return situation.actions[int(rng.integers(len(situation.actions)))]
+
+
+@dataclass
+class PlanJob:
+    """One planner's decision to make at one step of one closed-loop run."""
+
+    planner: Planner
+    situation: Situation
+    imagination: Imagination
+    scorer: GoalScorer
+    rng: np.random.Generator
+
+
+def plan_batch(jobs: Sequence[PlanJob]) -> list[Plan]:
+    """Runs every job's search together: all their rollout requests of one round (every
+    candidate of every episode; one round per CEM iteration or beam depth) go to the model as
+    one batched ``reset`` and one ``step`` per imagined step (:func:`imagine`).
+
+    Each job's plan, score, ties and compute counts are those it gets alone: requests are
+    served in job order and the model's rows are independent. Wall time is shared out evenly.
+
+    Raises:
+        ConfigError: a job's situation has no actions, or its jobs use different runners.
+    """
+    runners = {id(job.imagination.runner) for job in jobs}
+    if len(runners) > 1:
+        raise ConfigError("plan_batch() needs every job to imagine with the same runner.")
+    start = time.perf_counter()
+    befores = [replace(job.imagination.compute) for job in jobs]
+    results: list[SearchResult | None] = [None] * len(jobs)
+    pending: dict[int, tuple[Search, Request]] = {}
+    for i, job in enumerate(jobs):
+        if not job.situation.actions:
+            raise ConfigError(
+                f"Planner {job.planner.name!r} was given a situation with no actions."
+            )
+        found = job.planner.search(job.situation, job.imagination, job.scorer, job.rng)
+        if not inspect.isgenerator(found):
+            results[i] = found  # an unbatched planner has imagined already
+            continue
+        _advance(i, found, None, pending, results)
+    while pending:
+        order = sorted(pending)
+        frames = imagine(jobs[order[0]].imagination.runner, [pending[i][1] for i in order])
+        for i, f in zip(order, frames, strict=True):
+            _advance(i, pending.pop(i)[0], f, pending, results)
+    seconds = (time.perf_counter() - start) / max(len(jobs), 1)
+    plans = []
+    for job, before, result in zip(jobs, befores, results, strict=True):
+        assert result is not None
+        sequence, score, candidates, tied = result
+        now = job.imagination.compute
+        spent = Compute(
+            wm_calls=now.wm_calls - before.wm_calls,
+            frames=now.frames - before.frames,
+            sequences=now.sequences - before.sequences,
+            seconds=seconds,
+        )
+        plans.append(
+            Plan(
+                action=sequence[0],
+                sequence=tuple(sequence),
+                score=float(score),
+                candidates=int(candidates),
+                tied=int(tied),
+                compute=spent,
+            )
+        )
+    return plans
+
+
+def _advance(
+    i: int,
+    search: Search,
+    frames: np.ndarray | None,
+    pending: dict[int, tuple[Search, Request]],
+    results: list[SearchResult | None],
+) -> None:
+    """Sends ``frames`` into a search; files its next request or its result."""
+    try:
+        request = next(search) if frames is None else search.send(frames)
+    except StopIteration as done:
+        results[i] = done.value
+        return
+    if not isinstance(request, Request):
+        raise ConfigError(
+            f"Expected a planner's search to yield imagination requests, but got "
+            f"{type(request).__name__}; use `frames = yield from imagination.request(...)`."
+        )
+    pending[i] = (search, request)
 
 
 def make_planner(name: str, env: Any, **options: Any) -> Planner:

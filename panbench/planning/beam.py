@@ -9,14 +9,13 @@ split a batched state), so a level-d expansion costs d model steps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Situation, n_tied, rank
+from panbench.planning.base import Imagination, Planner, Search, Situation, n_tied, rank
 from panbench.planning.proposers import Proposer, make_proposer
 from panbench.planning.scoring import GoalScorer
 
@@ -69,14 +68,14 @@ class BeamSearch(Planner):
         imagination: Imagination,
         scorer: GoalScorer,
         rng: np.random.Generator,
-    ) -> tuple[Sequence[Action], float, int, int]:
+    ) -> Search:
         expand = self._expansions(situation, rng)
         nodes: list[list[Action]] = []
         dists: list[float] = []
         frontier: list[list[Action]] = [[]]
         for _ in range(self.depth):
             children = [[*prefix, a] for prefix in frontier for a in expand]
-            frames = imagination.rollout(children)
+            frames = yield from imagination.request(children)
             d = scorer(frames[:, -1])
             nodes.extend(children)
             dists.extend(d.tolist())

@@ -8,14 +8,12 @@ seen is executed and the search restarts at the next step (receding horizon).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from panbench.envs.base import Action
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Situation, n_tied, rank
+from panbench.planning.base import Imagination, Planner, Search, Situation, n_tied, rank
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["CrossEntropyMethod"]
@@ -86,7 +84,7 @@ class CrossEntropyMethod(Planner):
         imagination: Imagination,
         scorer: GoalScorer,
         rng: np.random.Generator,
-    ) -> tuple[Sequence[Action], float, int, int]:
+    ) -> Search:
         actions = situation.actions
         probs = self._initial(len(actions))
         seen: list[np.ndarray] = []
@@ -97,7 +95,7 @@ class CrossEntropyMethod(Planner):
             u = rng.random((self.population, self.horizon))
             cdf = np.cumsum(probs, axis=1)
             idx = np.minimum((u[..., None] > cdf[None]).sum(-1), len(actions) - 1)
-            frames = imagination.rollout([[actions[int(j)] for j in row] for row in idx])
+            frames = yield from imagination.request([[actions[int(j)] for j in row] for row in idx])
             best, first = sequence_scores(scorer, frames)
             elite = idx[rank([best, first], rng)[: self.elites]]
             counts = np.zeros_like(probs)

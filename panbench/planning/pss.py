@@ -8,14 +8,13 @@ best candidate is executed; ties are broken at random with the step's seeded gen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Situation, n_tied, rank
+from panbench.planning.base import Imagination, Planner, Search, Situation, n_tied, rank
 from panbench.planning.proposers import Proposer, make_proposer
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
@@ -60,11 +59,11 @@ class ProposeSimulateSelect(Planner):
         imagination: Imagination,
         scorer: GoalScorer,
         rng: np.random.Generator,
-    ) -> tuple[Sequence[Action], float, int, int]:
+    ) -> Search:
         proposals = self.proposer.propose(situation, rng, self.candidates)
         if not proposals:
             raise ConfigError(f"Proposer {self.proposer.name!r} proposed no action.")
-        frames = imagination.rollout([[a] for a in proposals])
+        frames = yield from imagination.request([[a] for a in proposals])
         best, _ = sequence_scores(scorer, frames)
         order = rank([best], rng)
         i = int(order[0])

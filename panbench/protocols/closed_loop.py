@@ -42,11 +42,13 @@ from panbench.planning import (
     Goal,
     GoalScorer,
     Imagination,
+    PlanJob,
     Planner,
     Situation,
     goal_image,
     make_planner,
     make_scorer,
+    plan_batch,
 )
 from panbench.protocols.base import ModelRunner, Protocol, Record
 from panbench.protocols.declare import Option
@@ -120,6 +122,21 @@ class _Outcome:
     compute: Compute
     plans: int
     tied_plans: int
+
+
+@dataclass
+class _Run:
+    """One closed-loop run in progress (see :meth:`ClosedLoopProtocol.run_episodes`)."""
+
+    episode: Episode
+    goal: Goal
+    repeat: int
+    planner: Planner
+    scorer: GoalScorer
+    state: State
+    outcome: _Outcome
+    frames: list[np.ndarray]
+    actions: list[Action]
 
 
 class ClosedLoopProtocol(Protocol):
@@ -222,54 +239,74 @@ class ClosedLoopProtocol(Protocol):
             self._oracle = ModelRunner(OracleModel(), self.env, resolution)
         return self._oracle
 
-    def run_episode(
-        self,
-        runner: ModelRunner,
-        planner: Planner,
-        episode: Episode,
-        goal: Goal,
-        repeat: int = 0,
-    ) -> _Outcome:
-        """Plans and executes one episode; the true env decides when the goal holds.
+    def run_episodes(
+        self, runner: ModelRunner, runs: Sequence[tuple[Episode, Goal, int]]
+    ) -> list[_Outcome]:
+        """Plans and executes closed-loop runs in lockstep; the true env decides success.
 
-        ``repeat`` selects the seeds of proposals and tie-breaking (repeats differ only there).
+        Each run is ``(episode, goal, repeat)``; ``repeat`` selects the seeds of proposals and
+        tie-breaking (repeats differ only there). At every step the planners of all runs still
+        going imagine together (:func:`~panbench.planning.base.plan_batch`: one model call per
+        imagined step for all their candidates); each run's plans, seeds and counts are those
+        it would get alone.
         """
         env = self.env
-        scorer = self.scorer(goal)
-        planner.reset()
-        state = episode.context_states[-1]
-        frames = list(episode.context_frames)
-        actions = list(episode.context_actions)
-        outcome = _Outcome(None, [], Compute(), 0, 0)
-        if env.goal_reached(state, goal.name):
-            outcome.reached_at = 0
-            return outcome
-        for t in range(self.budget):
-            situation = Situation(
-                frame=frames[-1],
-                actions=tuple(env.actions(state)),
-                goal=goal,
-                step=t,
-                steps_left=self.budget - t,
-            )
-            imagination = Imagination(
-                runner,
-                step_episode(episode, frames, actions, state, t, self.context),
-                where=f"planning step {t} of task {self.task.name!r}",
-            )
-            rng = np.random.default_rng([episode.seed, _PLAN, repeat, t])
-            plan = planner.plan(situation, imagination, scorer, rng)
-            outcome.compute.add(plan.compute)
-            outcome.plans += 1
-            outcome.tied_plans += int(plan.tied > 1)
-            state = env.step(state, plan.action)
-            frames.append(env.render(state))
-            actions.append(plan.action)
-            outcome.actions.append(plan.action.index)
+        live: list[_Run] = []
+        outcomes = [_Outcome(None, [], Compute(), 0, 0) for _ in runs]
+        for (episode, goal, repeat), outcome in zip(runs, outcomes, strict=True):
+            state = episode.context_states[-1]
             if env.goal_reached(state, goal.name):
-                outcome.reached_at = t + 1
+                outcome.reached_at = 0
+                continue
+            planner = self.new_planner()
+            planner.reset()
+            live.append(
+                _Run(
+                    episode,
+                    goal,
+                    repeat,
+                    planner,
+                    self.scorer(goal),
+                    state,
+                    outcome,
+                    list(episode.context_frames),
+                    list(episode.context_actions),
+                )
+            )
+        for t in range(self.budget):
+            if not live:
                 break
-        return outcome
+            jobs = [self._job(runner, run, t) for run in live]
+            for run, plan in zip(live, plan_batch(jobs), strict=True):
+                outcome = run.outcome
+                outcome.compute.add(plan.compute)
+                outcome.plans += 1
+                outcome.tied_plans += int(plan.tied > 1)
+                run.state = env.step(run.state, plan.action)
+                run.frames.append(env.render(run.state))
+                run.actions.append(plan.action)
+                outcome.actions.append(plan.action.index)
+                if env.goal_reached(run.state, run.goal.name):
+                    outcome.reached_at = t + 1
+            live = [run for run in live if run.outcome.reached_at is None]
+        return outcomes
+
+    def _job(self, runner: ModelRunner, run: _Run, t: int) -> PlanJob:
+        """Step ``t`` of ``run``: what its planner sees, imagines from and draws seeds with."""
+        situation = Situation(
+            frame=run.frames[-1],
+            actions=tuple(self.env.actions(run.state)),
+            goal=run.goal,
+            step=t,
+            steps_left=self.budget - t,
+        )
+        imagination = Imagination(
+            runner,
+            step_episode(run.episode, run.frames, run.actions, run.state, t, self.context),
+            where=f"planning step {t} of task {self.task.name!r}",
+        )
+        rng = np.random.default_rng([run.episode.seed, _PLAN, run.repeat, t])
+        return PlanJob(run.planner, situation, imagination, run.scorer, rng)
 
     def random_reference(self, planner: Planner, episode: Episode, goal: Goal) -> np.ndarray:
         """Success curves float [K, budget] of K seeded rollouts acting with ``random_action``."""
@@ -298,16 +335,16 @@ class ClosedLoopProtocol(Protocol):
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         records: list[Record] = []
         oracle = self._oracle_runner(runner.resolution)
-        for episode in episodes:
-            goal = self.goal(episode)
-            planner = self.new_planner()
-            mine = [
-                self.run_episode(runner, planner, episode, goal, r) for r in range(self.repeats)
-            ]
-            best = [
-                self.run_episode(oracle, planner, episode, goal, r) for r in range(self.repeats)
-            ]
-            random_curves = self.random_reference(planner, episode, goal)
+        goals = [self.goal(episode) for episode in episodes]
+        runs = [
+            (e, g, r) for e, g in zip(episodes, goals, strict=True) for r in range(self.repeats)
+        ]
+        mine_all = self.run_episodes(runner, runs)
+        best_all = self.run_episodes(oracle, runs)
+        for i, (episode, goal) in enumerate(zip(episodes, goals, strict=True)):
+            mine = mine_all[i * self.repeats : (i + 1) * self.repeats]
+            best = best_all[i * self.repeats : (i + 1) * self.repeats]
+            random_curves = self.random_reference(self.new_planner(), episode, goal)
             for outcome in mine:
                 self.planning.add(outcome.compute)
                 self.plans += outcome.plans
