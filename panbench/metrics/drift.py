@@ -23,11 +23,7 @@ import torch
 from torchmetrics import Metric
 
 from panbench.errors import ConfigError, ContractError
-
-
-def _finite_or_none(x: float) -> float | None:
-    """JSON has no NaN/inf: missing or undefined numbers are written as ``null``."""
-    return float(x) if math.isfinite(x) else None
+from panbench.metrics.stats import _finite_or_none
 
 
 @dataclass(frozen=True)
