@@ -60,7 +60,7 @@ class Recipe:
 
     def train(self, config: str | Path, out: str | Path, **options: Any) -> Path:
         """Runs the recipe's training loop; returns the exported model folder."""
-        return import_string(self.trainer)(config, out, **options)  # type: ignore[operator,no-any-return]
+        return import_string(self.trainer)(config, out, **options)  # type: ignore[operator]
 
     def model(self) -> Any:
         """The model class (imports the recipe's model code)."""

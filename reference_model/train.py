@@ -373,11 +373,11 @@ def _losses(
         size = max(1, math.ceil(t.batch_size / (run.cfg.model.history + 1)))
         frames, _ = run.stream.batch(step, size)
         with autocast:
-            return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)  # type: ignore[no-any-return]
+            return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
     frames, texts = run.stream.batch(step, t.batch_size)
     ids = run.model.encode_actions(texts)
     with autocast:
-        return runner(DYNAMICS, frames.to(dev), ids, gen)  # type: ignore[no-any-return]
+        return runner(DYNAMICS, frames.to(dev), ids, gen)
 
 
 def _report(
