@@ -11,15 +11,10 @@ import numpy as np
 import torch
 
 from panbench.errors import ConfigError
+from reference_model.common.training import batch_seed
 from reference_model.config import DataConfig
 
 __all__ = ["WindowStream", "batch_seed"]
-
-
-def batch_seed(seed: int, step: int, rank: int, salt: int = 0) -> int:
-    """A 63-bit seed for the random draws of one (step, rank); independent across steps."""
-    state = np.random.SeedSequence([int(seed), int(step), int(rank), int(salt)]).generate_state(2)
-    return int((int(state[0]) << 31) ^ int(state[1])) & 0x7FFFFFFFFFFFFFFF
 
 
 class WindowStream:

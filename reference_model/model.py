@@ -13,7 +13,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,6 +53,9 @@ class PanModel(nn.Module):
     Args:
         config: the model config (validated here).
     """
+
+    #: the training recipe this model belongs to (a key of ``reference_model.recipes.RECIPES``)
+    recipe: ClassVar[str] = "classic"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Training loop behind ``panbench train``: two stages, checkpoints that resume bit-exactly on CPU.
+"""The classic recipe's training loop: two stages, checkpoints that resume bit-exactly on CPU.
 
 Stage 1 (``ae_steps``) trains the encoder h alone (reconstruction); at its end h takes its EMA
 weights, its latent statistics are measured, and it is frozen. Stage 2 (``steps``) trains the
@@ -20,15 +20,11 @@ Output folder::
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import io
 import json
 import math
-import os
 import shutil
-import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,11 +34,21 @@ import torch
 from torch import nn
 
 from panbench.errors import ConfigError, DataError
+from reference_model.common.training import (
+    CsvLog,
+    barrier,
+    batch_seed,
+    check_fresh_out,
+    lr_lambda,
+    setup_distributed,
+    swap_dir,
+    training_record,
+)
 from reference_model.config import RunConfig, load_run_config
-from reference_model.data import WindowStream, batch_seed
+from reference_model.data import WindowStream
 from reference_model.model import PanModel
 
-__all__ = ["LOG_COLUMNS", "CsvLog", "lr_lambda", "swap_dir", "train"]
+__all__ = ["LOG_COLUMNS", "train"]
 
 LOG_COLUMNS = (
     "step",
@@ -60,16 +66,6 @@ LOG_COLUMNS = (
 AUTOENCODER, DYNAMICS = "autoencoder", "dynamics"
 _CALIBRATION_SALT = 1
 _SAMPLE_SALT = 2
-
-
-def lr_lambda(warmup: int, total: int, min_ratio: float) -> Any:
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return f
 
 
 def _trainable(model: PanModel, stage: str) -> dict[str, nn.Parameter]:
@@ -148,17 +144,6 @@ def _init_encoder(model: PanModel, path: Path, cfg: RunConfig) -> None:
             "model.encoder section of the training config."
         )
     model.encoder.load_state_dict(source.encoder.state_dict())
-
-
-def swap_dir(tmp: Path, final: Path) -> None:
-    """Replaces folder ``final`` by ``tmp``; ``final`` is never half-written (old kept until)."""
-    old = final.with_name(final.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_checkpoint(
@@ -247,72 +232,26 @@ def _sample_strip(
     atomic_write_bytes(out / "samples" / f"step-{step:07d}.png", buf.getvalue())
 
 
-class CsvLog:
-    """Append-only CSV of training metrics; on resume, rows after the checkpoint are dropped."""
+@dataclasses.dataclass
+class _Run:
+    """What every step of a classic run reads: config, folder, process, model, data, log."""
 
-    def __init__(
-        self, path: Path, resume_step: int | None, columns: tuple[str, ...] = LOG_COLUMNS
-    ) -> None:
-        self.path = path
-        self.columns = columns
-        rows: list[dict[str, str]] = []
-        if resume_step is not None and path.exists():
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, columns)
-            w.writeheader()
-            w.writerows(rows)
-        self.tb: Any = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+    cfg: RunConfig
+    out: Path
+    rank: int
+    world: int
+    dev: torch.device
+    model: PanModel
+    stream: WindowStream
+    stop: int
+    log: CsvLog | None
+    training: dict[str, Any]
+    say: Any
 
-            self.tb = SummaryWriter(str(path.parent / "tensorboard"))
-        except Exception:  # TensorBoard is optional; the CSV is the record
-            self.tb = None
-
-    def write(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.columns).writerow(row)
-        if self.tb is not None:
-            for k, v in row.items():
-                if isinstance(v, float) and k not in ("seconds",):
-                    self.tb.add_scalar(f"{row['stage']}/{k}", v, row["step"])
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for a lone process's private group)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def setup_distributed(
-    device: str | None, need_group: bool = False
-) -> tuple[int, int, torch.device]:
-    """Rank, world size and device; initialises the process group (``env://``) when needed.
-
-    Args:
-        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
-        need_group: a group is needed even for one process (FSDP2).
-    """
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    if (world > 1 or need_group) and not dist.is_initialized():
-        if world == 1 and "MASTER_ADDR" not in os.environ:
-            # A lone process (tests, one-GPU runs) gets a private local group.
-            os.environ.update(
-                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0", WORLD_SIZE="1"
-            )
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), dev
-    return 0, 1, dev
+    @property
+    def total(self) -> int:
+        """Steps of both stages (what the schedules follow)."""
+        return self.cfg.train.ae_steps + self.cfg.train.steps
 
 
 def train(
@@ -326,6 +265,9 @@ def train(
     console: Any = None,
 ) -> Path:
     """Trains the reference model as configured; returns the exported model folder.
+
+    ``panbench train`` reaches this through :func:`reference_model.recipes.train`, which picks
+    the recipe from the config's ``recipe:`` value.
 
     Args:
         config: a training config YAML (``reference_model/configs/<name>.yaml``).
@@ -341,27 +283,51 @@ def train(
         ConfigError: bad config, or ``out`` holds a run and ``resume`` is False.
         DataError: ``resume`` without a checkpoint, or a corrupt checkpoint.
     """
-    from reference_model.ow import is_open_weights_config
-
-    if is_open_weights_config(config):  # `recipe: open-weights` configs train PanOWModel
-        from reference_model.ow.train import train as train_ow
-
-        return train_ow(
-            config,
-            out,
-            max_steps=max_steps,
-            resume=resume,
-            device=device,
-            command=command,
-            console=console,
-        )
     cfg = load_run_config(config)
     out = Path(out)
-    if not resume and (out / "checkpoint").exists():
-        raise ConfigError(
-            f"{out} already holds a training run; pass --resume to continue it or choose a new "
-            "--out."
-        )
+    check_fresh_out(out, resume)
+    run, start, stage = _start(cfg, config, out, max_steps, resume, device, command, console)
+    t = cfg.train
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if run.dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    runner = _wrap(run.model, run.world, t.compile)
+    run.model.train()
+    tic = time.perf_counter()
+    for step in range(start, run.stop):
+        if step == t.ae_steps and stage.name == AUTOENCODER:
+            _finish_autoencoder(run.model, stage, run.stream, cfg)
+            stage = _make_stage(run.model, DYNAMICS, cfg)
+            runner = _wrap(
+                run.model, run.world, t.compile
+            )  # DDP syncs what was trainable when built
+        losses = _losses(run, stage, runner, step, autocast)
+        losses["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(stage.params.values()), t.grad_clip)
+        stage.optimizer.step()
+        stage.scheduler.step()
+        stage.optimizer.zero_grad(set_to_none=True)
+        _ema_update(stage, t.ema_decay)
+        if run.rank == 0:
+            _report(run, stage, losses, float(grad_norm), step + 1, tic)
+    if run.world > 1:
+        barrier()
+    return out / "model"
+
+
+def _start(
+    cfg: RunConfig,
+    config: str | Path,
+    out: Path,
+    max_steps: int | None,
+    resume: bool,
+    device: str | None,
+    command: str | None,
+    console: Any,
+) -> tuple[_Run, int, _Stage]:
+    """Builds the run (seeded model, data stream, log) and its first or resumed stage."""
     rank, world, dev = setup_distributed(device)
     say = console.print if console is not None else print
     t = cfg.train
@@ -383,13 +349,9 @@ def train(
         stage = _make_stage(model, AUTOENCODER if t.ae_steps > 0 else DYNAMICS, cfg)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    log = CsvLog(out / "log.csv", start if resume else None) if rank == 0 else None
-    training = {
-        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "config_file": str(config),
-        "run": cfg.to_dict(),
-        "total_steps": total,
-    }
+    log = CsvLog(out / "log.csv", start if resume else None, LOG_COLUMNS) if rank == 0 else None
+    training = training_record(config, cfg.to_dict(), command, total_steps=total)
+    run = _Run(cfg, out, rank, world, dev, model, stream, stop, log, training, say)
     if rank == 0:
         counts = model.num_parameters()
         say(
@@ -397,63 +359,55 @@ def train(
             f"(h {counts['encoder']:,}, f {counts['backbone']:,}, g {counts['decoder']:,}), "
             f"steps {start}->{stop} of {total} on {dev} x{world}"
         )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if dev.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    runner = _wrap(model, world, t.compile)
-    model.train()
-    tic = time.perf_counter()
-    for step in range(start, stop):
-        if step == t.ae_steps and stage.name == AUTOENCODER:
-            _finish_autoencoder(model, stage, stream, cfg)
-            stage = _make_stage(model, DYNAMICS, cfg)
-            runner = _wrap(model, world, t.compile)  # DDP syncs what was trainable when built
-        gen = torch.Generator().manual_seed(batch_seed(t.seed, step, rank, salt=3))
-        if stage.name == AUTOENCODER:
-            # About batch_size frames per first-stage step, whatever the window length.
-            size = max(1, math.ceil(t.batch_size / (cfg.model.history + 1)))
-            frames, _ = stream.batch(step, size)
-            with autocast:
-                losses = runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
-        else:
-            frames, texts = stream.batch(step, t.batch_size)
-            ids = model.encode_actions(texts)
-            with autocast:
-                losses = runner(DYNAMICS, frames.to(dev), ids, gen)
-        losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(list(stage.params.values()), t.grad_clip)
-        stage.optimizer.step()
-        stage.scheduler.step()
-        stage.optimizer.zero_grad(set_to_none=True)
-        _ema_update(stage, t.ema_decay)
-        done = step + 1
-        if rank != 0:
-            continue
-        assert log is not None
-        if done % t.log_every == 0 or done == stop:
-            row: dict[str, Any] = {c: "" for c in LOG_COLUMNS}
-            row.update(
-                step=done,
-                stage=stage.name,
-                lr=stage.scheduler.get_last_lr()[0],
-                grad_norm=float(grad_norm),
-                seconds=round(time.perf_counter() - tic, 2),
-            )
-            row.update({k: float(v.detach()) for k, v in losses.items()})
-            log.write(row)
-            shown = ", ".join(f"{k} {float(v.detach()):.4f}" for k, v in losses.items())
-            say(f"step {done}/{total} ({stage.name}) {shown}")
-        if stage.name == DYNAMICS and (done % t.sample_every == 0 or done == stop):
-            _sample_strip(out, model, stage, stream, cfg, done)
-        if done % t.checkpoint_every == 0 or done == stop:
-            _save_checkpoint(out, model, stage, done, cfg, training)
-    if world > 1:
-        import torch.distributed as dist
+    return run, start, stage
 
-        dist.barrier()
-    return out / "model"
+
+def _losses(
+    run: _Run, stage: _Stage, runner: nn.Module, step: int, autocast: Any
+) -> dict[str, torch.Tensor]:
+    """The losses of batch ``step``; the networks run under ``autocast`` (bf16 on CUDA)."""
+    t, dev = run.cfg.train, run.dev
+    gen = torch.Generator().manual_seed(batch_seed(t.seed, step, run.rank, salt=3))
+    if stage.name == AUTOENCODER:
+        # About batch_size frames per first-stage step, whatever the window length.
+        size = max(1, math.ceil(t.batch_size / (run.cfg.model.history + 1)))
+        frames, _ = run.stream.batch(step, size)
+        with autocast:
+            return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
+    frames, texts = run.stream.batch(step, t.batch_size)
+    ids = run.model.encode_actions(texts)
+    with autocast:
+        return runner(DYNAMICS, frames.to(dev), ids, gen)
+
+
+def _report(
+    run: _Run,
+    stage: _Stage,
+    losses: dict[str, torch.Tensor],
+    grad_norm: float,
+    done: int,
+    tic: float,
+) -> None:
+    """Rank 0 after step ``done``: the log row, the sample strip and the checkpoint when due."""
+    t, stop = run.cfg.train, run.stop
+    assert run.log is not None
+    if done % t.log_every == 0 or done == stop:
+        row: dict[str, Any] = {c: "" for c in LOG_COLUMNS}
+        row.update(
+            step=done,
+            stage=stage.name,
+            lr=stage.scheduler.get_last_lr()[0],
+            grad_norm=grad_norm,
+            seconds=round(time.perf_counter() - tic, 2),
+        )
+        row.update({k: float(v.detach()) for k, v in losses.items()})
+        run.log.write(row)
+        shown = ", ".join(f"{k} {float(v.detach()):.4f}" for k, v in losses.items())
+        run.say(f"step {done}/{run.total} ({stage.name}) {shown}")
+    if stage.name == DYNAMICS and (done % t.sample_every == 0 or done == stop):
+        _sample_strip(run.out, run.model, stage, run.stream, run.cfg, done)
+    if done % t.checkpoint_every == 0 or done == stop:
+        _save_checkpoint(run.out, run.model, stage, done, run.cfg, run.training)
 
 
 def _wrap(model: PanModel, world: int, compile_: bool) -> nn.Module:

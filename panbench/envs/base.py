@@ -258,6 +258,23 @@ class Env(ABC):
         """
         raise NotImplementedError(f"Env {self.name!r} defines no goals.")
 
+    # ----------------------------------------------------------------------------------- planning
+    def sensible_actions(self, frame: np.ndarray, actions: Sequence[Action]) -> list[Action] | None:
+        """The actions among ``actions`` worth proposing in the scene ``frame`` shows (optional).
+
+        A planning heuristic (the ``heuristic`` proposer) read from pixels alone through
+        :meth:`perceive`, never from a true state: e.g. maze moves that do not walk into a wall.
+
+        Args:
+            frame: uint8 [H, W, 3], the current frame.
+            actions: the actions available now.
+
+        Returns:
+            A sub-list of ``actions`` in their order (empty when perception found nothing
+            usable), or None: this env has no heuristic (the default), so every action is one.
+        """
+        return None
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
         return f"{type(self).__name__}({args})"

@@ -449,3 +449,24 @@ class BlocksEnv(Env):
             overlaps = len(block_cells) - len(np.unique(block_cells, axis=0))
             cost += overlaps + goal_cost(goal, block_cells, self._colour_ids[seen], self.size)
         return cost
+
+    # ----------------------------------------------------------------------------------- planning
+    def sensible_actions(self, frame: np.ndarray, actions: Sequence[Action]) -> list[Action] | None:
+        """Block pushes that move their block in the perceived frame (target cell free, on the
+        table); pusher moves are left out."""
+        obs = self.perceive(frame)
+        cells = obs["cells"]
+        present = obs["present"]
+        occupied = {(int(r), int(c)) for (r, c), p in zip(cells[1:], present[1:], strict=True) if p}
+        out = []
+        for action in actions:
+            if action.index < 4:
+                continue
+            block, d = divmod(action.index - 4, 4)
+            if block + 1 >= len(present) or not present[block + 1]:
+                continue
+            _, dr, dc = DIRECTIONS[d]
+            r, c = int(cells[block + 1][0]) + dr, int(cells[block + 1][1]) + dc
+            if self._on_table(r, c) and (r, c) not in occupied:
+                out.append(action)
+        return out

@@ -322,3 +322,24 @@ class MazeEnv(Env):
         walls[agent] = walls[goal_cell] = False
         dist = _distances_from(walls.tobytes(), self.size, goal_cell)[agent]
         return float(dist) if dist >= 0 else unreachable
+
+    # ----------------------------------------------------------------------------------- planning
+    def sensible_actions(self, frame: np.ndarray, actions: Sequence[Action]) -> list[Action] | None:
+        """Moves whose target tile is floor in the perceived frame (no walking into walls)."""
+        obs = self.perceive(frame)
+        if not obs["present"][0]:
+            return []
+        r, c = (int(v) for v in obs["cells"][0])
+        walls = obs["walls"]
+        out = []
+        for action in actions:
+            if action.index >= len(MOVES):
+                continue
+            _, dr, dc = MOVES[action.index]
+            if (
+                0 <= r + dr < walls.shape[0]
+                and 0 <= c + dc < walls.shape[1]
+                and not walls[r + dr, c + dc]
+            ):
+                out.append(action)
+        return out

@@ -39,10 +39,10 @@ import hashlib
 import inspect
 import math
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -52,7 +52,7 @@ from panbench.errors import ConfigError, ContractError
 from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
 from panbench.registry import did_you_mean
 
-__all__ = ["FAMILIES", "DiffusersI2VModel", "Family", "chunk_seed"]
+__all__ = ["FAMILIES", "DiffusersI2VModel", "Family", "FixedSize", "chunk_seed"]
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 _DTYPES.update({"float16": "float16", "fp16": "float16"})
@@ -79,9 +79,98 @@ _RESERVED = frozenset(
 )
 
 
+class FixedSize(NamedTuple):
+    """The only generation size a checkpoint runs at, and why."""
+
+    height: int
+    width: int
+    why: str
+
+
+def _one(pipe: Any) -> int:
+    return 1
+
+
+def _vae_temporal(pipe: Any) -> int:
+    return int(pipe.vae_scale_factor_temporal)
+
+
+def _ltx_temporal(pipe: Any) -> int:
+    return int(pipe.vae_temporal_compression_ratio)
+
+
+def _cogvideox_temporal(pipe: Any) -> int:
+    # The CogVideoX VAE decodes an even number of latent frames to 4 frames each (no leading
+    # single frame), so only an odd latent count, i.e. 8n+1 frames, round-trips.
+    return 2 * int(pipe.vae_scale_factor_temporal)
+
+
+def _svd_spatial(pipe: Any) -> int:
+    return int(pipe.vae_scale_factor)
+
+
+def _ltx_spatial(pipe: Any) -> int:
+    patch = int(pipe.vae_spatial_compression_ratio) * int(pipe.transformer_spatial_patch_size)
+    return math.lcm(32, patch)  # LTX's check_inputs wants multiples of 32
+
+
+def _transformer_spatial(check_multiple: int) -> Callable[[Any], int]:
+    """The latent patch in pixels, lcm'd with the multiple the pipeline's ``check_inputs`` wants."""
+
+    def multiple(pipe: Any) -> int:
+        denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+        size = denoiser.config.patch_size  # Wan 2.2 A14B may keep only transformer_2
+        side = size if isinstance(size, int) else size[-1]
+        return math.lcm(check_multiple, int(pipe.vae_scale_factor_spatial) * int(side))
+
+    return multiple
+
+
+_patch_spatial = _transformer_spatial(1)  # wan: only the latent patch
+
+
+def _any_size(pipe: Any) -> FixedSize | None:
+    return None
+
+
+def _cogvideox_size(pipe: Any) -> FixedSize | None:
+    cfg = pipe.transformer.config
+    if not cfg.use_learned_positional_embeddings:
+        return None
+    scale = int(pipe.vae_scale_factor_spatial)
+    return FixedSize(
+        int(cfg.sample_height) * scale,
+        int(cfg.sample_width) * scale,
+        "uses learned positional embeddings",
+    )
+
+
+def _transformer_clip(pipe: Any) -> int:
+    return int(pipe.transformer.config.sample_frames)
+
+
+def _unet_clip(pipe: Any) -> int:
+    return int(pipe.unet.config.num_frames)
+
+
+def _image(images: list[Any]) -> dict[str, Any]:
+    return {"image": images[0]}
+
+
+def _ltx_condition(images: list[Any]) -> dict[str, Any]:
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+    # One condition holding the whole clip; `video=[...]` would read as one per frame.
+    return {"conditions": [LTXVideoCondition(video=images, frame_index=0)]}
+
+
+def _cosmos_condition(images: list[Any]) -> dict[str, Any]:
+    return {"video": images} if len(images) > 1 else {"image": images[0]}
+
+
 @dataclass(frozen=True)
 class Family:
-    """What differs between the supported pipelines.
+    """What differs between the supported pipelines: the adapter's code asks this, never a name.
 
     Attributes:
         name: the ``pipeline=`` value.
@@ -92,6 +181,13 @@ class Family:
         default_cond_frames: conditioning frames used when available (1 unless multi_frame).
         native_frames: the checkpoints' native clip length, or None to read it from the model.
         needs_safety_checker: the pipeline must run with its safety checker (cosmos).
+        frame_multiple: pipe -> m such that a clip of m*n + 1 frames keeps its length through
+            the VAE.
+        spatial_multiple: pipe -> what height and width must divide by.
+        fixed_size: pipe -> the only size the loaded checkpoint runs at (None: any).
+        model_frames: pipe -> the native clip length when ``native_frames`` is None.
+        conditioning: PIL images (the last c frames) -> the pipeline call's conditioning
+            arguments.
     """
 
     name: str
@@ -102,19 +198,41 @@ class Family:
     default_cond_frames: int
     native_frames: int | None
     needs_safety_checker: bool = False
+    frame_multiple: Callable[[Any], int] = _vae_temporal
+    spatial_multiple: Callable[[Any], int] = _patch_spatial
+    fixed_size: Callable[[Any], FixedSize | None] = _any_size
+    model_frames: Callable[[Any], int] = _transformer_clip
+    conditioning: Callable[[list[Any]], dict[str, Any]] = _image
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family("wan", "WanImageToVideoPipeline", True, False, 480, 1, 81),
-        Family("cogvideox", "CogVideoXImageToVideoPipeline", True, False, 480, 1, None),
-        Family("ltx", "LTXImageToVideoPipeline", True, False, 512, 1, 161),
-        Family("ltx-condition", "LTXConditionPipeline", True, True, 512, 9, 161),
-        Family("cosmos", "Cosmos2VideoToWorldPipeline", True, True, 704, 5, 93, True),
-        Family("svd", "StableVideoDiffusionPipeline", False, False, 576, 1, None),
+        Family(
+            "cogvideox", "CogVideoXImageToVideoPipeline", True, False, 480, 1, None,
+            frame_multiple=_cogvideox_temporal, spatial_multiple=_transformer_spatial(8),
+            fixed_size=_cogvideox_size,
+        ),
+        Family(
+            "ltx", "LTXImageToVideoPipeline", True, False, 512, 1, 161,
+            frame_multiple=_ltx_temporal, spatial_multiple=_ltx_spatial,
+        ),
+        Family(
+            "ltx-condition", "LTXConditionPipeline", True, True, 512, 9, 161,
+            frame_multiple=_ltx_temporal, spatial_multiple=_ltx_spatial,
+            conditioning=_ltx_condition,
+        ),
+        Family(
+            "cosmos", "Cosmos2VideoToWorldPipeline", True, True, 704, 5, 93, True,
+            spatial_multiple=_transformer_spatial(16), conditioning=_cosmos_condition,
+        ),
+        Family(
+            "svd", "StableVideoDiffusionPipeline", False, False, 576, 1, None,
+            frame_multiple=_one, spatial_multiple=_svd_spatial, model_frames=_unet_clip,
+        ),
     )
-}
+}  # fmt: skip
 
 
 def chunk_seed(seed: int, sample_seed: int, chunk: int) -> int:
@@ -412,52 +530,22 @@ class DiffusersI2VModel(WorldModel):
 
     def _frame_multiple(self) -> int:
         """m such that a clip of num_frames = m*n + 1 frames keeps its length through the VAE."""
-        pipe, name = self.pipe, self.family.name
-        if name == "svd":
-            return 1
-        if name in ("ltx", "ltx-condition"):
-            return int(pipe.vae_temporal_compression_ratio)
-        if name == "cogvideox":
-            # The CogVideoX VAE decodes an even number of latent frames to 4 frames each (no
-            # leading single frame), so only an odd latent count, i.e. 8n+1 frames, round-trips.
-            return 2 * int(pipe.vae_scale_factor_temporal)
-        return int(pipe.vae_scale_factor_temporal)
-
-    def _spatial_multiple(self) -> int:
-        """What height and width must divide by: the latent patch size in pixels, and the
-        multiple each pipeline's own ``check_inputs`` insists on (ltx 32, cosmos 16, ...)."""
-        pipe, name = self.pipe, self.family.name
-        if name == "svd":
-            return int(pipe.vae_scale_factor)
-        if name in ("ltx", "ltx-condition"):
-            patch = int(pipe.vae_spatial_compression_ratio) * int(
-                pipe.transformer_spatial_patch_size
-            )
-            return math.lcm(32, patch)
-        denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
-        size = denoiser.config.patch_size  # Wan 2.2 A14B may keep only transformer_2
-        side = size if isinstance(size, int) else size[-1]
-        patch = int(pipe.vae_scale_factor_spatial) * int(side)
-        return math.lcm({"cosmos": 16, "cogvideox": 8}.get(name, 1), patch)
+        return self.family.frame_multiple(self.pipe)
 
     def _generation_size(self, height: int | None, width: int | None) -> tuple[int, int]:
-        fixed: tuple[int, int] | None = None
-        if self.family.name == "cogvideox":
-            cfg = self.pipe.transformer.config
-            if cfg.use_learned_positional_embeddings:
-                scale = int(self.pipe.vae_scale_factor_spatial)
-                fixed = (int(cfg.sample_height) * scale, int(cfg.sample_width) * scale)
+        fixed = self.family.fixed_size(self.pipe)
         if height is None:
-            height = fixed[0] if fixed else self.resolution
+            height = fixed.height if fixed else self.resolution
         if width is None:
-            width = fixed[1] if fixed else height
+            width = fixed.width if fixed else height
         height, width = _int_option("height", height), _int_option("width", width)
-        if fixed is not None and (height, width) != fixed:
+        if fixed is not None and (height, width) != (fixed.height, fixed.width):
             raise ConfigError(
-                f"This CogVideoX checkpoint uses learned positional embeddings and runs only at "
-                f"{fixed[0]}x{fixed[1]} (height x width), but got {height}x{width}."
+                f"This {self.family.class_name} checkpoint {fixed.why} and runs only at "
+                f"{fixed.height}x{fixed.width} (height x width), but got {height}x{width}."
             )
-        multiple = self._spatial_multiple()
+        # The latent patch size in pixels, and the multiple the pipeline's check_inputs wants.
+        multiple = self.family.spatial_multiple(self.pipe)
         if height % multiple or width % multiple:
             raise ConfigError(
                 f"Pipeline {self.family.name!r} needs height and width divisible by {multiple}, "
@@ -486,9 +574,7 @@ class DiffusersI2VModel(WorldModel):
         """The clip length the checkpoint was trained for (conditioning frames included)."""
         if self.family.native_frames is not None:
             return self.family.native_frames
-        if self.family.name == "svd":
-            return int(self.pipe.unet.config.num_frames)
-        return int(self.pipe.transformer.config.sample_frames)
+        return self.family.model_frames(self.pipe)
 
     def _check_frames_per_step(self, frames_per_step: int | None) -> int:
         m = self.frame_multiple
@@ -613,7 +699,7 @@ class DiffusersI2VModel(WorldModel):
         images = [PIL.Image.fromarray(f) for f in cond]
         c, k = len(images), self.frames_per_step
         kwargs: dict[str, Any] = dict(self.call_args)
-        kwargs.update(self._conditioning(images))
+        kwargs.update(self.family.conditioning(images))
         if self.family.takes_prompt:
             kwargs["prompt"] = self.prompt(action)
         generator = torch.Generator(device="cpu").manual_seed(
@@ -637,17 +723,6 @@ class DiffusersI2VModel(WorldModel):
                 "expected (does the checkpoint follow the family's frame rule?)."
             )
         return _to_uint8(video[c:])
-
-    def _conditioning(self, images: list[Any]) -> dict[str, Any]:
-        name = self.family.name
-        if name == "ltx-condition":
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-            # One condition holding the whole clip; `video=[...]` would read as one per frame.
-            return {"conditions": [LTXVideoCondition(video=images, frame_index=0)]}
-        if name == "cosmos" and len(images) > 1:
-            return {"video": images}
-        return {"image": images[0]}
 
     def _checkpoint_folder(self) -> Path | None:
         local = Path(self.path).expanduser()

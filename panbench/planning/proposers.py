@@ -5,9 +5,9 @@ the available actions, the goal in words) and offers up to ``m`` distinct candid
 It never sees the true state: heuristics read the frame through the env's pixel perception,
 and a language-model proposer would read the frame, the goal text and the action texts.
 
-Built in: ``random`` (uniform over the available actions) and ``heuristic`` (per env: maze moves
-that do not walk into a wall, blocks pushes that can move their block; other envs fall back to
-all actions). Third-party proposers register under the ``panbench.proposers`` entry-point group
+Built in: ``random`` (uniform over the available actions) and ``heuristic`` (the env's own
+:meth:`~panbench.envs.base.Env.sensible_actions`: maze moves that do not walk into a wall, blocks
+pushes that can move their block; envs without one fall back to all actions). Third-party proposers register under the ``panbench.proposers`` entry-point group
 or with ``PROPOSERS.register(name, cls)``; a proposer class takes ``env`` and its options as
 keyword arguments.
 """
@@ -15,7 +15,6 @@ keyword arguments.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,7 +25,6 @@ from panbench.planning.base import Situation
 from panbench.registry import Registry
 
 __all__ = [
-    "HEURISTICS",
     "PROPOSERS",
     "HeuristicProposer",
     "Proposer",
@@ -69,60 +67,8 @@ class RandomProposer(Proposer):
         return _sample(list(situation.actions), rng, m)
 
 
-def _maze_moves(env: Any, situation: Situation) -> list[Action]:
-    """Moves whose target tile is floor in the perceived frame (no walking into walls)."""
-    from panbench.envs.maze import MOVES
-
-    obs = env.perceive(situation.frame)
-    if not obs["present"][0]:
-        return []
-    r, c = (int(v) for v in obs["cells"][0])
-    walls = obs["walls"]
-    out = []
-    for action in situation.actions:
-        if action.index >= len(MOVES):
-            continue
-        _, dr, dc = MOVES[action.index]
-        if (
-            0 <= r + dr < walls.shape[0]
-            and 0 <= c + dc < walls.shape[1]
-            and not walls[r + dr, c + dc]
-        ):
-            out.append(action)
-    return out
-
-
-def _blocks_pushes(env: Any, situation: Situation) -> list[Action]:
-    """Block pushes that move their block in the perceived frame (target cell free, on the table)."""
-    from panbench.envs.blocks import DIRECTIONS
-
-    obs = env.perceive(situation.frame)
-    cells = obs["cells"]
-    present = obs["present"]
-    occupied = {(int(r), int(c)) for (r, c), p in zip(cells[1:], present[1:], strict=True) if p}
-    out = []
-    for action in situation.actions:
-        if action.index < 4:
-            continue
-        block, d = divmod(action.index - 4, 4)
-        if block + 1 >= len(present) or not present[block + 1]:
-            continue
-        _, dr, dc = DIRECTIONS[d]
-        r, c = int(cells[block + 1][0]) + dr, int(cells[block + 1][1]) + dc
-        if 0 <= r < env.size and 0 <= c < env.size and (r, c) not in occupied:
-            out.append(action)
-    return out
-
-
-#: per env name, the sensible actions in a situation (read from its frame by perception)
-HEURISTICS: dict[str, Callable[[Any, Situation], list[Action]]] = {
-    "maze": _maze_moves,
-    "blocks": _blocks_pushes,
-}
-
-
 class HeuristicProposer(Proposer):
-    """Random distinct actions among the env's sensible ones (see :data:`HEURISTICS`).
+    """Random distinct actions among the env's sensible ones (:meth:`Env.sensible_actions`).
 
     Falls back to all available actions when the env has no heuristic or the heuristic finds
     nothing (e.g. perception failed on the frame).
@@ -138,15 +84,15 @@ class HeuristicProposer(Proposer):
         self._pools: dict[bytes, list[Action]] = {}
 
     def propose(self, situation: Situation, rng: np.random.Generator, m: int) -> list[Action]:
-        rule = HEURISTICS.get(self.env.name)
-        if rule is None:
-            return _sample(list(situation.actions), rng, m)
         key = situation.frame.tobytes() + repr([a.index for a in situation.actions]).encode()
         pool = self._pools.get(key)
         if pool is None:
+            pool = self.env.sensible_actions(situation.frame, situation.actions)
+            if pool is None:  # the env has no heuristic: nothing worth remembering
+                return _sample(list(situation.actions), rng, m)
             if len(self._pools) >= self.cache_size:
                 self._pools.clear()
-            pool = self._pools[key] = rule(self.env, situation)
+            self._pools[key] = pool
         return _sample(pool or list(situation.actions), rng, m)
 
 

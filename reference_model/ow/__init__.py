@@ -10,28 +10,13 @@ The paper's recipe (arXiv 2511.09057) built from public parts, as modules of ``r
 - ``reference_model.ow.config``, ``model``, ``cache``, ``train``: the composed ``PanOWModel``, the
   cached-feature format on disk and the two training stages.
 
-Modules are imported by full path; this package itself holds only the recipe marker.
+Modules are imported by full path; this package itself holds only the recipe name.
+``panbench train`` and ``pan-ref`` reach the recipe through :mod:`reference_model.recipes`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-__all__ = ["RECIPE", "is_open_weights_config"]
+__all__ = ["RECIPE"]
 
 RECIPE = "open-weights"
-"""The ``recipe`` value that marks a training config of this recipe (``panbench train``)."""
-
-
-def is_open_weights_config(path: str | Path) -> bool:
-    """Whether the YAML file at ``path`` declares ``recipe: open-weights`` (False if unreadable).
-
-    ``panbench train`` asks this before reading a config strictly, to pick the training loop.
-    """
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and data.get("recipe") == RECIPE
+"""The ``recipe`` value of this recipe's training configs (see :mod:`reference_model.recipes`)."""

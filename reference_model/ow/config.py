@@ -17,7 +17,7 @@ from typing import Any
 
 from panbench.errors import ConfigError
 from reference_model.config import from_dict
-from reference_model.ow import RECIPE, is_open_weights_config
+from reference_model.ow import RECIPE
 from reference_model.ow.backbone import OWBackboneConfig
 from reference_model.ow.decoder import OWDecoderConfig
 
@@ -27,7 +27,6 @@ __all__ = [
     "OWDataConfig",
     "OWModelConfig",
     "OWTrainConfig",
-    "is_open_weights_config",
     "load_ow_config",
 ]
 

@@ -29,7 +29,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -43,6 +43,7 @@ from reference_model.model import (
     read_checkpoint_doc,
     read_weights,
 )
+from reference_model.ow import RECIPE
 from reference_model.ow.backbone import OWBackbone
 from reference_model.ow.cache import encoder_fingerprint
 from reference_model.ow.config import OWModelConfig
@@ -81,6 +82,9 @@ class PanOWModel(nn.Module):
     Raises:
         ConfigError: a bad config, or base weights that cannot be found.
     """
+
+    #: the training recipe this model belongs to (a key of ``reference_model.recipes.RECIPES``)
+    recipe: ClassVar[str] = RECIPE
 
     def __init__(self, config: OWModelConfig) -> None:
         super().__init__()

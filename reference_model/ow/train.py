@@ -41,7 +41,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -51,11 +50,19 @@ import torch
 from torch import nn
 
 from panbench.errors import ConfigError, DataError
-from reference_model.data import batch_seed
+from reference_model.common.training import (
+    CsvLog,
+    barrier,
+    batch_seed,
+    check_fresh_out,
+    lr_lambda,
+    setup_distributed,
+    swap_dir,
+    training_record,
+)
 from reference_model.ow.cache import CacheSettings, FeatureCache, build_cache
 from reference_model.ow.config import OWConfig, load_ow_config
 from reference_model.ow.model import PanOWModel
-from reference_model.train import CsvLog, lr_lambda, setup_distributed, swap_dir
 
 __all__ = ["LOG_COLUMNS", "OPTIMIZER_FILE", "ensure_cache", "shard_model", "train"]
 
@@ -65,13 +72,6 @@ _WINDOW_SALT, _NOISE_SALT = 11, 12
 
 
 # ------------------------------------------------------------------------------- distributed
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-
-
 def shard_model(model: nn.Module, bf16_params: bool = False) -> list[str]:
     """Applies FSDP2 to ``model``: every transformer block, then the root.
 
@@ -154,7 +154,7 @@ def ensure_cache(
             shard_size=t.cache_shard_size,
             progress=say,
         )
-    _barrier()
+    barrier()
     from reference_model.ow.cache import cache_key
 
     return FeatureCache(features, cache_key(fingerprint, settings, episodes / "index.json"))
@@ -211,7 +211,7 @@ def _save_checkpoint(
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-    _barrier()
+    barrier()
     moments, steps = {}, {}
     for name, p in params.items():
         st = optimizer.state.get(p, {})
@@ -220,7 +220,7 @@ def _save_checkpoint(
             moments[f"exp_avg_sq.{name}"] = _local(st["exp_avg_sq"])
             steps[name] = float(st["step"])
     atomic_write_bytes(tmp / OPTIMIZER_FILE.format(rank=rank), save(moments))
-    _barrier()
+    barrier()
     if rank == 0:
         meta = {**training, "step": step}
         model.save_pretrained(tmp / "model", training=meta, state_dict=full)
@@ -238,7 +238,7 @@ def _save_checkpoint(
             shutil.rmtree(export)
         shutil.copytree(out / "checkpoint" / "model", export, copy_function=_link_or_copy)
         swap_dir(export, out / "model")
-    _barrier()
+    barrier()
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -306,6 +306,28 @@ def _load_optimizer(
 
 
 # ------------------------------------------------------------------------------- train
+@dataclasses.dataclass
+class _Run:
+    """What every step of an open-weights run reads: config, folder, process, model, optimizer."""
+
+    cfg: OWConfig
+    out: Path
+    rank: int
+    world: int
+    dev: torch.device
+    model: PanOWModel
+    runner: nn.Module
+    sharded: bool
+    cache: FeatureCache
+    params: dict[str, nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    stop: int
+    log: CsvLog | None
+    training: dict[str, Any]
+    say: Any
+
+
 def train(
     config: str | Path,
     out: str | Path,
@@ -317,6 +339,9 @@ def train(
     console: Any = None,
 ) -> Path:
     """Trains one stage of the open-weights recipe; returns the exported model folder.
+
+    ``panbench train`` reaches this through :func:`reference_model.recipes.train`, which picks
+    the recipe from the config's ``recipe:`` value.
 
     Args:
         config: an ``recipe: open-weights`` YAML (``reference_model/configs/ow-*.yaml``).
@@ -336,11 +361,40 @@ def train(
     cfg = load_ow_config(config)
     t = cfg.train
     out = Path(out)
-    if not resume and (out / "checkpoint").exists():
-        raise ConfigError(
-            f"{out} already holds a training run; pass --resume to continue it or choose a new "
-            "--out."
-        )
+    check_fresh_out(out, resume)
+    run, start = _start(cfg, config, out, max_steps, resume, device, command, console)
+    autocast = (
+        torch.autocast(run.dev.type, dtype=torch.bfloat16) if t.bf16 else contextlib.nullcontext()
+    )
+    run.model.train()
+    tic = time.perf_counter()
+    for step in range(start, run.stop):
+        batch = _batch(run.cache, cfg, step, run.rank)
+        gen = torch.Generator().manual_seed(batch_seed(t.seed, step, run.rank, _NOISE_SALT))
+        with autocast:
+            losses = run.runner(t.stage, batch, gen)
+        losses["loss"].backward()
+        grad_norm = _clip(list(run.params.values()), t.grad_clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        _report(run, losses, grad_norm, step + 1, tic)
+    barrier()
+    return out / "model"
+
+
+def _start(
+    cfg: OWConfig,
+    config: str | Path,
+    out: Path,
+    max_steps: int | None,
+    resume: bool,
+    device: str | None,
+    command: str | None,
+    console: Any,
+) -> tuple[_Run, int]:
+    """Builds the run: model (new or resumed), feature cache, sharding, optimizer, log."""
+    t = cfg.train
     rank, world, dev = setup_distributed(device, t.fsdp)
     say = console.print if console is not None else print
     if rank != 0:
@@ -348,22 +402,9 @@ def train(
     if t.num_threads > 0:
         torch.set_num_threads(t.num_threads)
     stop = t.steps if max_steps is None else min(t.steps, int(max_steps))
-    start = 0
-    state: dict[str, Any] | None = None
-    if resume:
-        state = _read_state(out, world)
-        start = int(state["step"])
-        model = PanOWModel.from_pretrained(out / "checkpoint" / "model")
-        if dataclasses.asdict(model.config) != dataclasses.asdict(cfg.model):
-            raise ConfigError(
-                f"--resume: the model config in {out / 'checkpoint' / 'model'} differs from the "
-                "training config given; resume with the config the run started with."
-            )
-    else:
-        torch.manual_seed(t.seed)
-        model = PanOWModel(cfg.model)
-        if t.init_from:
-            model.load_weights(t.init_from)
+    state = _read_state(out, world) if resume else None
+    start = 0 if state is None else int(state["step"])
+    model = _build_model(cfg, out, resume)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     model.to(dev)  # the frozen encoders fill the cache on the training device
@@ -371,15 +412,7 @@ def train(
     params_by_name = model.set_stage(t.stage)
     if t.activation_checkpointing:
         model.enable_activation_checkpointing()
-    sharded = t.fsdp
-    runner: nn.Module = model
-    if sharded:
-        blocks = shard_model(model, bf16_params=t.bf16 and dev.type == "cuda")
-        say(f"FSDP2 over {world} process(es): one unit per {', '.join(blocks) or '(none)'}")
-    elif world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        runner = DistributedDataParallel(model)
+    runner = _distribute(model, cfg, world, dev, say)
     # fully_shard swaps in DTensor parameters: look them up again by name.
     named = dict(model.named_parameters())
     params = {n: named[n] for n in params_by_name}
@@ -392,13 +425,11 @@ def train(
     if state is not None:
         _load_optimizer(out, state, params, optimizer, scheduler, rank)
     log = CsvLog(out / "log.csv", start if resume else None, LOG_COLUMNS) if rank == 0 else None
-    training = {
-        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "config_file": str(config),
-        "run": cfg.to_dict(),
-        "stage": t.stage,
-        "total_steps": t.steps,
-    }
+    training = training_record(config, cfg.to_dict(), command, stage=t.stage, total_steps=t.steps)
+    run = _Run(
+        cfg, out, rank, world, dev, model, runner, t.fsdp, cache, params, optimizer, scheduler,
+        stop, log, training, say,
+    )  # fmt: skip
     counts = model.num_parameters()
     trained = sum(p.numel() for p in params.values())
     say(
@@ -406,50 +437,74 @@ def train(
         f"(f {counts['backbone']:,}, g {counts['decoder']:,}), {trained:,} trained; "
         f"{len(cache)} cached windows; steps {start}->{stop} of {t.steps} on {dev} x{world}"
     )
-    autocast = (
-        torch.autocast(dev.type, dtype=torch.bfloat16) if t.bf16 else contextlib.nullcontext()
-    )
-    stage = f"stage{t.stage}"
-    model.train()
-    tic = time.perf_counter()
-    for step in range(start, stop):
-        batch = _batch(cache, cfg, step, rank)
-        gen = torch.Generator().manual_seed(batch_seed(t.seed, step, rank, _NOISE_SALT))
-        with autocast:
-            losses = runner(t.stage, batch, gen)
-        losses["loss"].backward()
-        grad_norm = _clip(list(params.values()), t.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        if log is not None and (done % t.log_every == 0 or done == stop):
-            row: dict[str, Any] = {
-                "step": done,
-                "stage": stage,
-                "loss": float(losses["loss"].detach()),
-                "lr": scheduler.get_last_lr()[0],
-                "grad_norm": grad_norm,
-                "seconds": round(time.perf_counter() - tic, 2),
-            }
-            log.write(row)
-            say(f"step {done}/{t.steps} ({stage}) loss {row['loss']:.4f} lr {row['lr']:.2e}")
-        if done % t.checkpoint_every == 0 or done == stop:
-            _save_checkpoint(
-                out,
-                model,
-                runner,
-                params,
-                optimizer,
-                scheduler,
-                done,
-                rank,
-                world,
-                sharded,
-                training,
+    return run, start
+
+
+def _build_model(cfg: OWConfig, out: Path, resume: bool) -> PanOWModel:
+    """The checkpoint's model on ``resume`` (same config required), else a new seeded one."""
+    t = cfg.train
+    if resume:
+        model = PanOWModel.from_pretrained(out / "checkpoint" / "model")
+        if dataclasses.asdict(model.config) != dataclasses.asdict(cfg.model):
+            raise ConfigError(
+                f"--resume: the model config in {out / 'checkpoint' / 'model'} differs from the "
+                "training config given; resume with the config the run started with."
             )
-    _barrier()
-    return out / "model"
+        return model
+    torch.manual_seed(t.seed)
+    model = PanOWModel(cfg.model)
+    if t.init_from:
+        model.load_weights(t.init_from)
+    return model
+
+
+def _distribute(
+    model: PanOWModel, cfg: OWConfig, world: int, dev: torch.device, say: Any
+) -> nn.Module:
+    """The module a step calls: FSDP2-sharded in place, DDP-wrapped, or the model itself."""
+    t = cfg.train
+    if t.fsdp:
+        blocks = shard_model(model, bf16_params=t.bf16 and dev.type == "cuda")
+        say(f"FSDP2 over {world} process(es): one unit per {', '.join(blocks) or '(none)'}")
+        return model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+    return model
+
+
+def _report(
+    run: _Run, losses: dict[str, torch.Tensor], grad_norm: float, done: int, tic: float
+) -> None:
+    """After step ``done``: the log row (rank 0) and, when due, the checkpoint (every rank)."""
+    t = run.cfg.train
+    stage = f"stage{t.stage}"
+    if run.log is not None and (done % t.log_every == 0 or done == run.stop):
+        row: dict[str, Any] = {
+            "step": done,
+            "stage": stage,
+            "loss": float(losses["loss"].detach()),
+            "lr": run.scheduler.get_last_lr()[0],
+            "grad_norm": grad_norm,
+            "seconds": round(time.perf_counter() - tic, 2),
+        }
+        run.log.write(row)
+        run.say(f"step {done}/{t.steps} ({stage}) loss {row['loss']:.4f} lr {row['lr']:.2e}")
+    if done % t.checkpoint_every == 0 or done == run.stop:
+        _save_checkpoint(
+            run.out,
+            run.model,
+            run.runner,
+            run.params,
+            run.optimizer,
+            run.scheduler,
+            done,
+            run.rank,
+            run.world,
+            run.sharded,
+            run.training,
+        )
 
 
 def _clip(params: list[nn.Parameter], max_norm: float) -> float:

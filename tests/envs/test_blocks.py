@@ -415,3 +415,15 @@ def test_gym_wrapper_scores_a_goal() -> None:
     for i, text in enumerate(texts):
         _, reward, terminated, _, _ = gym_env.step(index[text])
         assert terminated == (i == len(texts) - 1) and reward == float(terminated)
+
+
+def test_sensible_actions_are_the_block_pushes_that_move_a_block() -> None:
+    env = make("blocks", resolution=48, size=6, num_blocks=4)
+    for seed in range(10):
+        state = env.reset(seed)
+        actions = env.actions(state)
+        sensible = env.sensible_actions(env.render(state), actions)
+        assert sensible is not None
+        assert [a.index for a in sensible] == [
+            a.index for a in actions if a.index >= 4 and env.step(state, a).blocks != state.blocks
+        ]

@@ -281,3 +281,17 @@ def test_gym_wrapper_runs_the_maze() -> None:
     for i, action in enumerate(path):
         _, reward, terminated, _, _ = gym_env.step(action.index)
         assert terminated == (i == len(path) - 1) and reward == float(terminated)
+
+
+def test_sensible_actions_are_the_moves_off_walls_read_from_pixels() -> None:
+    env = MazeEnv(resolution=64, size=8)
+    for seed in range(10):
+        state = env.reset(seed)
+        actions = env.actions(state)
+        sensible = env.sensible_actions(env.render(state), actions)
+        assert sensible is not None
+        assert [a.index for a in sensible] == [
+            a.index for a in actions if env.step(state, a) != state
+        ]
+    blank = np.zeros((64, 64, 3), dtype=np.uint8)  # no agent to be seen: nothing is sensible
+    assert env.sensible_actions(blank, env.actions(env.reset(0))) == []

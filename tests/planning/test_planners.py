@@ -357,6 +357,36 @@ def test_heuristic_falls_back_to_all_actions_without_a_rule() -> None:
     assert len(picks) == len(env.actions(state))
 
 
+def test_heuristic_asks_the_env_not_its_name() -> None:
+    from panbench.envs.shapes import ShapesEnv
+
+    seen: list[np.ndarray] = []
+
+    class EvenShapes(ShapesEnv):  # a plugin env under another name, with its own heuristic
+        name = "even-shapes"
+
+        def sensible_actions(self, frame: np.ndarray, actions: Any) -> list[Action] | None:
+            seen.append(frame)
+            return [a for a in actions if a.index % 2 == 0]
+
+    env = EvenShapes(resolution=32)
+    state = env.reset(0)
+    situation = _situation(env, state, None)
+    proposer = make_proposer("heuristic", env)
+    picks = proposer.propose(situation, np.random.default_rng(0), 1000)
+    assert {a.index for a in picks} == {a.index for a in env.actions(state) if a.index % 2 == 0}
+    assert len(seen) == 1 and np.array_equal(seen[0], situation.frame)  # pixels, not the state
+    proposer.propose(situation, np.random.default_rng(1), 2)
+    assert len(seen) == 1  # the same situation is answered from the cache
+
+
+def test_envs_without_a_heuristic_say_so() -> None:
+    for name in ("shapes", "bounce"):
+        env = make_env(name, resolution=32)
+        state = env.reset(0)
+        assert env.sensible_actions(env.render(state), env.actions(state)) is None
+
+
 def test_proposer_registry_is_pluggable() -> None:
     from panbench.planning.proposers import Proposer
 

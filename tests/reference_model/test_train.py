@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from panbench.cli import main
 from panbench.errors import ConfigError, DataError
 from reference_model.model import PanModel
-from reference_model.train import LOG_COLUMNS, train
+from reference_model.recipes import train
+from reference_model.train import LOG_COLUMNS
 from tests.reference_model.helpers import write_run_config
 
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from panbench.errors import ConfigError
 from reference_model.ow.model import PanOWModel
-from reference_model.train import train
+from reference_model.recipes import train
 from tests.reference_model.ow.ow_helpers import write_config
 
 STEPS = {"steps": 4, "checkpoint_every": 2, "warmup": 1}
@@ -112,7 +112,7 @@ def _worker(rank: int, cfg: str, out: str, port: int) -> None:
 def test_fsdp2_two_processes_gloo(tmp_path: Path) -> None:
     import torch.multiprocessing as mp  # two CPU processes, gloo: about 10 s
 
-    from reference_model.train import free_port
+    from reference_model.common.training import free_port
 
     cfg = write_config(tmp_path / "fsdp.yaml", train={**STEPS, "stage": 2, "fsdp": True})
     mp.spawn(_worker, args=(str(cfg), str(tmp_path / "run"), free_port()), nprocs=2)

@@ -1,0 +1,1 @@
+"""Code both training recipes share: training utilities (:mod:`reference_model.common.training`)."""
