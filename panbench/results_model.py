@@ -346,14 +346,16 @@ class MetricEntry:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def budgets(self) -> tuple[float | None, ...] | None:
-        """The planning budgets the curve is plotted against, when the entry carries them."""
-        return _numbers(self.extra.get("budgets")) or None
+    def budgets(self) -> tuple[Any, ...] | None:
+        """The planning budgets the curve is plotted against, as stored, when the entry has them."""
+        found = self.extra.get("budgets")
+        return tuple(found) if isinstance(found, list) else None
 
     @property
-    def offsets(self) -> tuple[float | None, ...] | None:
-        """The window offsets of a set-level curve (FVD_n), when the entry carries them."""
-        return _numbers(self.extra.get("offsets")) or None
+    def offsets(self) -> tuple[Any, ...] | None:
+        """The window offsets of a set-level curve (FVD_n), as stored, when the entry has them."""
+        found = self.extra.get("offsets")
+        return tuple(found) if isinstance(found, list) else None
 
     @classmethod
     def from_dict(cls, name: str, data: Any, at: FieldPath, version: int) -> MetricEntry:
