@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError
-from panbench.results_model import MetricEntry, Results, TaskResult, parse_results
+from panbench.results_model import MetricEntry, Results, TaskResult, as_results, parse_results
 
 __all__ = [
     "FIXED_COLORS",
@@ -99,11 +99,6 @@ def _num(x: Any) -> float:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
 
 
-def _typed(results: Results | Mapping[str, Any]) -> Results:
-    """The typed model of ``results`` (a plain results dict is parsed and checked)."""
-    return results if isinstance(results, Results) else parse_results(results, source="results")
-
-
 def headline_scores(results: Results | Mapping[str, Any]) -> dict[str, HeadlineScore]:
     """Per task, the headline score with a 95% CI in score units.
 
@@ -121,7 +116,7 @@ def headline_scores(results: Results | Mapping[str, Any]) -> dict[str, HeadlineS
     from panbench.metrics.registry import headline_score
 
     out: dict[str, HeadlineScore] = {}
-    for name, task in _typed(results).tasks.items():
+    for name, task in as_results(results).tasks.items():
         metric = task.headline.metric
         score = _num(task.headline.score)
         entry = task.metrics.get(metric)
@@ -407,7 +402,7 @@ def plot_results(
     bad = [f for f in formats if f not in _FORMATS]
     if bad or not formats:
         raise ConfigError(f"Expected formats among {list(_FORMATS)}, but got {list(formats)}.")
-    typed = [(label, _typed(results)) for label, results in runs]
+    typed = [(label, as_results(results)) for label, results in runs]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     colors = model_colors(lab for lab, _ in typed)

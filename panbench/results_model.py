@@ -51,6 +51,7 @@ __all__ = [
     "SuiteRef",
     "Summary",
     "TaskResult",
+    "as_results",
     "is_sha256",
     "metric_level",
     "parse_results",
@@ -537,7 +538,7 @@ class Results:
     provenance: Provenance
     tasks: Mapping[str, TaskResult]
     summary: Summary | None = None
-    source: str = ""
+    source: str = field(default="", compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -616,3 +617,8 @@ def parse_results(data: Any, *, source: str | Path = "results.json") -> Results:
             n_tasks if isinstance(n_tasks, int) else None,
         )
     return Results(version, provenance, tasks, summary, str(source), data)
+
+
+def as_results(results: Results | Mapping[str, Any], *, source: str | Path = "results") -> Results:
+    """``results`` itself when typed, else the plain results dict parsed by :func:`parse_results`."""
+    return results if isinstance(results, Results) else parse_results(results, source=source)
