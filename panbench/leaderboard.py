@@ -11,7 +11,7 @@ A leaderboard is a folder::
 
 :func:`submit` refuses anything that does not check out: another schema version, another suite
 (name, version or hash), a missing or extra task, a task of another version, aggregates or
-samples that do not recompute (``panbench.results.validate_results`` names the field), and
+samples that do not recompute (``panbench.results.verify_results`` names the field), and
 duplicates (the same model, or byte-identical samples under another name), and a task scored
 by another judge than the stored submissions' (judge kind, model and rubric hash must match).
 Runs made with ``--limit`` are accepted, unless the leaderboard says otherwise, and flagged as
@@ -436,25 +436,12 @@ def submit(
 
 # ------------------------------------------------------------------------------------ judges
 def _judge_key(task: TaskResult) -> tuple[Any, ...] | None:
-    """What makes two judged scores comparable: judge kind, model and the rubric's hash.
-
-    The endpoint is recorded but not compared: the same model served at another address
-    judges the same way.
-    """
-    judge = task.judge
-    if judge is None:
-        return None
-    rubric = judge.get("rubric") or {}
-    return (judge.get("kind"), judge.get("model"), rubric.get("hash"))
+    """What makes two judged scores comparable (the judge's ``key``); None when unjudged."""
+    return None if task.judge is None else task.judge.key
 
 
 def _judge_label(task: TaskResult) -> str:
-    judge = task.judge or {}
-    rubric = judge.get("rubric") or {}
-    return (
-        f"{judge.get('kind')} judge {judge.get('model')!s}, rubric "
-        f"{rubric.get('name')}@{rubric.get('version')} ({str(rubric.get('hash'))[:12]})"
-    )
+    return task.judge.label if task.judge is not None else "no judge"
 
 
 def _check_same_judges(results: Results, other: Results, prefix: str, other_name: str) -> None:

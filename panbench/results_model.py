@@ -41,6 +41,7 @@ __all__ = [
     "FieldPath",
     "GitInfo",
     "Headline",
+    "JudgeInfo",
     "MetricEntry",
     "ModelInfo",
     "ModelSpecInfo",
@@ -411,6 +412,50 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class JudgeInfo:
+    """The judge that scored a judged task (WR-Arena fidelity): its kind, model and rubric.
+
+    Fields are kept as stored (a judge's provenance is free-form beyond these); the endpoint is
+    recorded in ``raw`` but is no part of :attr:`key`: the same model served at another address
+    judges the same way.
+    """
+
+    kind: Any
+    model: Any
+    rubric_name: Any
+    rubric_version: Any
+    rubric_hash: Any
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JudgeInfo:
+        rubric = data.get("rubric") or {}
+        if not isinstance(rubric, Mapping):
+            rubric = {}
+        return cls(
+            data.get("kind"),
+            data.get("model"),
+            rubric.get("name"),
+            rubric.get("version"),
+            rubric.get("hash"),
+            data,
+        )
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What makes two judged scores comparable: judge kind, model and the rubric's hash."""
+        return (self.kind, self.model, self.rubric_hash)
+
+    @property
+    def label(self) -> str:
+        """``"<kind> judge <model>, rubric <name>@<version> (<hash prefix>)"``."""
+        return (
+            f"{self.kind} judge {self.model!s}, rubric {self.rubric_name}@{self.rubric_version} "
+            f"({str(self.rubric_hash)[:12]})"
+        )
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """One task of a run.
 
@@ -443,7 +488,7 @@ class TaskResult:
     skipped: Mapping[str, Any]
     samples: str
     samples_sha256: str
-    judge: Mapping[str, Any] | None = None
+    judge: JudgeInfo | None = None
     planning: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -505,7 +550,7 @@ class TaskResult:
             skipped,
             samples,
             digest,
-            judge if isinstance(judge, Mapping) else None,
+            JudgeInfo.from_dict(judge) if isinstance(judge, Mapping) else None,
             planning if isinstance(planning, Mapping) else None,
             extra,
             task,
