@@ -1,7 +1,7 @@
 """Comparing two results folders episode by episode, and the CI regression gate built on it.
 
-Both folders are validated first (``panbench.results.validate_results``: every aggregate must
-recompute from its samples) and must be runs of the same suite (name, version, hash) with the
+Both folders are read through the typed results model and verified first
+(``panbench.results.verify_results``: every aggregate must recompute from its samples) and must be runs of the same suite (name, version, hash) with the
 same task hashes. Per task, episodes are matched by their content hash, so runs with different
 ``--limit`` compare on the episodes they share. Per metric, the candidate-minus-base mean
 difference gets a paired-bootstrap CI and p-value (:func:`panbench.metrics.stats.paired_bootstrap`);
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from panbench.errors import ConfigError, DataError
-from panbench.results import metric_level
+from panbench.results_model import MetricEntry, Results
 
 __all__ = [
     "Comparison",
@@ -155,12 +155,12 @@ class Comparison:
 
 
 # ------------------------------------------------------------------------------------ compare
-def _load(path: str | os.PathLike[str], role: str) -> dict[str, Any]:
+def _load(path: str | os.PathLike[str], role: str) -> Results:
     from panbench.errors import PanbenchError
-    from panbench.results import validate_results
+    from panbench.results import verify_results
 
     try:
-        return validate_results(path)
+        return verify_results(path)
     except PanbenchError as err:
         raise ComparisonError(f"Cannot use the {role} results: {err}") from err
 
@@ -176,9 +176,9 @@ def _value(record: Mapping[str, Any], metric: str) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
 
-def _entry_value(entry: Mapping[str, Any] | None) -> float:
-    v = None if entry is None else entry.get("value")
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+def _entry_value(entry: MetricEntry | None) -> float:
+    v = None if entry is None else entry.value
+    return math.nan if v is None else float(v)
 
 
 def _root(path: str | os.PathLike[str]) -> Path:
@@ -186,32 +186,32 @@ def _root(path: str | os.PathLike[str]) -> Path:
     return p.parent if p.name == "results.json" and p.is_file() else p
 
 
-def _check_same_suite(base: Mapping[str, Any], cand: Mapping[str, Any]) -> None:
+def _check_same_suite(base: Results, cand: Results) -> None:
     for key in ("name", "version", "hash"):
-        b, c = base["suite"][key], cand["suite"][key]
+        b, c = getattr(base.suite, key), getattr(cand.suite, key)
         if b != c:
             raise ComparisonError(
                 f"Expected results of the same suite, but suite.{key} differs: base {b!r}, "
                 f"candidate {c!r}. Results of different suite versions are not comparable."
             )
-    if set(base["tasks"]) != set(cand["tasks"]):
+    if set(base.tasks) != set(cand.tasks):
         raise ComparisonError(
-            f"Expected the same tasks, but got base {sorted(base['tasks'])} and candidate "
-            f"{sorted(cand['tasks'])}."
+            f"Expected the same tasks, but got base {sorted(base.tasks)} and candidate "
+            f"{sorted(cand.tasks)}."
         )
-    for name, task in base["tasks"].items():
-        if task["hash"] != cand["tasks"][name]["hash"]:
+    for name, task in base.tasks.items():
+        if task.hash != cand.tasks[name].hash:
             raise ComparisonError(
                 f"Expected the same version of task {name!r}, but tasks.{name}.hash differs "
-                f"(base {task['hash'][:12]}, candidate {cand['tasks'][name]['hash'][:12]}); "
+                f"(base {task.hash[:12]}, candidate {cand.tasks[name].hash[:12]}); "
                 "were the runs made with different --seed?"
             )
 
 
 def _compare_metric(
     metric: str,
-    b_entry: Mapping[str, Any] | None,
-    c_entry: Mapping[str, Any] | None,
+    b_entry: MetricEntry | None,
+    c_entry: MetricEntry | None,
     shared: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
     *,
     headline: bool,
@@ -225,16 +225,16 @@ def _compare_metric(
     from panbench.metrics.stats import paired_bootstrap
 
     nan = math.nan
-    entry = b_entry or c_entry or {}
-    hib = bool(entry.get("higher_is_better", True))
+    entry = b_entry or c_entry
+    hib = True if entry is None else entry.higher_is_better
     if b_entry is None or c_entry is None:
         bv, cv = _entry_value(b_entry), _entry_value(c_entry)
         return MetricComparison(
             metric, hib, headline, bv, cv, nan, nan, nan, nan, nan, 0, "not comparable"
         )
-    if "set" in (metric_level(b_entry), metric_level(c_entry)):
+    if "set" in (b_entry.level, c_entry.level):
         bv, cv = _entry_value(b_entry), _entry_value(c_entry)
-        n = min(int(b_entry.get("n", 0)), int(c_entry.get("n", 0)))
+        n = min(b_entry.n, c_entry.n)
         return MetricComparison(
             metric, hib, headline, bv, cv, cv - bv, nan, nan, nan, nan, n, "set-level"
         )
@@ -364,8 +364,8 @@ def compare_results(
     _check_same_suite(b_res, c_res)
     b_root, c_root = _root(base), _root(candidate)
     tasks = []
-    for name, b_task in b_res["tasks"].items():
-        c_task = c_res["tasks"][name]
+    for name, b_task in b_res.tasks.items():
+        c_task = c_res.tasks[name]
         b_recs, c_recs = _samples(b_root, name), _samples(c_root, name)
         hashes = [h for h in b_recs if h in c_recs]  # base order: episode index
         if not hashes:
@@ -374,15 +374,13 @@ def compare_results(
                 "nothing can be compared."
             )
         shared = [(b_recs[h], c_recs[h]) for h in hashes]
-        head = b_task["headline"]["metric"]
-        metrics = list(b_task["metrics"]) + [
-            m for m in c_task["metrics"] if m not in b_task["metrics"]
-        ]
+        head = b_task.headline.metric
+        metrics = list(b_task.metrics) + [m for m in c_task.metrics if m not in b_task.metrics]
         rows = [
             _compare_metric(
                 m,
-                b_task["metrics"].get(m),
-                c_task["metrics"].get(m),
+                b_task.metrics.get(m),
+                c_task.metrics.get(m),
                 shared,
                 headline=m == head,
                 alpha=alpha,
@@ -394,18 +392,17 @@ def compare_results(
         ]
         tasks.append(TaskComparison(name, head, len(b_recs), len(c_recs), len(hashes), rows))
 
-    def who(res: Mapping[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
-        model = res["model"]
+    def who(res: Results, path: str | os.PathLike[str]) -> dict[str, Any]:
         return {
             "path": str(path),
-            "model": model["name"],
-            "checkpoint_sha256": model.get("checkpoint_sha256"),
+            "model": res.model.name,
+            "checkpoint_sha256": res.model.checkpoint_sha256,
         }
 
     return Comparison(
         base=who(b_res, base),
         candidate=who(c_res, candidate),
-        suite=dict(b_res["suite"]),
+        suite=b_res.suite.to_dict(),
         alpha=alpha,
         min_effect=min_effect,
         n_resamples=n_resamples,

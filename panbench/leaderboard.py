@@ -11,7 +11,7 @@ A leaderboard is a folder::
 
 :func:`submit` refuses anything that does not check out: another schema version, another suite
 (name, version or hash), a missing or extra task, a task of another version, aggregates or
-samples that do not recompute (``panbench.results.validate_results`` names the field), and
+samples that do not recompute (``panbench.results.verify_results`` names the field), and
 duplicates (the same model, or byte-identical samples under another name), and a task scored
 by another judge than the stored submissions' (judge kind, model and rubric hash must match).
 Runs made with ``--limit`` are accepted, unless the leaderboard says otherwise, and flagged as
@@ -22,13 +22,11 @@ submission before it writes anything.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import html
 import json
 import math
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,11 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError
+from panbench.results_model import Results, ResultsError, TaskResult, parse_results
 from panbench.submissions import (
     SUBMISSION_FORMAT,
-    SUBMISSION_FORMAT_VERSION,
+    TASK_NAME,
     SubmissionError,
     read_submission,
+    sanitize_name,
+    unpack_submission,
+    write_submission,
 )
 
 __all__ = [
@@ -63,10 +65,6 @@ __all__ = [
 
 CONFIG_FILE = "leaderboard.yaml"
 SUBMISSIONS_DIR = "submissions"
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_MAX_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -99,14 +97,14 @@ class Submission:
     Attributes:
         name: the submission's (sanitised) name, also its file stem and its label in figures.
         path: the stored file.
-        results: the parsed results.json.
+        results: the verified results (the typed model of its results.json).
         partial: the run scored fewer episodes than the suite defines (``--limit``).
         submitted: ISO 8601 UTC time of submission.
     """
 
     name: str
     path: Path
-    results: dict[str, Any]
+    results: Results
     partial: bool
     submitted: str
     samples: dict[str, str] = field(default_factory=dict, repr=False)
@@ -180,7 +178,7 @@ def load_config(root: str | os.PathLike[str]) -> LeaderboardConfig:
         not isinstance(tasks, dict)
         or not tasks
         or not all(
-            isinstance(k, str) and _TASK_NAME.match(k) and isinstance(v, str)
+            isinstance(k, str) and TASK_NAME.match(k) and isinstance(v, str)
             for k, v in tasks.items()
         )
     ):
@@ -203,45 +201,24 @@ def load_config(root: str | os.PathLike[str]) -> LeaderboardConfig:
 
 
 # ------------------------------------------------------------------------------------ checks
-def sanitize_name(name: str) -> str:
-    """A file-name-safe submission name: letters, digits, ``.``, ``_``, ``-``; no path parts.
-
-    Every run of other characters (``/``, ``\\``, ``:``, spaces, ...) becomes one ``-``, and
-    leading/trailing dots and dashes go, so ``"../../x"`` gives ``"x"``.
-
-    Raises:
-        SubmissionError: nothing usable is left.
-    """
-    cleaned = _UNSAFE.sub("-", name).strip(".-_")[:_MAX_NAME].strip(".-_")
-    if not cleaned:
-        raise SubmissionError(
-            f"Expected a submission name with letters or digits, but got {name!r}; pass --name."
-        )
-    return cleaned
-
-
 def _refuse(where: str, field: str, expected: str, found: Any) -> SubmissionError:
     return SubmissionError(
         f"Submission refused ({where}): field {field!r}: expected {expected}, but found {found!r}."
     )
 
 
-def _check_identity(results: Mapping[str, Any], config: LeaderboardConfig, where: str) -> None:
+def _check_identity(results: Results, config: LeaderboardConfig, where: str) -> None:
     """The results belong to this leaderboard's suite: same suite identity, same tasks."""
-    suite = results.get("suite")
-    if not isinstance(suite, dict):
-        raise _refuse(where, "suite", "an object", suite)
     for key in ("name", "version", "hash"):
-        if suite.get(key) != config.suite[key]:
+        found = getattr(results.suite, key)
+        if found != config.suite[key]:
             raise _refuse(
                 where,
                 f"suite.{key}",
                 f"{config.suite[key]!r} (the leaderboard's suite; see {config.root / CONFIG_FILE})",
-                suite.get(key),
+                found,
             )
-    tasks = results.get("tasks")
-    if not isinstance(tasks, dict):
-        raise _refuse(where, "tasks", "an object", tasks)
+    tasks = results.tasks
     missing = [t for t in config.tasks if t not in tasks]
     if missing:
         raise _refuse(where, "tasks", f"every task of suite {config.suite['name']!r}", missing)
@@ -249,54 +226,51 @@ def _check_identity(results: Mapping[str, Any], config: LeaderboardConfig, where
     if extra:
         raise _refuse(where, "tasks", f"only the tasks {sorted(config.tasks)}", extra)
     for name, expected in config.tasks.items():
-        found = tasks[name].get("hash") if isinstance(tasks[name], dict) else None
-        if found != expected:
-            raise _refuse(where, f"tasks.{name}.hash", repr(expected), found)
+        if tasks[name].hash != expected:
+            raise _refuse(where, f"tasks.{name}.hash", repr(expected), tasks[name].hash)
 
 
-def _is_partial(results: Mapping[str, Any]) -> bool:
-    limited = results.get("run", {}).get("limit") is not None
-    return limited or any(not t.get("complete", True) for t in results["tasks"].values())
-
-
-def _model_key(results: Mapping[str, Any]) -> str:
+def _model_key(results: Results) -> str:
     """Who the model is: name + checkpoint hash, or name + adapter options without a checkpoint."""
-    model = results["model"]
-    ckpt = model.get("checkpoint_sha256")
-    ident: Any = ckpt if ckpt is not None else {"args": model.get("args", {})}
-    return json.dumps([model["name"], ident], sort_keys=True)
+    model = results.model
+    ckpt = model.checkpoint_sha256
+    ident: Any = ckpt if ckpt is not None else {"args": model.args}
+    return json.dumps([model.name, ident], sort_keys=True)
 
 
-def _content_key(results: Mapping[str, Any]) -> str:
+def _content_key(results: Results) -> str:
     """The per-episode samples of every task: equal keys mean byte-identical samples."""
-    parts = sorted(f"{t}:{e.get('samples_sha256')}" for t, e in results["tasks"].items())
+    parts = sorted(f"{t}:{e.samples_sha256}" for t, e in results.tasks.items())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------ storage
-def _unpack(results: Mapping[str, Any], samples: Mapping[str, Any], folder: Path) -> None:
-    """Writes results.json and samples/<task>.jsonl into ``folder`` (task names checked first)."""
-    (folder / "samples").mkdir(parents=True)
-    for task, text in samples.items():
-        # Names become file names: only plain names, never path parts.
-        if not isinstance(task, str) or not _TASK_NAME.match(task) or not isinstance(text, str):
-            raise SubmissionError(
-                f"field 'samples': expected task names mapped to JSON-lines text, "
-                f"but found key {task!r}."
-            )
-        (folder / "samples" / f"{task}.jsonl").write_bytes(text.encode("utf-8"))
-    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
-
-
-def _validate(folder: Path, where: str) -> dict[str, Any]:
-    from panbench.results import ResultsError, validate_results
-
+def _parsed(data: Any, where: str) -> Results:
+    """The typed model of a submission's results, or a refusal naming the field."""
     try:
-        return validate_results(folder)
+        return parse_results(data, source=where)
     except ResultsError as err:
-        # The validator names files in a temporary folder; say which submission they came from.
-        msg = str(err).replace(str(folder) + os.sep, "")
-        raise SubmissionError(f"Submission refused ({where}): {msg}") from err
+        raise SubmissionError(f"Submission refused ({where}): {err}") from err
+
+
+def _stored_results(path: Path) -> Results:
+    """The results of a stored submission (field-checked, not re-verified)."""
+    return _parsed(read_submission(path)["results"], str(path))
+
+
+def _validate(results: Mapping[str, Any], samples: Mapping[str, Any], where: str) -> Results:
+    """Verifies results + samples texts as they will be stored, unpacked in a temporary folder."""
+    from panbench.results import verify_results
+
+    with tempfile.TemporaryDirectory(prefix="panbench-verify-") as tmp:
+        folder = Path(tmp) / "run"
+        unpack_submission(results, samples, folder)
+        try:
+            return verify_results(folder)
+        except ResultsError as err:
+            # The verifier names files in a temporary folder; say which submission they came from.
+            msg = str(err).replace(str(folder) + os.sep, "")
+            raise SubmissionError(f"Submission refused ({where}): {msg}") from err
 
 
 def verify_submission(path: str | os.PathLike[str], config: LeaderboardConfig) -> Submission:
@@ -310,18 +284,14 @@ def verify_submission(path: str | os.PathLike[str], config: LeaderboardConfig) -
     where = str(path)
     if data["name"] != path.stem or sanitize_name(data["name"]) != data["name"]:
         raise _refuse(where, "name", f"the file's sanitised stem {path.stem!r}", data["name"])
-    results, samples = data["results"], data["samples"]
+    results, samples = _parsed(data["results"], where), data["samples"]
     _check_identity(results, config, where)
-    if set(samples) != set(results["tasks"]):
-        raise _refuse(where, "samples", f"one entry per task {sorted(results['tasks'])}", samples)
-    with tempfile.TemporaryDirectory(prefix="panbench-verify-") as tmp:
-        folder = Path(tmp) / "run"
-        _unpack(results, samples, folder)
-        _validate(folder, where)
-    partial = _is_partial(results)
-    if data.get("partial") is not partial:
-        raise _refuse(where, "partial", repr(partial), data.get("partial"))
-    return Submission(data["name"], path, results, partial, data["submitted"], samples)
+    if set(samples) != set(results.tasks):
+        raise _refuse(where, "samples", f"one entry per task {sorted(results.tasks)}", samples)
+    _validate(data["results"], samples, where)
+    if data.get("partial") is not results.partial:
+        raise _refuse(where, "partial", repr(results.partial), data.get("partial"))
+    return Submission(data["name"], path, results, results.partial, data["submitted"], samples)
 
 
 def load_submissions(root: str | os.PathLike[str]) -> list[Submission]:
@@ -330,6 +300,91 @@ def load_submissions(root: str | os.PathLike[str]) -> list[Submission]:
     folder = config.submissions_dir
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return [verify_submission(p, config) for p in files]
+
+
+def _read_run(results_dir: str | os.PathLike[str]) -> tuple[Path, Results, dict[str, str]]:
+    """A results folder to submit: its typed results and its samples files' texts.
+
+    The texts are what gets verified and stored, not the folder (which could change meanwhile).
+    """
+    from panbench.results import load_results
+
+    src = Path(results_dir)
+    if src.name == "results.json" and src.is_file():
+        src = src.parent
+    try:
+        results = load_results(src)  # schema version first: nothing else is comparable
+    except ResultsError as err:
+        raise SubmissionError(f"Submission refused: {err}") from err
+    samples = {}
+    for task in results.tasks:
+        path = src / "samples" / f"{task}.jsonl"
+        if not path.is_file():
+            raise SubmissionError(
+                f"Submission refused ({src}): expected the samples file {path} of task "
+                f"{task!r}, but it is missing."
+            )
+        try:
+            samples[task] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SubmissionError(f"Submission refused ({src}): {path} is not UTF-8.") from err
+    return src, results, samples
+
+
+def _check_versions(
+    other: Path, old: Results, results: Results, target: Path, *, replace: bool, where: str
+) -> bool:
+    """Whether a stored submission is the same model as ``results``, to be replaced.
+
+    Raises:
+        SubmissionError: a duplicate (same samples, or the same model without ``replace``), or
+            ``target``'s name taken by another model or another version without ``replace``.
+    """
+    model = results.model
+    if _content_key(old) == _content_key(results):
+        raise SubmissionError(
+            f"Submission refused ({where}): duplicate: its per-episode samples are identical "
+            f"to those of {other.name}."
+        )
+    if _model_key(old) == _model_key(results):
+        if not replace:
+            raise SubmissionError(
+                f"Submission refused ({where}): duplicate: {other.name} already holds model "
+                f"{model.name!r} with checkpoint {model.checkpoint_sha256!r} (pass --replace to "
+                "replace it)."
+            )
+        return True
+    if other != target:
+        return False
+    if old.model.name != model.name:
+        raise SubmissionError(
+            f"Submission refused ({where}): the name {target.stem!r} is taken by another model "
+            f"({old.model.name!r}); pass --name."
+        )
+    # The same model name with another checkpoint (or other adapter options): a new version of
+    # the model, which replaces the row only when asked to.
+    if not replace:
+        raise SubmissionError(
+            f"Submission refused ({where}): {other.name} holds another version of model "
+            f"{old.model.name!r} (checkpoint {old.model.checkpoint_sha256!r}, args "
+            f"{dict(old.model.args)!r}); this one has checkpoint {model.checkpoint_sha256!r}, "
+            f"args {dict(model.args)!r}. Pass --replace to replace that row, or --name to add a "
+            "row of its own."
+        )
+    return True
+
+
+def _replaced(
+    folder: Path, target: Path, results: Results, *, replace: bool, where: str
+) -> Path | None:
+    """The stored submission ``results`` replaces, if any, after checking it against each one."""
+    replaced: Path | None = None
+    for other in sorted(folder.glob("*.json")):
+        old = _stored_results(other)
+        _check_same_judges(results, old, f"Submission refused ({where})", other.name)
+        if _check_versions(other, old, results, target, replace=replace, where=where):
+            replaced = other
+    return replaced
 
 
 def submit(
@@ -354,134 +409,44 @@ def submit(
     Raises:
         SubmissionError: the results were refused; the message names the field.
     """
-    from panbench.io import atomic_write_json
-    from panbench.results import ResultsError, read_results
-
     config = load_config(leaderboard)
-    src = Path(results_dir)
-    if src.name == "results.json" and src.is_file():
-        src = src.parent
+    src, read, samples = _read_run(results_dir)
     where = str(src)
-    try:
-        results = read_results(src)  # schema version first: nothing else is comparable
-    except ResultsError as err:
-        raise SubmissionError(f"Submission refused: {err}") from err
-    _check_identity(results, config, where)
-    # Validate the very bytes that will be stored, not the folder (which could change).
-    samples = {}
-    for task in results["tasks"]:
-        path = src / "samples" / f"{task}.jsonl"
-        if not path.is_file():
-            raise SubmissionError(
-                f"Submission refused ({where}): expected the samples file {path} of task "
-                f"{task!r}, but it is missing."
-            )
-        try:
-            samples[task] = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise SubmissionError(f"Submission refused ({where}): {path} is not UTF-8.") from err
-    with tempfile.TemporaryDirectory(prefix="panbench-submit-") as tmp:
-        folder = Path(tmp) / "run"
-        _unpack(results, samples, folder)
-        results = _validate(folder, where)
-    partial = _is_partial(results)
-    if partial and not config.accept_partial:
+    _check_identity(read, config, where)
+    results = _validate(read.to_dict(), samples, where)
+    if results.partial and not config.accept_partial:
         raise _refuse(
             where,
             "run.limit",
             f"a full run (leaderboard {config.root} does not accept partial runs)",
-            results["run"]["limit"],
+            results.run.limit,
         )
-
-    safe = sanitize_name(name if name is not None else str(results["model"]["name"]))
+    safe = sanitize_name(name if name is not None else results.model.name)
     folder = config.submissions_dir
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{safe}.json"
     if target.resolve().parent != folder.resolve():  # belt and braces: sanitised names stay put
         raise _refuse(where, "name", "a plain file name", safe)
-
-    model_key, content_key = _model_key(results), _content_key(results)
-    replaced: Path | None = None
-    for other in sorted(folder.glob("*.json")):
-        old = read_submission(other)["results"]
-        _check_same_judges(results, old, f"Submission refused ({where})", other.name)
-        if _content_key(old) == content_key:
-            raise SubmissionError(
-                f"Submission refused ({where}): duplicate: its per-episode samples are identical "
-                f"to those of {other.name}."
-            )
-        if _model_key(old) == model_key:
-            if not replace:
-                raise SubmissionError(
-                    f"Submission refused ({where}): duplicate: {other.name} already holds model "
-                    f"{results['model']['name']!r} with checkpoint "
-                    f"{results['model'].get('checkpoint_sha256')!r} (pass --replace to replace it)."
-                )
-            replaced = other
-        elif other == target:
-            old_model = old["model"]
-            if old_model["name"] != results["model"]["name"]:
-                raise SubmissionError(
-                    f"Submission refused ({where}): the name {safe!r} is taken by another model "
-                    f"({old_model['name']!r}); pass --name."
-                )
-            # The same model name with another checkpoint (or other adapter options): a new
-            # version of the model, which replaces the row only when asked to.
-            if not replace:
-                raise SubmissionError(
-                    f"Submission refused ({where}): {other.name} holds another version of model "
-                    f"{old_model['name']!r} (checkpoint {old_model.get('checkpoint_sha256')!r}, "
-                    f"args {old_model.get('args', {})!r}); this one has checkpoint "
-                    f"{results['model'].get('checkpoint_sha256')!r}, args "
-                    f"{results['model'].get('args', {})!r}. Pass --replace to replace that row, "
-                    "or --name to add a row of its own."
-                )
-            replaced = other
-
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    record = {
-        "format": SUBMISSION_FORMAT,
-        "format_version": SUBMISSION_FORMAT_VERSION,
-        "name": safe,
-        "submitted": now,
-        "partial": partial,
-        "results": results,
-        "samples": samples,
-    }
-    atomic_write_json(target, record, indent=1)
+    replaced = _replaced(folder, target, results, replace=replace, where=where)
+    now = write_submission(target, safe, results.to_dict(), samples, partial=results.partial)
     if replaced is not None and replaced != target:
         replaced.unlink()
-    return Submission(safe, target, results, partial, now, samples)
+    return Submission(safe, target, results, results.partial, now, samples)
 
 
 # ------------------------------------------------------------------------------------ judges
-def _judge_key(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """What makes two judged scores comparable: judge kind, model and the rubric's hash.
-
-    The endpoint is recorded but not compared: the same model served at another address
-    judges the same way.
-    """
-    judge = entry.get("judge")
-    if not isinstance(judge, Mapping):
-        return None
-    rubric = judge.get("rubric") or {}
-    return (judge.get("kind"), judge.get("model"), rubric.get("hash"))
+def _judge_key(task: TaskResult) -> tuple[Any, ...] | None:
+    """What makes two judged scores comparable (the judge's ``key``); None when unjudged."""
+    return None if task.judge is None else task.judge.key
 
 
-def _judge_label(entry: Mapping[str, Any]) -> str:
-    judge = entry["judge"]
-    rubric = judge.get("rubric") or {}
-    return (
-        f"{judge.get('kind')} judge {judge.get('model')!s}, rubric "
-        f"{rubric.get('name')}@{rubric.get('version')} ({str(rubric.get('hash'))[:12]})"
-    )
+def _judge_label(task: TaskResult) -> str:
+    return task.judge.label if task.judge is not None else "no judge"
 
 
-def _check_same_judges(
-    results: Mapping[str, Any], other: Mapping[str, Any], prefix: str, other_name: str
-) -> None:
-    for task, entry in results["tasks"].items():
-        theirs = other["tasks"].get(task)
+def _check_same_judges(results: Results, other: Results, prefix: str, other_name: str) -> None:
+    for task, entry in results.tasks.items():
+        theirs = other.tasks.get(task)
         if theirs is None:
             continue
         mine, stored = _judge_key(entry), _judge_key(theirs)
@@ -505,7 +470,7 @@ def judged_tasks(submissions: Sequence[Submission]) -> dict[str, str]:
     for i, sub in enumerate(submissions):
         for other in submissions[:i]:
             _check_same_judges(sub.results, other.results, f"Submission {sub.name}", other.name)
-        for task, entry in sub.results["tasks"].items():
+        for task, entry in sub.results.tasks.items():
             if _judge_key(entry) is not None:
                 out.setdefault(task, _judge_label(entry))
     return out
@@ -548,22 +513,22 @@ def leaderboard_table(submissions: Sequence[Submission], tasks: Sequence[str]) -
     for sub in submissions:
         res = sub.results
         scores = headline_scores(res)
-        summary = (res.get("summary") or {}).get("score")
+        summary = None if res.summary is None else res.summary.score
         row: dict[str, Any] = {
             "name": sub.name,
-            "model": res["model"]["name"],
-            "checkpoint_sha256": res["model"].get("checkpoint_sha256"),
+            "model": res.model.name,
+            "checkpoint_sha256": res.model.checkpoint_sha256,
             "partial": sub.partial,
-            "limit": res["run"].get("limit"),
-            "episodes": sum(int(t["n_episodes"]) for t in res["tasks"].values()),
+            "limit": res.run.limit,
+            "episodes": res.n_episodes,
             "score": math.nan if summary is None else float(summary),
         }
         for t in tasks:
             s = scores[t]
             row[t], row[f"{t}_low"], row[f"{t}_high"] = s.score, s.low, s.high
         row["submitted"] = sub.submitted
-        row["panbench_version"] = res.get("panbench_version")
-        row["git_commit"] = (res.get("git") or {}).get("commit")
+        row["panbench_version"] = res.provenance.panbench_version
+        row["git_commit"] = res.provenance.git.commit
         rows.append(row)
     columns = ["name", "model", "checkpoint_sha256", "partial", "limit", "episodes", "score"]
     columns += [c for t in tasks for c in (t, f"{t}_low", f"{t}_high")]

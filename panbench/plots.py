@@ -1,5 +1,8 @@
 """Comparison figures from results files: task scores, drift curves, planning budgets, a radar.
 
+Runs are read as :class:`panbench.results_model.Results` (the typed results model); a plain
+results dict is parsed into one first.
+
 Every figure is written as PNG and SVG with the same colour for a model in every figure (see
 :func:`model_colors`), from a colour-blind-safe palette (Okabe & Ito 2008, then Paul Tol's
 "muted" set). Only the aggregates in ``results.json`` are read: headline scores with their 95%
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from panbench.errors import ConfigError, DataError
-from panbench.results import metric_level
+from panbench.results_model import MetricEntry, Results, TaskResult, as_results, parse_results
 
 __all__ = [
     "FIXED_COLORS",
@@ -96,7 +99,7 @@ def _num(x: Any) -> float:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
 
 
-def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
+def headline_scores(results: Results | Mapping[str, Any]) -> dict[str, HeadlineScore]:
     """Per task, the headline score with a 95% CI in score units.
 
     Every protocol's headline is a non-decreasing function of the headline metric's mean (a
@@ -104,7 +107,7 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
     of the metric's bootstrap CI.
 
     Args:
-        results: a parsed ``results.json``.
+        results: the typed results, or a parsed ``results.json`` (parsed into them).
 
     Returns:
         ``{task: HeadlineScore}`` in the results' task order.
@@ -113,14 +116,14 @@ def headline_scores(results: Mapping[str, Any]) -> dict[str, HeadlineScore]:
     from panbench.metrics.registry import headline_score
 
     out: dict[str, HeadlineScore] = {}
-    for name, task in results["tasks"].items():
-        metric = task["headline"]["metric"]
-        score = _num(task["headline"]["score"])
-        entry = task["metrics"].get(metric)
+    for name, task in as_results(results).tasks.items():
+        metric = task.headline.metric
+        score = _num(task.headline.score)
+        entry = task.metrics.get(metric)
         low = high = math.nan
         if entry is not None and math.isfinite(score):
             bounds = []
-            for b in entry["ci95"]:
+            for b in entry.ci95:
                 if b is None:
                     break
                 s = headline_score(metric, b)
@@ -160,32 +163,32 @@ def _linestyle(label: str, labels: Sequence[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------ loading
-def load_runs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, dict[str, Any]]]:
+def load_runs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Results]]:
     """Reads results folders (or ``results.json`` files, or leaderboard submissions) for plotting.
 
     Labels are the model names; when two runs share a model name, the folder name is appended.
 
     Raises:
         PlotError: the runs belong to different suites (name, version or hash differ).
-        ResultsError: a results file is missing or has another schema version.
+        ResultsError: a results file is missing, has another schema version or a bad field.
     """
-    from panbench.results import read_results
+    from panbench.results import load_results
 
-    runs: list[tuple[str, dict[str, Any], str]] = []
+    runs: list[tuple[str, Results, str]] = []
     for p in paths:
         path = Path(p)
         if path.is_file() and path.suffix == ".json" and path.name != "results.json":
             from panbench.submissions import read_submission
 
             sub = read_submission(path)
-            runs.append((sub["name"], sub["results"], path.stem))
+            runs.append((sub["name"], parse_results(sub["results"], source=path), path.stem))
             continue
-        data = read_results(path)
+        data = load_results(path)
         folder = path.parent if path.name == "results.json" else path
-        runs.append((str(data["model"]["name"]), data, folder.name))
+        runs.append((data.model.name, data, folder.name))
     if not runs:
         raise ConfigError("Expected at least one results folder to plot, but got none.")
-    suites = {(r["suite"]["name"], r["suite"]["version"], r["suite"]["hash"]) for _, r, _ in runs}
+    suites = {(r.suite.name, r.suite.version, r.suite.hash) for _, r, _ in runs}
     if len(suites) > 1:
         shown = ", ".join(f"{n} v{v} ({h[:12]})" for n, v, h in sorted(suites))
         raise PlotError(
@@ -223,7 +226,7 @@ def _new_figure(width: float, height: float, **kw: Any) -> Any:
 
 
 def _scores_figure(
-    runs: Sequence[tuple[str, Mapping[str, Any]]], colors: Mapping[str, str], tasks: Sequence[str]
+    runs: Sequence[tuple[str, Results]], colors: Mapping[str, str], tasks: Sequence[str]
 ) -> Any:
     import numpy as np
 
@@ -252,7 +255,7 @@ def _scores_figure(
     ax.set_xticks(x, tasks, rotation=20, ha="right")
     ax.set_ylim(0, 105)
     ax.set_ylabel("headline score (0-100), 95% CI")
-    ax.set_title(f"Task scores on {runs[0][1]['suite']['name']}")
+    ax.set_title(f"Task scores on {runs[0][1].suite.name}")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
@@ -260,7 +263,7 @@ def _scores_figure(
 
 
 def _radar_figure(
-    runs: Sequence[tuple[str, Mapping[str, Any]]], colors: Mapping[str, str], tasks: Sequence[str]
+    runs: Sequence[tuple[str, Results]], colors: Mapping[str, str], tasks: Sequence[str]
 ) -> Any:
     import numpy as np
 
@@ -291,25 +294,30 @@ def _curve_axes(fig: Any, n: int) -> list[Any]:
     return [fig.add_subplot(rows, cols, i + 1) for i in range(n)]
 
 
-def _is_budget_curve(task: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+def _is_budget_curve(task: TaskResult, entry: MetricEntry) -> bool:
     # Planning tasks (their entry carries "planning") store success within b steps, b = 1..budget.
-    return "budgets" in entry or "planning" in task
+    return entry.budgets is not None or task.planning is not None
 
 
-def _drift_metrics(task: Mapping[str, Any]) -> list[str]:
+def _drift_metrics(task: TaskResult) -> list[str]:
     return [
         m
-        for m, e in task["metrics"].items()
-        if not _is_budget_curve(task, e) and len(e.get("curve") or []) >= 2
+        for m, e in task.metrics.items()
+        if not _is_budget_curve(task, e) and len(e.curve or ()) >= 2
     ]
 
 
-def _budget_metrics(task: Mapping[str, Any]) -> list[str]:
-    return [m for m, e in task["metrics"].items() if _is_budget_curve(task, e) and e.get("curve")]
+def _budget_metrics(task: TaskResult) -> list[str]:
+    return [m for m, e in task.metrics.items() if _is_budget_curve(task, e) and e.curve]
+
+
+def _entry(results: Results, task: str, metric: str) -> MetricEntry | None:
+    found = results.tasks.get(task)
+    return None if found is None else found.metrics.get(metric)
 
 
 def _curve_figure(
-    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    runs: Sequence[tuple[str, Results]],
     colors: Mapping[str, str],
     task: str,
     metrics: Sequence[str],
@@ -325,15 +333,15 @@ def _curve_figure(
     for ax, metric in zip(axes, metrics, strict=True):
         hib = None
         for label, results in runs:
-            entry = results["tasks"].get(task, {}).get("metrics", {}).get(metric)
-            if not entry or not entry.get("curve"):
+            entry = _entry(results, task, metric)
+            if entry is None or not entry.curve:
                 continue
-            hib = entry["higher_is_better"]
-            y = [math.nan if v is None else float(v) for v in entry["curve"]]
+            hib = entry.higher_is_better
+            y = [math.nan if v is None else float(v) for v in entry.curve]
             if kind == "budget":
-                x = list(entry.get("budgets") or range(1, len(y) + 1))
-            elif metric_level(entry) == "set" and entry.get("offsets"):
-                x = list(entry["offsets"])
+                x = list(entry.budgets or range(1, len(y) + 1))
+            elif entry.level == "set" and entry.offsets:
+                x = list(entry.offsets)
             else:
                 x = list(range(1, len(y) + 1))
             ax.plot(
@@ -350,8 +358,9 @@ def _curve_figure(
         if kind == "budget":
             ax.set_xlabel("planning budget (steps)")
         else:
-            entry0 = runs[0][1]["tasks"].get(task, {}).get("metrics", {}).get(metric, {})
-            ax.set_xlabel("window offset" if entry0.get("offsets") else "horizon step")
+            entry0 = _entry(runs[0][1], task, metric)
+            offsets = entry0.offsets if entry0 is not None else None
+            ax.set_xlabel("window offset" if offsets else "horizon step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()
@@ -362,7 +371,7 @@ def _curve_figure(
 
 
 def plot_results(
-    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    runs: Sequence[tuple[str, Results | Mapping[str, Any]]],
     out: str | os.PathLike[str],
     *,
     formats: Sequence[str] = _FORMATS,
@@ -375,7 +384,7 @@ def plot_results(
     ``budget-<task>`` (planning success against budget, where the results carry it).
 
     Args:
-        runs: ``(label, results)`` pairs of one suite.
+        runs: ``(label, results)`` pairs of one suite (typed results, or plain results dicts).
         out: the output folder (created if missing).
         formats: any of ``"png"`` and ``"svg"``.
         tasks: the task order in figures (default: the first run's).
@@ -393,25 +402,26 @@ def plot_results(
     bad = [f for f in formats if f not in _FORMATS]
     if bad or not formats:
         raise ConfigError(f"Expected formats among {list(_FORMATS)}, but got {list(formats)}.")
+    typed = [(label, as_results(results)) for label, results in runs]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    colors = model_colors(lab for lab, _ in runs)
-    first = runs[0][1]["tasks"]
+    colors = model_colors(lab for lab, _ in typed)
+    first = typed[0][1].tasks
     order = list(tasks) if tasks is not None else list(first)
     written: list[Path] = []
     # Fixed SVG ids, text kept as text (small files): the same input gives the same bytes.
     with matplotlib.rc_context({"svg.hashsalt": "panbench", "svg.fonttype": "none"}):
-        written += _save(_scores_figure(runs, colors, order), out, "scores", formats)
+        written += _save(_scores_figure(typed, colors, order), out, "scores", formats)
         if len(order) >= 3:
-            written += _save(_radar_figure(runs, colors, order), out, "radar", formats)
+            written += _save(_radar_figure(typed, colors, order), out, "radar", formats)
         for task in order:
             entry = first[task]
             metrics = _drift_metrics(entry)
             if metrics:
-                fig = _curve_figure(runs, colors, task, metrics, "drift")
+                fig = _curve_figure(typed, colors, task, metrics, "drift")
                 written += _save(fig, out, f"drift-{_safe(task)}", formats)
             budget = _budget_metrics(entry)
             if budget:
-                fig = _curve_figure(runs, colors, task, budget, "budget")
+                fig = _curve_figure(typed, colors, task, budget, "budget")
                 written += _save(fig, out, f"budget-{_safe(task)}", formats)
     return written

@@ -1,4 +1,4 @@
-"""The results schema: provenance, per-task aggregates with CIs, per-episode samples; read/write/validate.
+"""Results folders: provenance, per-task aggregates with CIs, per-episode samples; read/verify.
 
 Layout of an evaluation folder::
 
@@ -7,8 +7,11 @@ Layout of an evaluation folder::
                              results.json are recomputable from these lines alone
     run.json                 the run's configuration, used to refuse resuming a different run
 
-Field order in results.json is fixed by :func:`build_results`; readers must not depend on it, but
-keep it stable so files diff cleanly. Bump :data:`SCHEMA_VERSION` on any incompatible change.
+``results.json`` is read through one typed model (:mod:`panbench.results_model`):
+:func:`load_results` parses and checks its fields, :func:`verify_results` also recomputes every
+aggregate from the samples. :func:`read_results` and :func:`validate_results` are the same two
+returning the plain JSON dict. This module also computes the aggregates the harness writes
+(:func:`task_metrics`), with the same code the verifier uses, so both agree bit for bit.
 """
 
 from __future__ import annotations
@@ -22,26 +25,51 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
-from panbench.errors import DataError, UnknownNameError
 from panbench.io import read_versioned_json
-from panbench.metrics.registry import LEVELS, get_metric, headline_score
+from panbench.metrics.registry import get_metric, headline_score
 from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 
-#: 2: every metric entry carries its catalogue ``level`` ("episode" | "set")
-SCHEMA_VERSION = 2
-#: every schema version :func:`read_results` and :func:`validate_results` understand; a
-#: version-1 file (no ``level``) is read with each metric's level taken from the catalogue
-READABLE_SCHEMA_VERSIONS = (1, 2)
+# The typed model lives in results_model; its public names are re-exported here, where readers
+# have always found them.
+from panbench.results_model import (
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    FieldPath,
+    Results,
+    ResultsError,
+    TaskResult,
+    is_sha256,
+    metric_level,
+    parse_results,
+)
+
+__all__ = [
+    "READABLE_SCHEMA_VERSIONS",
+    "SCHEMA_VERSION",
+    "Results",
+    "ResultsError",
+    "aggregate_records",
+    "bootstrap_ci",
+    "dumps_record",
+    "environment_info",
+    "git_info",
+    "library_versions",
+    "load_results",
+    "metric_level",
+    "parse_results",
+    "read_results",
+    "read_samples",
+    "sanitize",
+    "task_metrics",
+    "validate_results",
+    "verify_results",
+]
 
 _LIBRARIES = ("numpy", "torch", "torchmetrics", "scipy", "diffusers", "transformers", "av")
-
-
-class ResultsError(DataError):
-    """A results file or samples file is malformed, inconsistent or tampered with."""
 
 
 # ------------------------------------------------------------------------------------ provenance
@@ -180,17 +208,6 @@ def task_metrics(
     return ordered
 
 
-def metric_level(entry: Mapping[str, Any]) -> str:
-    """A results metric entry's level, "episode" or "set", in any readable schema version.
-
-    Schema 2 records it as ``level``; version 1 marked set-level entries with ``set_level``.
-    """
-    level = entry.get("level")
-    if isinstance(level, str):
-        return level
-    return "set" if entry.get("set_level") else "episode"
-
-
 def _json_float(x: float | np.floating) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -253,25 +270,31 @@ def read_samples(
     return out
 
 
-def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Loads ``results.json`` (a file or the folder holding it) and checks its schema version."""
+# ------------------------------------------------------------------------------------ reading
+def _results_file(path: str | os.PathLike[str]) -> Path:
+    """``<folder>/results.json`` for a folder or the file itself; refuses a missing one."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    if not path.exists():
+    if not path.is_file():
         raise ResultsError(
             f"No results file at {path}: expected results.json from `panbench evaluate`."
         )
-    data = _read_results_json(path)
-    if data["schema_version"] == 1:  # readers of version 2 may rely on every entry's level
-        for task in data.get("tasks", {}).values():
-            for entry in task.get("metrics", {}).values():
-                entry.setdefault("level", metric_level(entry))
-    return data
+    return path
 
 
-def _read_results_json(path: Path) -> dict[str, Any]:
-    return read_versioned_json(
+def load_results(path: str | os.PathLike[str]) -> Results:
+    """Reads ``results.json`` (a file or the folder holding it) into the typed model.
+
+    Checks the schema version and every field (:func:`panbench.results_model.parse_results`),
+    not the samples: use :func:`verify_results` for that.
+
+    Raises:
+        ResultsError: the file is missing, not JSON, of an unknown schema version, or a field
+            is malformed (naming the file and field).
+    """
+    path = _results_file(path)
+    data = read_versioned_json(
         path,
         versions=READABLE_SCHEMA_VERSIONS,
         version_key="schema_version",
@@ -279,81 +302,25 @@ def _read_results_json(path: Path) -> dict[str, Any]:
         error=ResultsError,
         hint="(a results file from a newer panbench: upgrade panbench to read it)",
     )
+    return parse_results(data, source=path)
 
 
-# ------------------------------------------------------------------------------------ validation
-_HEX64 = frozenset("0123456789abcdef")
+def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """:func:`load_results` as a plain dict, with every metric entry's ``level`` filled in.
+
+    For readers of the JSON layout; a version-1 file gets each entry's level as schema 2
+    records it, so such readers may rely on ``level`` in any readable version.
+    """
+    results = load_results(path)
+    data = results.to_dict()
+    for name, task in results.tasks.items():
+        for metric, entry in task.metrics.items():
+            data["tasks"][name]["metrics"][metric].setdefault("level", entry.level)
+    return data
+
+
+# ------------------------------------------------------------------------------------ verification
 _NUMBER = (int, float)
-
-
-def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
-
-
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-class _Checker:
-    """Walks a results dict, raising :class:`ResultsError` that names the file and field."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, field: str, expected: str, found: Any) -> NoReturn:
-        shown = found if isinstance(found, str) and found.startswith("<") else repr(found)
-        if len(shown) > 200:
-            shown = shown[:200] + "..."
-        raise ResultsError(f"{self.path}: field {field!r}: expected {expected}, but found {shown}.")
-
-    def get(self, obj: Mapping[str, Any], key: str, field: str) -> Any:
-        if not isinstance(obj, Mapping):
-            self.fail(field.rpartition(".")[0] or field, "an object", f"<{_typename(obj)}>")
-        if key not in obj:
-            self.fail(field, "the field to be present", "<missing>")
-        return obj[key]
-
-    def typed(
-        self,
-        obj: Mapping[str, Any],
-        key: str,
-        field: str,
-        types: tuple[type, ...],
-        *,
-        nullable: bool = False,
-    ) -> Any:
-        value = self.get(obj, key, field)
-        if value is None and nullable:
-            return value
-        # bool is an int subclass; only accept it where bool is asked for.
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if not ok:
-            names = " or ".join(t.__name__ for t in types) + (" or null" if nullable else "")
-            self.fail(field, f"a value of type {names}", f"<{_typename(value)}: {value!r}>")
-        return value
-
-    def obj(self, obj: Mapping[str, Any], key: str, field: str) -> dict[str, Any]:
-        return self.typed(obj, key, field, (dict,))
-
-    def count(self, obj: Mapping[str, Any], key: str, field: str, minimum: int, **kw: Any) -> Any:
-        value = self.typed(obj, key, field, (int,), **kw)
-        if value is not None and value < minimum:
-            self.fail(field, f"an integer >= {minimum}", value)
-        return value
-
-    def sha256(
-        self, obj: Mapping[str, Any], key: str, field: str, *, nullable: bool = False
-    ) -> Any:
-        value = self.get(obj, key, field)
-        if not (_is_sha256(value) or (nullable and value is None)):
-            self.fail(
-                field, "a 64-digit lowercase hex sha256" + (" or null" if nullable else ""), value
-            )
-        return value
-
-    def equal(self, field: str, expected: Any, found: Any) -> None:
-        if not _json_equal(expected, found):
-            self.fail(field, repr(expected) + " (recomputed from the samples)", found)
 
 
 def _json_equal(a: Any, b: Any) -> bool:
@@ -369,236 +336,130 @@ def _json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _check_provenance(c: _Checker, data: Mapping[str, Any]) -> None:
-    c.typed(data, "panbench_version", "panbench_version", (str,))
-    git = c.obj(data, "git", "git")
-    commit = c.typed(git, "commit", "git.commit", (str,), nullable=True)
-    if commit is not None and not (len(commit) in (40, 64) and set(commit) <= _HEX64):
-        c.fail("git.commit", "a hex commit id or null", commit)
-    c.typed(git, "dirty", "git.dirty", (bool,), nullable=True)
-
-    suite = c.obj(data, "suite", "suite")
-    c.typed(suite, "name", "suite.name", (str,))
-    c.typed(suite, "version", "suite.version", (str,))
-    c.sha256(suite, "hash", "suite.hash")
-
-    model = c.obj(data, "model", "model")
-    c.typed(model, "name", "model.name", (str,))
-    c.obj(model, "args", "model.args")
-    spec = c.obj(model, "spec", "model.spec")
-    c.typed(spec, "name", "model.spec.name", (str,))
-    c.typed(spec, "action_space", "model.spec.action_space", (str,))
-    c.count(spec, "resolution", "model.spec.resolution", 1, nullable=True)
-    c.count(spec, "context_frames", "model.spec.context_frames", 1, nullable=True)
-    c.count(spec, "frames_per_step", "model.spec.frames_per_step", 1)
-    c.typed(spec, "privileged", "model.spec.privileged", (bool,))
-    c.sha256(model, "checkpoint_sha256", "model.checkpoint_sha256", nullable=True)
-
-    run = c.obj(data, "run", "run")
-    c.typed(run, "seed", "run.seed", (int,), nullable=True)
-    c.count(run, "limit", "run.limit", 1, nullable=True)
-    c.count(run, "batch_size", "run.batch_size", 1)
-    c.count(run, "world_size", "run.world_size", 1)
-    c.typed(run, "device", "run.device", (str,))
-
-    env = c.obj(data, "environment", "environment")
-    libs = c.obj(env, "libraries", "environment.libraries")
-    for name in libs:
-        c.typed(libs, name, f"environment.libraries.{name}", (str,), nullable=True)
-    timings = c.obj(data, "timings", "timings")
-    total = c.typed(timings, "total_seconds", "timings.total_seconds", _NUMBER)
-    if total < 0:
-        c.fail("timings.total_seconds", "a duration >= 0", total)
+def _same(at: FieldPath, expected: Any, found: Any) -> None:
+    if not _json_equal(expected, found):
+        at.fail(repr(expected) + " (recomputed from the samples)", found)
 
 
-def _check_metric_entry(c: _Checker, entry: Any, field: str, version: int) -> None:
-    if not isinstance(entry, dict):
-        c.fail(field, "an object", f"<{_typename(entry)}>")
-    c.typed(entry, "value", f"{field}.value", _NUMBER, nullable=True)
-    ci = c.typed(entry, "ci95", f"{field}.ci95", (list,))
-    if len(ci) != 2 or not all(x is None or isinstance(x, _NUMBER) for x in ci):
-        c.fail(f"{field}.ci95", "[lo, hi] (numbers or nulls)", ci)
-    if None not in ci and ci[0] > ci[1]:
-        c.fail(f"{field}.ci95", "lo <= hi", ci)
-    c.count(entry, "n", f"{field}.n", 0)
-    c.count(entry, "n_missing", f"{field}.n_missing", 0)
-    c.typed(entry, "higher_is_better", f"{field}.higher_is_better", (bool,))
-    if version >= 2:
-        level = c.typed(entry, "level", f"{field}.level", (str,))
-        if level not in LEVELS:
-            c.fail(f"{field}.level", f"one of {', '.join(LEVELS)}", level)
+def _check_sample_line(path: Path, line: int, rec: Mapping[str, Any], task: str) -> str:
+    """One samples line is the episode it should be; returns its episode hash."""
+    where = f"{path}:{line}"
+    index = rec.get("index")
+    if not isinstance(index, int) or isinstance(index, bool) or index != line - 1:
+        raise ResultsError(
+            f"{where}: field 'index': expected {line - 1} (lines sorted by episode index, "
+            f"one per episode), but found {index!r}."
+        )
+    ep_hash = rec.get("hash")
+    if not is_sha256(ep_hash):
+        raise ResultsError(
+            f"{where}: field 'hash': expected an episode sha256, but found {ep_hash!r}."
+        )
+    if rec.get("episode_id") != f"{task}/{index:05d}":
+        raise ResultsError(
+            f"{where}: field 'episode_id': expected {task + '/' + format(index, '05d')!r}, "
+            f"but found {rec.get('episode_id')!r}."
+        )
+    if not isinstance(rec.get("metrics"), dict):
+        raise ResultsError(
+            f"{where}: field 'metrics': expected an object of metric values, "
+            f"but found {rec.get('metrics')!r}."
+        )
+    return str(ep_hash)
 
 
-def _check_samples(
-    c: _Checker, root: Path, name: str, task: Mapping[str, Any], n: int
-) -> list[dict[str, Any]]:
-    field = f"tasks.{name}.samples"
-    expected_rel = f"samples/{name}.jsonl"
-    rel = c.typed(task, "samples", field, (str,))
-    if rel != expected_rel:
-        c.fail(field, repr(expected_rel), rel)
+def _verify_samples(root: Path, task: TaskResult, at: FieldPath) -> list[dict[str, Any]]:
+    """The task's samples file: where it should be, one line per episode, hashing as recorded."""
+    expected_rel = f"samples/{task.name}.jsonl"
+    if task.samples != expected_rel:
+        (at / "samples").fail(repr(expected_rel), task.samples)
     path = root / expected_rel
     if not path.is_file():
         raise ResultsError(
-            f"{path}: expected the samples file of task {name!r}, but it is missing."
+            f"{path}: expected the samples file of task {task.name!r}, but it is missing."
         )
     data = path.read_bytes()
-    digest = c.sha256(task, "samples_sha256", f"tasks.{name}.samples_sha256")
-    found = hashlib.sha256(data).hexdigest()
     records = read_samples(path)
     n_lines = data.count(b"\n")
-    if len(records) != n or n_lines != n:
+    if len(records) != task.n_episodes or n_lines != task.n_episodes:
         raise ResultsError(
-            f"{path}: expected {n} lines (tasks.{name}.n_episodes), but found {len(records)} "
-            f"records on {n_lines} lines."
+            f"{path}: expected {task.n_episodes} lines (tasks.{task.name}.n_episodes), but found "
+            f"{len(records)} records on {n_lines} lines."
         )
     seen: dict[str, int] = {}
     for line, rec in enumerate(records, start=1):
-        where = f"{path}:{line}"
-        index = rec.get("index")
-        if not isinstance(index, int) or isinstance(index, bool) or index != line - 1:
-            raise ResultsError(
-                f"{where}: field 'index': expected {line - 1} (lines sorted by episode index, "
-                f"one per episode), but found {index!r}."
-            )
-        ep_hash = rec.get("hash")
-        if not _is_sha256(ep_hash):
-            raise ResultsError(
-                f"{where}: field 'hash': expected an episode sha256, but found {ep_hash!r}."
-            )
-        ep_hash = str(ep_hash)
+        ep_hash = _check_sample_line(path, line, rec, task.name)
         if ep_hash in seen:
             raise ResultsError(
-                f"{where}: field 'hash': expected unique episode hashes, but {ep_hash[:16]}... "
-                f"repeats line {seen[ep_hash]}."
+                f"{path}:{line}: field 'hash': expected unique episode hashes, but "
+                f"{ep_hash[:16]}... repeats line {seen[ep_hash]}."
             )
         seen[ep_hash] = line
-        if rec.get("episode_id") != f"{name}/{index:05d}":
-            raise ResultsError(
-                f"{where}: field 'episode_id': expected {name + '/' + format(index, '05d')!r}, "
-                f"but found {rec.get('episode_id')!r}."
-            )
-        if not isinstance(rec.get("metrics"), dict):
-            raise ResultsError(
-                f"{where}: field 'metrics': expected an object of metric values, "
-                f"but found {rec.get('metrics')!r}."
-            )
-    if found != digest:
+    found = hashlib.sha256(data).hexdigest()
+    if found != task.samples_sha256:
         raise ResultsError(
-            f"{path}: expected sha256 {digest} (tasks.{name}.samples_sha256 in results.json), "
-            f"but the file hashes to {found}."
+            f"{path}: expected sha256 {task.samples_sha256} (tasks.{task.name}.samples_sha256 in "
+            f"results.json), but the file hashes to {found}."
         )
     return records
 
 
-def _check_task(
-    c: _Checker, root: Path, name: str, task: Any, limit: int | None, version: int
-) -> float | None:
-    prefix = f"tasks.{name}"
-    if not isinstance(task, dict):
-        c.fail(prefix, "an object", f"<{_typename(task)}>")
-    c.typed(task, "version", f"{prefix}.version", (str,))
-    c.sha256(task, "hash", f"{prefix}.hash")
-    c.typed(task, "protocol", f"{prefix}.protocol", (str,))
-    n = c.count(task, "n_episodes", f"{prefix}.n_episodes", 1)
-    if limit is not None and n > limit:
-        c.fail(f"{prefix}.n_episodes", f"at most run.limit = {limit}", n)
-    complete = c.typed(task, "complete", f"{prefix}.complete", (bool,))
-    if limit is None and not complete:
-        c.fail(f"{prefix}.complete", "true (no run.limit: every episode is scored)", complete)
-    if complete and limit is not None and n < limit:
-        c.fail(f"{prefix}.complete", f"false (n_episodes {n} < run.limit {limit})", complete)
-    headline = c.obj(task, "headline", f"{prefix}.headline")
-    head_metric = c.typed(headline, "metric", f"{prefix}.headline.metric", (str,))
-    score = c.typed(headline, "score", f"{prefix}.headline.score", _NUMBER, nullable=True)
-    if score is not None and not 0.0 <= score <= 100.0:
-        c.fail(f"{prefix}.headline.score", "a score in [0, 100] or null", score)
-    metrics = c.obj(task, "metrics", f"{prefix}.metrics")
-    skipped = task.get("skipped", {})
-    if not isinstance(skipped, dict):
-        c.fail(f"{prefix}.skipped", "an object", f"<{_typename(skipped)}>")
-    for metric, entry in metrics.items():
-        _check_metric_entry(c, entry, f"{prefix}.metrics.{metric}", version)
-        if entry["n"] + entry["n_missing"] != n:
-            c.fail(
-                f"{prefix}.metrics.{metric}.n",
-                f"n + n_missing == n_episodes ({n})",
-                f"n={entry['n']}, n_missing={entry['n_missing']}",
-            )
-    if head_metric not in metrics and head_metric not in skipped:
-        c.fail(
-            f"{prefix}.headline.metric", f"one of the task's metrics {sorted(metrics)}", head_metric
-        )
-
-    for metric, entry in metrics.items():
-        try:
-            info = get_metric(metric)
-        except UnknownNameError:
-            c.fail(f"{prefix}.metrics", "metrics of the catalogue (`panbench ls metrics`)", metric)
-        for key, value in (("higher_is_better", info.higher_is_better), ("level", info.level)):
-            if key in entry and entry[key] != value:
-                c.fail(
-                    f"{prefix}.metrics.{metric}.{key}", f"{value!r} (the catalogue's)", entry[key]
-                )
-
-    records = _check_samples(c, root, name, task, n)
-    recomputed = sanitize(task_metrics(records, list(metrics), with_level=version >= 2))
-    for metric, entry in metrics.items():
-        fresh = recomputed.get(metric, {})
+def _verify_task(root: Path, task: TaskResult, at: FieldPath, version: int) -> None:
+    """Every aggregate and the headline score of a task recompute from its samples."""
+    records = _verify_samples(root, task, at)
+    recomputed = sanitize(task_metrics(records, list(task.metrics), with_level=version >= 2))
+    for metric, parsed in task.metrics.items():
+        entry, fresh = parsed.raw, recomputed.get(metric, {})
         for key in [*fresh, *(k for k in entry if k not in fresh)]:  # value first
-            field = f"{prefix}.metrics.{metric}.{key}"
+            where = at / "metrics" / metric / key
             if key not in entry:
-                c.fail(field, "the field to be present", "<missing>")
+                where.fail("the field to be present", "<missing>")
             if key not in fresh:
-                c.fail(field, "no such field (not recomputable from the samples)", entry[key])
-            c.equal(field, fresh[key], entry[key])
-    if head_metric in metrics:
-        expected = headline_score(head_metric, metrics[head_metric]["value"])
-        c.equal(f"{prefix}.headline.score", expected, score)
-    return score
+                where.fail("no such field (not recomputable from the samples)", entry[key])
+            _same(where, fresh[key], entry[key])
+    head = task.headline.metric
+    if head in task.metrics:
+        expected = headline_score(head, task.metrics[head].raw["value"])
+        _same(at / "headline" / "score", expected, task.raw["headline"]["score"])
 
 
-def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Checks a results folder field by field and against its samples; returns results.json.
+def verify_results(results_dir: str | os.PathLike[str]) -> Results:
+    """Reads a results folder into the typed model and checks it against its samples.
 
-    Checks the schema version, that every provenance field is present and typed, and per task
-    that ``samples/<task>.jsonl`` exists, holds ``n_episodes`` lines sorted by episode index with
-    unique episode hashes, hashes to ``samples_sha256``, and that every aggregate (value, CI, n,
-    n_missing, curve) and the headline score recompute exactly from those lines. Leaderboards
-    use this to refuse tampered or inconsistent submissions.
+    On top of :func:`load_results`'s field checks: per task, ``samples/<task>.jsonl`` exists,
+    holds ``n_episodes`` lines sorted by episode index with unique episode hashes, hashes to
+    ``samples_sha256``, and every aggregate (value, CI, n, n_missing, curve) and the headline
+    score recompute exactly from those lines; the summary is the mean of the headline scores.
+    Leaderboards and compare use this to refuse tampered or inconsistent results.
 
     Args:
         results_dir: the folder written by ``panbench evaluate`` (or its ``results.json``).
 
     Returns:
-        The parsed ``results.json``.
+        The verified results.
 
     Raises:
         ResultsError: naming the file and field, expected versus found.
     """
-    root = Path(results_dir)
-    if root.name == "results.json" and root.is_file():
-        root = root.parent
-    path = root / "results.json"
-    if not path.is_file():
-        raise ResultsError(
-            f"No results file at {path}: expected results.json from `panbench evaluate`."
-        )
-    data = _read_results_json(path)
-    version = data["schema_version"]
-    c = _Checker(path)
-    _check_provenance(c, data)
-    tasks = c.obj(data, "tasks", "tasks")
-    if not tasks:
-        c.fail("tasks", "at least one task", tasks)
-    limit = data["run"]["limit"]
-    scores = [_check_task(c, root, name, task, limit, version) for name, task in tasks.items()]
-    summary = data.get("summary")
+    path = _results_file(results_dir)
+    results = load_results(path)
+    at = FieldPath(str(path))
+    for name, task in results.tasks.items():
+        _verify_task(path.parent, task, at / "tasks" / name, results.schema_version)
+    summary = results.raw.get("summary")
     if summary is not None:
-        if not isinstance(summary, dict):
-            c.fail("summary", "an object", f"<{_typename(summary)}>")
+        scores = [t.headline.score for t in results.tasks.values()]
         valid = [s for s in scores if s is not None]
         expected = sum(valid) / len(valid) if valid else None
-        c.equal("summary.score", expected, summary.get("score"))
-        c.equal("summary.n_tasks", len(tasks), summary.get("n_tasks"))
-    return data
+        _same(at / "summary" / "score", expected, summary.get("score"))
+        _same(at / "summary" / "n_tasks", len(results.tasks), summary.get("n_tasks"))
+    return results
+
+
+def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """:func:`verify_results`, returning the parsed ``results.json`` as a plain dict.
+
+    Raises:
+        ResultsError: naming the file and field, expected versus found.
+    """
+    return verify_results(results_dir).to_dict()

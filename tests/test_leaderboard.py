@@ -135,7 +135,7 @@ def test_a_new_checkpoint_replaces_its_row_only_with_replace(board: Path, tmp_pa
     assert _stored(board) == ["oracle.json"]
     sub = submit(retrained, board, replace=True)
     assert _stored(board) == ["oracle.json"]
-    assert sub.results["model"]["checkpoint_sha256"] == "ab" * 32
+    assert sub.results.model.checkpoint_sha256 == "ab" * 32
     # another model under a taken name is refused even with --replace
     with pytest.raises(SubmissionError, match=r"taken by another model \('oracle'\)"):
         submit(mini_run("copy-last"), board, name="oracle", replace=True)
@@ -451,4 +451,5 @@ def test_every_shipped_submission_still_reads_and_verifies(path: Path) -> None:
         for name, entry in task["metrics"].items():
             assert metric_level(entry) == get_metric(name).level
     verified = verify_submission(path, load_config(path.parents[1]))
-    assert verified.results["suite"] == sub["results"]["suite"]
+    assert verified.results.suite.to_dict() == sub["results"]["suite"]
+    assert verified.results.to_dict() == sub["results"]  # read as stored, nothing added
