@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from panbench.metrics.frame import psnr_video
 from panbench.protocols import Option, Protocol
+from panbench.records import SampleRecord
 
 
 class OneStepProtocol(Protocol):
@@ -34,7 +35,7 @@ class OneStepProtocol(Protocol):
         out = []
         for i, e in enumerate(episodes):
             psnr = float(psnr_video(frames[i][None, None], e.frames[:1][None])[0, 0])
-            out.append({"metrics": {"psnr": psnr * self.opts["scale"]}})
+            out.append(SampleRecord(metrics={"psnr": psnr * self.opts["scale"]}))
         return out
 '''
 
