@@ -52,9 +52,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Installs panbench and runs the offline demo on the embedded default."""
+    """Installs panbench and runs the offline demo on the embedded default; times both parts."""
+    import time
+
+    start = time.perf_counter()
     _install(session, extras="model")
+    session.log(f"set-up took {time.perf_counter() - start:.0f} s")
+    start = time.perf_counter()
     session.run("panbench", "demo", *session.posargs)
+    session.log(f"demo took {time.perf_counter() - start:.0f} s (set-up not included)")
 
 
 # Run inside the session's Python: the screenshot must be a real render, not a blank page.

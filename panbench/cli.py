@@ -352,7 +352,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="results folder (rerun to resume)")
     p.add_argument("--limit", type=int, default=None, help="at most N episodes per task")
     p.add_argument("--seed", type=int, default=None, help="replace every task's episode seed")
-    p.add_argument("--batch-size", type=int, default=8, help="episodes per model call")
+    p.add_argument(
+        "--batch-size", type=int, default=16, help="episodes per model call (default: 16)"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--save-videos", type=int, default=0, metavar="K", help="save K videos per task")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -3,6 +3,7 @@ baselines on the embedded `quick` suite, plus a contact sheet of every env's fra
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,23 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
 
     from panbench.harness import evaluate
 
+    from panbench.threads import configure
+
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
+    plan = configure()
     console.print(
-        f"[bold]panbench demo[/]: baselines on the quick suite, {limit} episodes per task"
+        f"[bold]panbench demo[/]: {len(DEMO_MODELS)} models on the quick suite, {limit} "
+        f"episodes per task, {plan.describe()}"
     )
     all_results = {}
+    seconds: dict[str, float] = {}
     for model in DEMO_MODELS:
+        start = time.perf_counter()
         all_results[model] = evaluate(
             model, out=out / model, suite="quick", limit=limit, console=console
         )
+        seconds[model] = time.perf_counter() - start
     table = Table(title="quick suite, headline scores (0-100)")
     table.add_column("task")
     for model in DEMO_MODELS:
@@ -79,7 +87,14 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
         "[bold]suite[/]",
         *[f"{all_results[m]['summary']['score']:.1f}" for m in DEMO_MODELS],
     )
+    table.add_row("[dim]seconds[/]", *[f"{seconds[m]:.0f}" for m in DEMO_MODELS])
     console.print(table)
+    console.print(
+        f"These are {limit}-episode previews, not comparable to full runs (the README's "
+        "standings): `panbench evaluate --model pan-ref --suite quick --out runs/pan-ref` "
+        "scores every episode."
+    )
     sheet = contact_sheet(out)
     console.print(f"results: {out}/<model>/results.json; env frames: {sheet}")
+    console.print(f"demo finished in {sum(seconds.values()):.0f} s")
     return all_results

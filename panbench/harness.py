@@ -112,6 +112,10 @@ class Dist:
         return self.rank == 0
 
 
+#: episodes per model call; never changes per-episode values (pan-ref runs 16-row micro-batches)
+DEFAULT_BATCH_SIZE = 16
+
+
 def _resolve_tasks(
     suite: str | None, tasks: Sequence[str] | None, seed: int | None, limit: int | None
 ) -> tuple[dict[str, Any], list[Any]]:
@@ -197,7 +201,7 @@ def evaluate(
     tasks: Sequence[str] | None = None,
     limit: int | None = None,
     seed: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "cpu",
     save_videos: int = 0,
     progress: bool = True,
@@ -238,6 +242,9 @@ def evaluate(
 
     if batch_size < 1:
         raise ConfigError(f"Expected --batch-size >= 1, but got {batch_size}.")
+    from panbench.threads import configure
+
+    configure()  # no-op when the CLI already did: threads from the CPUs this process may use
     out = Path(out)
     suite_info, specs = _resolve_tasks(suite, tasks, seed, limit)
     envs, protocols = _build_protocols(specs)
@@ -510,6 +517,9 @@ def _build_results(
     dist: Dist,
     seconds: float,
 ) -> dict[str, Any]:
+    from panbench.threads import configure
+
+    threads = configure()  # the plan this process runs under (applied at evaluate's start)
     env_info = environment_info()
     described = dict(wm.describe())
     scores = [
@@ -535,6 +545,7 @@ def _build_results(
                 "batch_size": batch_size,
                 "world_size": dist.world_size,
                 "device": device,
+                "threads": threads.to_dict(),
             },
             "environment": env_info,
             "timings": {"total_seconds": round(seconds, 3)},
