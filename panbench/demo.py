@@ -54,7 +54,6 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
     from rich.table import Table
 
     from panbench.harness import evaluate
-
     from panbench.threads import configure
 
     console = console or Console()
