@@ -74,7 +74,7 @@ def test_seed_changes_the_samples(checkpoint: Path) -> None:
 def test_clone_branches_and_history_is_re_encoded(checkpoint: Path) -> None:
     import torch
 
-    model = load_model("pan-ref", {"path": str(checkpoint)})
+    model = load_model("pan-ref", {"path": str(checkpoint), "micro_batch": 1})
     eps = _episodes(2)
     state = model.reset(ModelRunner(model, make("shapes", resolution=32), 32).context(eps))
     branch = model.clone(state)
@@ -82,11 +82,63 @@ def test_clone_branches_and_history_is_re_encoded(checkpoint: Path) -> None:
     s1, f1 = model.step(state, acts)
     _, f2 = model.step(branch, acts)
     np.testing.assert_array_equal(f1, f2)  # the clone carries the same noise stream
+    # the generated frame is re-encoded when the rollout steps again, not before
+    assert s1.pending is not None and s1.latents.shape[1] == 2
+    latents = model._rollouts._settle(s1)
     # the history holds h(generated frame), not the model's raw latent
-    with torch.no_grad():  # row by row, as the adapter runs on CPU
+    with torch.no_grad():  # row by row, as micro_batch=1 runs
         z = torch.cat([model.model.encode_frames(torch.from_numpy(f1[i : i + 1])) for i in (0, 1)])
-    assert torch.equal(s1.latents[:, -1], z[:, 0])
-    assert s1.latents.shape[1] == 2 and len(s1.actions[0]) == 1
+    assert torch.equal(latents[:, -1], z[:, 0])
+    assert s1.pending is None and latents.shape[1] == 2 and len(s1.actions[0]) == 1
+
+
+def test_micro_batches_keep_rows_independent(checkpoint: Path) -> None:
+    # A batch that spans two micro-batches, its rows in another order, and each row alone:
+    # with the micro-batch size fixed, a row's frames depend on that row only.
+    model = load_model("pan-ref", {"path": str(checkpoint), "micro_batch": 4, "steps": 2})
+    eps = _episodes(5, horizon=2)
+    together = _rollout(model, eps)
+    reordered = _rollout(model, eps[::-1])[::-1]
+    alone = np.concatenate([_rollout(model, [e]) for e in eps])
+    np.testing.assert_array_equal(together, reordered)
+    np.testing.assert_array_equal(together, alone)
+    # The row-by-row scheme differs only by float rounding.
+    rows = _rollout(
+        load_model("pan-ref", {"path": str(checkpoint), "micro_batch": 1, "steps": 2}), eps
+    )
+    assert np.abs(rows.astype(int) - together.astype(int)).mean() < 2.0
+
+
+def test_identical_contexts_are_encoded_once(checkpoint: Path) -> None:
+    import torch
+
+    model = load_model("pan-ref", {"path": str(checkpoint)})
+    eps = _episodes(2)
+    runner = ModelRunner(model, make("shapes", resolution=32), 32)
+    calls: list[int] = []
+    encode = model.model.encode_frames
+
+    def counting(frames: torch.Tensor) -> torch.Tensor:
+        calls.append(int(frames.shape[0]))
+        return encode(frames)
+
+    model.model.encode_frames = counting  # type: ignore[method-assign]
+    try:
+        repeated = model.reset(runner.context([eps[0], eps[1], eps[0], eps[0]]))
+    finally:
+        model.model.encode_frames = encode  # type: ignore[method-assign]
+    assert calls == [16]  # one micro-batch holding the two distinct contexts (padded)
+    unique = model.reset(runner.context(eps))
+    assert torch.equal(repeated.latents[[0, 1]], unique.latents)
+    assert torch.equal(repeated.latents[2], repeated.latents[0])
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "x"])
+def test_bad_micro_batch_is_refused(checkpoint: Path, bad: str) -> None:
+    from panbench.errors import ConfigError, PanbenchError
+
+    with pytest.raises((ConfigError, PanbenchError), match="micro_batch"):
+        load_model("pan-ref", {"path": str(checkpoint), "micro_batch": bad})
 
 
 def test_missing_checkpoint_is_named(tmp_path: Path) -> None:

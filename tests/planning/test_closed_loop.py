@@ -284,11 +284,11 @@ def test_results_carry_budget_curves_compute_and_validate(tmp_path: Path) -> Non
         json.loads(line)["compute"]["wm_calls"] for line in (out / "samples/tiny-nav.jsonl").open()
     )
     assert planning["seconds"] > 0 and planning["episodes_timed"] == 8
-    # The harness's own model accounting agrees with the protocol's.
-    assert (
-        task["timing"]["model"]["reset_calls"] + task["timing"]["model"]["step_calls"]
-        == (planning["wm_calls"])
-    )
+    # The harness counts physical model calls: the episodes of a batch plan in lockstep, so
+    # fewer calls than the per-episode (as if alone) counts, but every imagined frame.
+    model = task["timing"]["model"]
+    assert model["reset_calls"] + model["step_calls"] < planning["wm_calls"]
+    assert model["frames"] == planning["frames_imagined"]
 
 
 def test_plan_tasks_ship_in_the_suites() -> None:
@@ -329,3 +329,50 @@ def test_full_core_plan_nav_meets_the_acceptance_checks(tmp_path: Path) -> None:
     blind = _core_plan_nav("copy-last", tmp_path, limit=None)
     lo, hi = blind["normalized"]["ci95"]
     assert lo <= 0.0 <= hi
+
+
+# ============================================================================ batched imagination
+class _CountingNoisyModel(CopyLastModel):
+    """Copy-last plus a per-row, action-dependent brightness shift: candidates differ, rows are
+    independent, and every reset/step call is counted with its batch size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+
+    def reset(self, context: Any) -> Any:
+        self.calls.append(("reset", len(context.frames)))
+        return super().reset(context)
+
+    def step(self, state: Any, actions: Any) -> Any:
+        self.calls.append(("step", len(actions)))
+        state, frames = super().step(state, actions)
+        shift = np.array([(a.index * 37) % 11 for a in actions], dtype=np.uint8)
+        return state, (frames // 2 + shift[:, None, None, None, None]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("text", [NAV, ARRANGE])
+def test_batched_episodes_plan_as_they_would_alone(tmp_path: Path, text: str) -> None:
+    # Lockstep planning of a batch (one model call per imagined step for every candidate of
+    # every run) gives each episode exactly the record it gets alone, compute counts included.
+    task = _task(tmp_path, text, options={"repeats": 2})
+    protocol = _protocol(task)
+    together_model = _CountingNoisyModel()
+    together = _records(protocol, together_model, 4)
+    alone = [_records(_protocol(task), _CountingNoisyModel(), 1)[0]] + [
+        r
+        for i in range(1, 4)
+        for r in [
+            _protocol(task)
+            .run_batch(ModelRunner(_CountingNoisyModel(), protocol.env, 48), [protocol.episode(i)])[
+                0
+            ]
+            .to_json()
+        ]
+    ]
+    assert together == alone
+    # Far fewer, larger model calls than the per-episode counts add up to.
+    physical = sum(1 for kind, _ in together_model.calls if kind == "step")
+    logical = sum(r["metrics"]["wm_calls"] * 2 for r in together)  # per run, 2 repeats
+    assert physical < logical / 2
+    assert max(n for _, n in together_model.calls) > 4
