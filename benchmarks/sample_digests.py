@@ -19,13 +19,16 @@ from pathlib import Path
 
 DIGESTS = Path(__file__).resolve().parents[1] / "tests" / "golden" / "quick_sample_digests.json"
 MODELS = ("copy-last", "oracle", "random-action", "pan-ref")
+#: pan-ref runs row by row here (micro_batch=1), the scheme of the recorded commit: its default
+#: 16-row micro-batches round differently (docs/benchmarks.md), by design, not by refactoring
+MODEL_ARGS = {"pan-ref": {"micro_batch": 1}}
 
 
 def digests(model: str, out: Path, suite: str = "quick") -> dict[str, str]:
     """Evaluates ``model`` on ``suite`` into ``out`` and returns {task: sha256 of its samples}."""
     from panbench.harness import evaluate
 
-    evaluate(model, out=out, suite=suite, progress=False)
+    evaluate(model, MODEL_ARGS.get(model), out=out, suite=suite, progress=False)
     return {
         p.name.removesuffix(".jsonl"): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted((out / "samples").glob("*.jsonl"))
