@@ -107,7 +107,7 @@ def _quick_rows(tmp: Path, quick: bool) -> list[dict]:
 
 def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
     rows: list[dict] = []
-    limit = 2 if quick else 4
+    limit = 2
     for label, checkout in _checkouts().items():
         suite = tmp / f"{label.strip() or 'ours'}-planning.yaml"
         suite.write_text(PLANNING_SUITE)

@@ -490,13 +490,14 @@ def _make_judge(kind: str | None, args: Mapping[str, Any] | None, needing: Seque
         if args:
             raise ConfigError("--judge-args was given without --judge KIND.")
         if needing:
+            from panbench.judges import JUDGES
+
             names = ", ".join(p.task.name for p in needing)
             raise ConfigError(
-                f"Task(s) {names} are scored by a judge, but no judge was given. Pass "
-                "--judge openai-compatible --judge-args base_url=http://127.0.0.1:8000/v1,"
-                "model=<vlm> (any OpenAI-compatible server with image input), or --judge human "
-                "--judge-args sheet=<folder> (an HTML judging sheet); or leave these tasks out "
-                "(e.g. --suite <folder>/wr-arena-judge-free.yaml). See docs/wr-arena.md."
+                f"Task(s) {names} are scored by a judge, but no judge was given. Expected "
+                f"--judge KIND (one of: {', '.join(JUDGES.names())}) with its --judge-args "
+                "(`panbench judges ls` lists each judge's options), or a suite without these "
+                "tasks."
             )
         return None
     from panbench.judges import make_judge

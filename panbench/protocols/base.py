@@ -7,7 +7,6 @@ shards, resumes and writes; everything task-specific lives in the protocol a tas
 
 from __future__ import annotations
 
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from panbench.data.frames import resize_frames
 from panbench.data.sources import episode_source
 from panbench.envs.base import Action, Env
 from panbench.errors import ConfigError, ContractError, UnknownNameError
-from panbench.metrics.registry import get_metric, headline_score, metric_names
+from panbench.metrics.registry import get_metric, metric_names
 from panbench.models.api import ActionSpace, Context, WorldModel, check_frames
 from panbench.protocols.declare import Option, read_options
 from panbench.records import SampleRecord
@@ -240,14 +239,6 @@ class Protocol(ABC):
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         """Scores a batch of episodes; returns one record per episode, in order."""
 
-    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Metrics over the whole episode set (e.g. FVD), computed from the merged samples lines.
-
-        Returns:
-            ``{name: results entry}``; the default protocol has none.
-        """
-        return {}
-
     def extra_results(self) -> dict[str, Any]:
         """Extra fields for the task's results entry that the samples cannot recompute.
 
@@ -255,15 +246,6 @@ class Protocol(ABC):
         default protocol has none.
         """
         return {}
-
-    def headline(self, means: dict[str, float]) -> float:
-        """The task's headline score in [0, 100] from the mean of each metric.
-
-        The metric catalogue decides (:func:`~panbench.metrics.registry.headline_score`);
-        NaN when the headline metric gives no 0-100 score.
-        """
-        score = headline_score(self.task.headline, means[self.task.headline])
-        return math.nan if score is None else score
 
 
 def check_declarations(cls: type[Protocol]) -> None:

@@ -389,12 +389,6 @@ class ClosedLoopProtocol(Protocol):
             )
         return records
 
-    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The normalised score over all episodes (see :func:`normalized_score`)."""
-        if "normalized_score" not in self.task.metrics:
-            return {}
-        return {"normalized_score": normalized_score(records)}
-
     def extra_results(self) -> dict[str, Any]:
         """Wall time of planning with the model under test, for the task's results entry.
 

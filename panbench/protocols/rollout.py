@@ -162,12 +162,6 @@ class RolloutProtocol(Protocol):
                 out[key].append([float(x) for x in feats])
         return out
 
-    def set_metrics(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Set-level metrics computed over all episodes: FVD_n (see :func:`fvd_from_records`)."""
-        if "fvd" not in self.task.metrics or "fvd" in self.skipped:
-            return {}
-        return {"fvd": fvd_from_records(records)}
-
     def _grounded(
         self, episode: Episode, pred: np.ndarray, wanted: set[str]
     ) -> dict[str, np.ndarray]:
