@@ -10,10 +10,13 @@ kernel wait for a descheduled thread: evaluation slows by ~10x instead of ~2x. T
 2. otherwise the usable CPUs: the process's affinity mask, capped by a cgroup CPU quota
    (containers), divided among the processes of a ``torchrun`` job on this node, minus the CPUs
    other processes keep busy right now (the run queue in ``/proc/loadavg``), at least one;
-3. OpenMP threads sleep instead of spinning when they wait (``OMP_WAIT_POLICY=PASSIVE``, unless
-   the user set a policy), so a pool that turns out too large degrades gently. This must be set
-   before torch is first imported, which is why the CLI calls :func:`configure` before anything
-   imports torch.
+3. the plan is made before torch is first imported where possible (the CLI calls
+   :func:`configure` first), so torch's pools start at the chosen size.
+
+OpenMP's wait policy is left alone: making idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``)
+rescues an oversubscribed pool but makes every small kernel on a quiet machine pay a wake-up
+(pan-tiny's UNet: 24 ms instead of 8 ms per one-row call, measured; docs/benchmarks.md). Sizing
+the pool to the idle CPUs avoids the oversubscription instead.
 
 :func:`configure` returns a :class:`ThreadPlan` saying what it chose and why; ``evaluate`` records
 it in results.json (``threads``) and benchmarks print it.
@@ -140,8 +143,8 @@ _applied: ThreadPlan | None = None
 def configure(requested: int | None = None) -> ThreadPlan:
     """Chooses and applies the thread plan; call before torch is imported where possible.
 
-    Sets ``OMP_WAIT_POLICY=PASSIVE`` (unless set) and ``OMP_NUM_THREADS`` for libraries that
-    read it at import, and, if torch is already imported, its intra/inter-op pools. Calling it
+    Sets ``OMP_NUM_THREADS`` for libraries that read it at import, and, if torch is already
+    imported, its intra/inter-op pools. Calling it
     again with no explicit request keeps the first plan.
 
     Raises:
@@ -151,7 +154,6 @@ def configure(requested: int | None = None) -> ThreadPlan:
     if requested is None and _applied is not None:
         return _applied
     plan = plan_threads(requested)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "torch" not in sys.modules:
         # Read by OpenMP when torch first loads it; torch's pools then start at this size.
         os.environ["OMP_NUM_THREADS"] = str(plan.intra_op)
