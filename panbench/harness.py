@@ -354,6 +354,7 @@ def _run_task(run: _Run, task: Any, protocol: Any, env: Any) -> tuple[dict[str, 
 
     t0 = time.perf_counter()
     protocol.judge = run.judge
+    settings = run.model.for_task(task.name)  # before any episode, on every rank and resume
     runner = ModelRunner(run.model, env, task.resolution)
     n = _task_count(task, run.limit)
     mine = [i for i in range(n) if i % run.dist.world_size == run.dist.rank]
@@ -382,6 +383,8 @@ def _run_task(run: _Run, task: Any, protocol: Any, env: Any) -> tuple[dict[str, 
                 "seconds": round(time.perf_counter() - t0, 3),
                 "model": runner.stats.to_dict(),
             }
+            if settings:
+                entry["model_settings"] = dict(settings)
             entry.update(protocol.extra_results())
     except Exception as err:
         error = err

@@ -159,6 +159,12 @@ class WorldModel(ABC):
         """Provenance for results files: options, checkpoint sha256, ... (JSON-serialisable)."""
         return {}
 
+    def for_task(self, task: str) -> dict[str, Any]:
+        """Called before each task's episodes: the adapter may pick per-task settings (e.g.
+        sampling steps). Returns the settings in force, recorded in the task's results entry
+        as ``model_settings`` (JSON-serialisable); default: none."""
+        return {}
+
 
 def check_frames(
     frames: Any,

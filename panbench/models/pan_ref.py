@@ -51,6 +51,26 @@ def train_reference_model(config: str | Path, out: str | Path, **options: Any) -
     return train(config, out, **options)
 
 
+def _steps_by_task(steps: Any) -> dict[str, int]:
+    """``steps`` as {task or "default": steps}; refuses anything but integers >= 1."""
+    if steps is None:
+        return {}
+    table = dict(steps) if isinstance(steps, dict) else {"default": steps}
+    out = {}
+    for task, value in table.items():
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            n = 0
+        if isinstance(value, bool) or n < 1 or str(n) != str(value).strip():
+            raise ConfigError(
+                f"pan-ref: expected steps >= 1 (a number, or a mapping of task to number), but "
+                f"got {value!r}" + (f" for {task!r}." if task != "default" else ".")
+            )
+        out[str(task)] = n
+    return out
+
+
 #: rows per network call of a classic-recipe model (see :class:`_ClassicRollouts`)
 DEFAULT_MICRO_BATCH = 16
 
@@ -100,6 +120,10 @@ class _Rollouts(ABC):
             raise ConfigError(
                 "pan-ref: mode= applies to open-weights (PanOWModel) checkpoints only."
             )
+
+    def default_steps(self) -> int:
+        """The checkpoint's DDIM sampling steps."""
+        return int(self.model.config.decoder.sample_steps)
 
     @abstractmethod
     def spec(self) -> ModelSpec:
@@ -261,7 +285,8 @@ class _ClassicRollouts(_Rollouts):
         dec, adapter = self.model.config.decoder, self.adapter
         return {
             **self._checkpoint(),
-            "steps": adapter.steps or dec.sample_steps,
+            "steps": adapter.steps_by_task.get("default") or dec.sample_steps,
+            "steps_by_task": adapter.steps_by_task or None,
             "guidance": adapter.guidance if adapter.guidance is not None else dec.guidance,
             "micro_batch": adapter.micro_batch,
             "seed": adapter.seed,
@@ -314,7 +339,8 @@ class _OpenWeightsRollouts(_Rollouts):
         return {
             **self._checkpoint(),
             "class_name": type(self.model).__name__,
-            "steps": adapter.steps or dec.sample_steps,
+            "steps": adapter.steps_by_task.get("default") or dec.sample_steps,
+            "steps_by_task": adapter.steps_by_task or None,
             "mode": adapter.mode or dec.rollout,
             "seed": adapter.seed,
             "config": dataclasses.asdict(self.model.config),
@@ -343,7 +369,10 @@ class PanRefModel(WorldModel):
     Args:
         path: checkpoint folder (``config.json`` + ``model.safetensors``); default: the shipped
             pan-tiny checkpoint.
-        steps: DDIM sampling steps (default: the checkpoint's ``sample_steps``).
+        steps: DDIM sampling steps: a number, or per task a mapping such as
+            ``{plan-nav: 3, plan-arrange: 3, default: 10}`` (``default``: every other task;
+            without it, the checkpoint's ``sample_steps``). Each task's steps are recorded in
+            its results entry (``model_settings``).
         guidance: classifier-free guidance scale (default: the checkpoint's; 1 = off).
         seed: offset mixed into every episode's seed (different samples of the same model).
         mode: (open-weights checkpoints) ``swin`` (Causal Swin-DPM) or ``chunk`` (plain
@@ -363,7 +392,7 @@ class PanRefModel(WorldModel):
     def __init__(
         self,
         path: str | None = None,
-        steps: int | None = None,
+        steps: int | dict[str, int] | None = None,
         guidance: float | None = None,
         seed: int = 0,
         mode: str | None = None,
@@ -389,7 +418,7 @@ class PanRefModel(WorldModel):
     def from_model(
         cls,
         model: Any,
-        steps: int | None = None,
+        steps: int | dict[str, int] | None = None,
         guidance: float | None = None,
         seed: int = 0,
         micro_batch: int = DEFAULT_MICRO_BATCH,
@@ -402,15 +431,20 @@ class PanRefModel(WorldModel):
         self._setup(model, steps, guidance, seed)
         return self
 
-    def _setup(self, model: Any, steps: int | None, guidance: float | None, seed: int) -> None:
-        self.steps = None if steps is None else int(steps)
+    def _setup(self, model: Any, steps: Any, guidance: float | None, seed: int) -> None:
+        self.steps_by_task = _steps_by_task(steps)
+        self.steps = self.steps_by_task.get("default")
         self.guidance = None if guidance is None else float(guidance)
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"pan-ref: expected steps >= 1, but got {self.steps}.")
         self.seed = int(seed)
         self.model = model.eval()
         self._rollouts = _rollouts_for(getattr(model, "recipe", None) or "")(self)
         self.spec = self._rollouts.spec()
+
+    def for_task(self, task: str) -> dict[str, Any]:
+        """Picks the task's DDIM steps (see ``steps``); returns them for the results."""
+        self.steps = self.steps_by_task.get(task, self.steps_by_task.get("default"))
+        default = self._rollouts.default_steps()
+        return {"steps": self.steps or default, "checkpoint_steps": default}
 
     def to(self, device: str) -> PanRefModel:
         self.model.to(device)

@@ -154,7 +154,7 @@ def test_evaluate_end_to_end(checkpoint: Path, tmp_path: Path) -> None:
             "--model",
             "pan-ref",
             "--model-args",
-            f"path={checkpoint},steps=1",
+            f"path={checkpoint},steps={{agent-sim: 1}}",
             "--tasks",
             "agent-sim",
             "--limit",
@@ -170,6 +170,9 @@ def test_evaluate_end_to_end(checkpoint: Path, tmp_path: Path) -> None:
     assert sha256_file(checkpoint / "model.safetensors") in text
     metrics = results["tasks"]["agent-sim"]["metrics"]
     assert metrics["psnr"]["n"] == 2
+    # the task's sampling steps and the checkpoint's default, in the task's entry
+    assert results["tasks"]["agent-sim"]["model_settings"] == {"steps": 1, "checkpoint_steps": 2}
+    assert results["run"]["threads"]["intra_op"] >= 1
 
 
 def test_shipped_checkpoint_is_the_default() -> None:
@@ -193,3 +196,18 @@ def test_missing_model_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "reference_model.model", None)  # import now fails
     with pytest.raises(ConfigError, match=r"panbench\[model\]"):
         load_model("pan-ref")
+
+
+def test_steps_per_task_are_used_and_recorded(checkpoint: Path, tmp_path: Path) -> None:
+    model = load_model("pan-ref", {"path": str(checkpoint), "steps": {"a": 1, "default": 2}})
+    assert model.for_task("a") == {"steps": 1, "checkpoint_steps": 2} and model.steps == 1
+    assert model.for_task("b")["steps"] == 2 and model.steps == 2
+    plain = load_model("pan-ref", {"path": str(checkpoint)})
+    assert plain.for_task("a") == {"steps": 2, "checkpoint_steps": 2}  # the checkpoint's
+    eps = _episodes(1)
+    model.for_task("a")
+    one = _rollout(model, eps)
+    model.for_task("b")
+    assert not np.array_equal(one, _rollout(model, eps))  # the steps really changed
+    with pytest.raises(Exception, match="expected steps >= 1"):
+        load_model("pan-ref", {"path": str(checkpoint), "steps": {"a": 0}})
