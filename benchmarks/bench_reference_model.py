@@ -98,7 +98,7 @@ def run(quick: bool) -> list[dict]:
             "value": round(len(eps) * 4 / seconds, 1),
             "unit": "frames/s",
             "target": ">= 5 on 1 CPU thread",
-            "notes": f"8 episodes x 4 steps, {device}; per-rollout on CPU (batch-independent)",
+            "notes": f"8 episodes x 4 steps, {device}; 16-row micro-batches (batch-independent)",
         }
     )
     return rows

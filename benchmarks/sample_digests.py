@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{model}: recorded {len(got)} tasks")
                 continue
             want = recorded.get(model)
-            bad = [t for t in sorted(set(got) | set(want or {})) if got.get(t) != (want or {}).get(t)]
+            bad = [
+                t for t in sorted(set(got) | set(want or {})) if got.get(t) != (want or {}).get(t)
+            ]
             print(f"{model}: {'identical' if not bad else 'DIFFERENT: ' + ', '.join(bad)}")
             failed += [f"{model}/{t}" for t in bad]
     if args.write:
