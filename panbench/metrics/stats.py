@@ -22,6 +22,7 @@ def _finite_or_none(x: float) -> float | None:
     """JSON has no NaN/inf: missing or undefined numbers are written as ``null``."""
     return float(x) if math.isfinite(x) else None
 
+
 DEFAULT_RESAMPLES = 1000
 #: seed and resample count of the bootstrap CIs in results files (fixed, so results reproduce)
 BOOTSTRAP_SEED = 0
