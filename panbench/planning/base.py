@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 
@@ -383,11 +383,11 @@ def plan_batch(jobs: Sequence[PlanJob]) -> list[Plan]:
             raise ConfigError(
                 f"Planner {job.planner.name!r} was given a situation with no actions."
             )
-        found = job.planner.search(job.situation, job.imagination, job.scorer, job.rng)
+        found: Any = job.planner.search(job.situation, job.imagination, job.scorer, job.rng)
         if not inspect.isgenerator(found):
             results[i] = found  # an unbatched planner has imagined already
             continue
-        _advance(i, found, None, pending, results)
+        _advance(i, cast(Search, found), None, pending, results)
     while pending:
         order = sorted(pending)
         frames = imagine(jobs[order[0]].imagination.runner, [pending[i][1] for i in order])

@@ -38,24 +38,11 @@ def protocol_class(c: _Checker, protocol: Any) -> Any:
 def data_kinds() -> list[str]:
     """Every data-source kind a task may name under ``data:``.
 
-    The data sources' registry when it exists, else the kinds the registered protocols declare.
+    The data sources' registry (``panbench.data.sources.SOURCES``), less the env kind.
     """
-    try:
-        from panbench.data.sources import SOURCES  # type: ignore[import-not-found]
-    except ImportError:
-        SOURCES = None
-    if SOURCES is not None:
-        return [k for k in SOURCES.names() if k != ENV_SOURCE]
-    from panbench.protocols import PROTOCOLS
+    from panbench.data.sources import SOURCES
 
-    kinds: list[str] = []
-    for name in PROTOCOLS.names():
-        try:
-            sources = PROTOCOLS.get(name).sources
-        except ImportError:
-            continue  # reported where a task names it
-        kinds += [k for k in sources if k != ENV_SOURCE and k not in kinds]
-    return kinds
+    return [k for k in SOURCES.names() if k != ENV_SOURCE]
 
 
 def source_keys(cls: Any) -> tuple[str, ...]:
