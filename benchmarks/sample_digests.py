@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="record instead of checking")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args(argv)
+    from panbench.threads import configure
+
+    # One torch thread, as recorded: pan-ref's row-by-row values depend on the thread count.
+    configure(1)
     recorded = json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
     failed = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -211,3 +211,21 @@ def test_steps_per_task_are_used_and_recorded(checkpoint: Path, tmp_path: Path) 
     assert not np.array_equal(one, _rollout(model, eps))  # the steps really changed
     with pytest.raises(Exception, match="expected steps >= 1"):
         load_model("pan-ref", {"path": str(checkpoint), "steps": {"a": 0}})
+
+
+def test_default_micro_batches_do_not_depend_on_the_thread_count(checkpoint: Path) -> None:
+    # The thread policy gives torch 1 or 2 threads depending on the machine's load; with the
+    # micro-batch size fixed at 16 the values must not change with it.
+    import torch
+
+    model = load_model("pan-ref", {"path": str(checkpoint)})
+    eps = _episodes(3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _rollout(model, eps)
+        torch.set_num_threads(2)
+        two = _rollout(model, eps)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
