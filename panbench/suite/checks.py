@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from panbench.data.sources.wr_arena import ASPECT_MODES
 from panbench.registry import did_you_mean
 from panbench.suite.declared import (
     check_metrics,
@@ -19,7 +20,7 @@ from panbench.suite.declared import (
 )
 from panbench.suite.problems import KeyPath, _Checker, _dotted, _show
 
-ASPECT_RULES: tuple[str, ...] = ("crop", "pad", "squash")
+ASPECT_RULES: tuple[str, ...] = tuple(ASPECT_MODES)  # the WR-Arena source reads these
 """How a non-square source image becomes a square frame (see :class:`DataSpec`)."""
 
 _TASK_KEYS = (
