@@ -21,11 +21,15 @@ from panbench.errors import ConfigError
 
 #: what to install when no GL backend works (Debian/Ubuntu package names)
 GL_FIX = (
-    "install Mesa's EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) and keep "
-    "MUJOCO_GL=egl, or install libosmesa6 and set MUJOCO_GL=osmesa"
+    "install Mesa's EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) and set "
+    "MUJOCO_GL=egl before anything imports mujoco (panbench sets it when it imports mujoco "
+    "first), or install libosmesa6 and set MUJOCO_GL=osmesa"
 )
 
 _RENDERERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+# MuJoCo reads MUJOCO_GL once, when it is first imported: choose before anyone imports it.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def import_mujoco() -> Any:
@@ -34,7 +38,6 @@ def import_mujoco() -> Any:
     Raises:
         ConfigError: the package is not installed (the message names the extra to install).
     """
-    os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         import mujoco
     except ImportError as err:

@@ -16,7 +16,8 @@ Scenarios (``scenario=``):
 
 Truth and perception: ``observe`` reads every object's 3D pose from the simulator and its image
 position and visibility from the renderer's segmentation pass (an object is present when at
-least :data:`MIN_PIXELS` of its pixels are visible); ``perceive`` finds the same from the colour
+least :data:`MIN_PIXELS` of its pixels are visible; a pixel counts when at least
+:data:`MIN_NEIGHBOURS` of its 8 neighbours show the same object); ``perceive`` finds the same from the colour
 frame alone: saturated pixels are classified by hue to the nearest object colour (within
 :data:`HUE_TOLERANCE` degrees), bright unsaturated ones are the pusher. Objects are lit with an
 emissive term and no specular light, and multisampling is off, so on rendered frames the colour
@@ -66,12 +67,13 @@ MIN_PIXELS = 2
 """Visible pixels an object needs to count as present (truth and perception alike)."""
 HUE_TOLERANCE = 25.0
 """Degrees of hue within which a saturated pixel belongs to an object colour (hues are 60 apart)."""
+MIN_NEIGHBOURS = 2
+"""Same-object neighbours (of 8) a pixel needs to count as part of the object."""
 MIN_SATURATION = 0.5
 MIN_VALUE = 60
-PUSHER_MIN_VALUE = 185
+PUSHER_MIN_VALUE = 150
 PUSHER_MAX_SATURATION = 0.25
 _HUES = np.array([0.0, 120.0, 240.0, 60.0, 300.0, 180.0])
-_FALLEN_Z = -0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,9 +103,9 @@ def _object_xml(k: int) -> str:
     name, shape, _ = SLOTS[k]
     h = HALF_SIZE
     geom = {
-        "cube": f'type="box" size="{h} {h} {h}" friction="0.2 0.005 0.0001"',
+        "cube": f'type="box" size="{h} {h} {h}" friction="0.1 0.005 0.0001"',
         "sphere": f'type="sphere" size="{h}" condim="6" friction="0.6 0.005 0.0002" density="4000"',
-        "cylinder": f'type="cylinder" size="{0.85 * h} {1.3 * h}" friction="0.2 0.005 0.0001"',
+        "cylinder": f'type="cylinder" size="{0.85 * h} {1.3 * h}" friction="0.1 0.005 0.0001"',
     }[shape]
     return (
         f'<body name="{name}" pos="0 0 {2 * k + 1}"><freejoint/>'
@@ -116,7 +118,7 @@ def scene_xml(objects: int, occluder: bool) -> str:
     mats = [_material(f"m_{SLOTS[k][0]}", SLOTS[k][2], 0.3) for k in range(objects)]
     mats.append(_material("m_pusher", (1.0, 1.0, 1.0), 0.8))
     mats.append(_material("m_table", (0.3, 0.3, 0.3), 0.0))
-    mats.append(_material("m_wall", (0.45, 0.42, 0.4), 0.0))
+    mats.append(_material("m_wall", (0.35, 0.33, 0.3), 0.0))
     wall = (
         '<geom name="wall" type="box" pos="0 -0.12 0.09" size="0.13 0.015 0.09" '
         'material="m_wall" contype="1" conaffinity="1"/>'
@@ -138,7 +140,7 @@ def scene_xml(objects: int, occluder: bool) -> str:
     <camera name="front" pos="0 -0.75 0.6" xyaxes="1 0 0 0 0.6247 0.7809" fovy="50"/>
     <camera name="top" pos="0 0 1.1" xyaxes="1 0 0 0 1 0" fovy="35"/>
     <geom name="table" type="box" pos="0 0 -0.02" size="{TABLE_HALF} {TABLE_HALF} 0.02"
-          material="m_table" contype="1" conaffinity="1" friction="0.2 0.005 0.0001"/>
+          material="m_table" contype="1" conaffinity="1" friction="0.1 0.005 0.0001"/>
     {wall}
     <body name="pusher" pos="0 0 0.025">
       <joint name="px" type="slide" axis="1 0 0" range="{-lim} {lim}" limited="true"/>
@@ -169,6 +171,22 @@ def _hue(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4),
     )
     return hue * 60.0, sat, mx
+
+
+def _solid(masks: np.ndarray) -> np.ndarray:
+    """Keeps the pixels of bool [K, H, W] masks with at least :data:`MIN_NEIGHBOURS` of their 8
+    neighbours in the same mask: isolated specks (noise on a generated frame) are dropped.
+
+    Applied to the truth's segmentation and to perception alike, so they stay equal."""
+    padded = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
+    h, w = masks.shape[1:]
+    count = sum(
+        padded[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w].astype(np.int8)
+        for di in (-1, 0, 1)
+        for dj in (-1, 0, 1)
+        if di or dj
+    )
+    return masks & (count >= MIN_NEIGHBOURS)
 
 
 def _centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +361,7 @@ class Table3DEnv(Env):
             placed = [0, 1]
         elif event == "edge":  # the red cube slid towards the left, right or front edge
             side = int(rng.integers(3))
-            gap = rng.uniform(0.05, 0.12)
+            gap = rng.uniform(0.05, 0.2)
             along = rng.uniform(-0.15, 0.15)
             edge = TABLE_HALF - HALF_SIZE - gap
             xy, direction = [
@@ -351,7 +369,7 @@ class Table3DEnv(Env):
                 ((edge, along), (1.0, 0.0)),
                 ((along, -edge), (0.0, -1.0)),
             ][side]
-            speed = rng.uniform(0.3, 0.9)
+            speed = rng.uniform(0.2, 0.8)
             self._place(0, xy, yaw=0.0)
             self._roll(0, (speed * direction[0], speed * direction[1]))
             placed = [0]
@@ -410,7 +428,7 @@ class Table3DEnv(Env):
         ids, types = seg[..., 0], seg[..., 1]
         is_geom = (types == int(self._mj.mjtObj.mjOBJ_GEOM)) & (ids >= 0)
         slot = np.where(is_geom, self._geom_slot[np.clip(ids, 0, None)], -1)
-        return slot[None] == np.arange(self.num_entities)[:, None, None]
+        return _solid(slot[None] == np.arange(self.num_entities)[:, None, None])
 
     def object_masks(self, frame: np.ndarray) -> np.ndarray:
         """bool [K+1, H, W]: each object's and the pusher's pixels, from colours alone."""
@@ -423,7 +441,7 @@ class Table3DEnv(Env):
         for k in range(self.objects):
             masks[k] = coloured & (nearest == k)
         masks[-1] = (sat <= PUSHER_MAX_SATURATION) & (val >= PUSHER_MIN_VALUE)
-        return masks
+        return _solid(masks)
 
     def observe(self, state: Table3DState) -> Observation:
         masks = self.true_masks(state)
@@ -432,8 +450,6 @@ class Table3DEnv(Env):
         for i, b in enumerate(self._bodies):
             pose[i, :3] = self.data.xpos[b]
             pose[i, 3:] = self.data.xquat[b]
-        present &= pose[:, 2] > _FALLEN_Z
-        positions[~present] = np.nan
         return {
             "positions": positions,
             "present": present,
