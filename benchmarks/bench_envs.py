@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-ENVS = ("shapes", "bounce", "maze", "blocks")
+ENVS = ("shapes", "bounce", "maze", "blocks", "table3d")
 RESOLUTION = 64
-TARGETS = {("shapes", "render_batch"): ">= 20000"}
+TARGETS = {("shapes", "render_batch"): ">= 20000", ("table3d", "render_batch"): ">= 200"}
 
 
 @contextmanager

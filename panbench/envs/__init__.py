@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 from panbench.envs.base import Action, Env, Observation, State
 from panbench.errors import ConfigError
 from panbench.registry import Registry, did_you_mean
 
+# MuJoCo (table3d, gymnasium's MuJoCo envs) picks its GL backend once, when first imported:
+# offscreen EGL unless the user chose one, so that rendering works without a display.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 ENVS: Registry[type[Env]] = Registry("env", entry_point_group="panbench.envs")
 ENVS.register("shapes", "panbench.envs.shapes:ShapesEnv")
 ENVS.register("bounce", "panbench.envs.bounce:BounceEnv")
 ENVS.register("maze", "panbench.envs.maze:MazeEnv")
 ENVS.register("blocks", "panbench.envs.blocks:BlocksEnv")
+ENVS.register("table3d", "panbench.envs.table3d:Table3DEnv")
 
 
 def make(name: str, resolution: int = 64, **kwargs: Any) -> Env:

@@ -21,7 +21,8 @@ class MetricInfo:
         description: one line saying what it measures.
         higher_is_better: the metric's direction.
         unit: unit of the values ("dB", "px", "fraction", "" for unitless).
-        family: "frame" (pixels against pixels), "set" (distributions of videos), "grounded"
+        family: "frame" (pixels against pixels), "set" (distributions of videos), "physics"
+            (object masks and outcomes of a 3D scene), "grounded"
             (perceived entities against the true state), "video" (the prediction alone, no
             reference), "choice", "planning" or "judged".
         per_step: True if it yields one value per step (and hence a drift curve).
