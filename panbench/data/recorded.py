@@ -2,10 +2,10 @@
 
 A recorded dataset (a LeRobot dataset, a folder of videos with actions, a panbench episode
 folder) becomes a task in one step, :func:`import_recorded`: its recordings are split into
-held-out ones (the task's) and the rest, each held-out recording is read once (so a corrupt file,
-a missing camera or a frame count that disagrees with the actions is refused before anything is
-written), cut into windows of ``context + horizon`` frames every ``stride`` frames, and a
-manifest lists the windows and the sha256 of every file they read. The task YAML records the
+held-out ones (the task's) and the rest, every recording is read once (so a corrupt file, a
+missing camera or a frame count that disagrees with the actions is refused before anything is
+written), the held-out ones are cut into windows of ``context + horizon`` frames every ``stride`` frames, and a
+manifest lists the windows and the sha256 of every file of the dataset. The task YAML records the
 manifest's sha256, so the task hash covers the data, which stays where it is.
 
 :class:`RecordedSource` turns the manifest back into episodes; each kind subclasses it in
@@ -197,7 +197,8 @@ class RecordedSource(EpisodeSource):
         self.data = task.data
         self.manifest_path = task.manifest_path()
         self.manifest = load_recorded_manifest(self.manifest_path, task.data.manifest_sha256)
-        self.root = Path(task.data.root or self.manifest.get("root", "")).expanduser()
+        # where the data lives is the task's data.root (not hashed), never in the manifest
+        self.root = Path(task.data.root or "").expanduser()
         if not self.root.is_dir():
             raise DataError(
                 f"{self.root}: the data of task {task.name!r} is not there (data.root in the "
@@ -373,9 +374,14 @@ def _split(recordings: Sequence[Recording], opts: ImportOptions) -> list[int]:
 
 
 def _windows(
-    cls: type[RecordedSource], root: Path, recs: Sequence[Recording], opts: ImportOptions
+    cls: type[RecordedSource],
+    root: Path,
+    recs: Sequence[Recording],
+    held: Sequence[int],
+    opts: ImportOptions,
 ) -> list[dict[str, Any]]:
-    """Reads every held-out recording (the checks) and cuts it into windows."""
+    """Reads every recording (the checks: nothing unread is vouched for) and cuts the held-out
+    ones into windows; a window's ``recording`` is its position in ``recs``."""
     span = opts.context + opts.horizon
     stride = opts.stride or span
     windows: list[dict[str, Any]] = []
@@ -386,11 +392,13 @@ def _windows(
                 f"{root / rec.files[0]}: expected {len(frames) - 1} actions for {len(frames)} "
                 f"frames of recording {rec.id!r}, but found {len(actions)}."
             )
+        if i not in held:
+            continue
         for s in range(0, len(frames) - span + 1, stride):
             sig = _actions_signature(actions[s + opts.context - 1 : s + span - 1])
             windows.append({"recording": i, "start": s, "actions": sig})
     if not windows:
-        longest = max((r.length for r in recs), default=0)
+        longest = max((recs[i].length for i in held), default=0)
         raise DataError(
             f"{root}: expected held-out recordings of at least context + horizon = {span} "
             f"frames, but the longest has {longest}; lower --context or --horizon."
@@ -445,14 +453,15 @@ def import_recorded(
     scan = cls.scan(root, opts)
     if not scan.recordings:
         raise DataError(f"{root}: expected recordings ({cls.root_help}), but found none.")
-    held = [scan.recordings[i] for i in _split(scan.recordings, opts)]
-    windows = _windows(cls, root, held, opts)
+    held = _split(scan.recordings, opts)
+    windows = _windows(cls, root, scan.recordings, held, opts)
     used = sorted({w["recording"] for w in windows})  # alt windows are windows too
     keep = {old: new for new, old in enumerate(used)}
     for w in windows:
         w["recording"] = keep[w["recording"]]
-    recordings = [held[i] for i in used]
-    paths = sorted(set(scan.meta_files) | {f for r in recordings for f in r.files})
+    recordings = [scan.recordings[i] for i in used]
+    # every file of the dataset, held out or not: the task hash covers all the data
+    paths = sorted(set(scan.meta_files) | {f for r in scan.recordings for f in r.files})
     files = [{"path": p, "sha256": sha256_file(root / p)} for p in paths]
     up = {**scan.upstream, **(upstream or {})}
     manifest = {
@@ -460,7 +469,6 @@ def import_recorded(
         "format_version": MANIFEST_VERSION,
         "kind": kind,
         "task": task,
-        "root": str(root),
         "upstream": up,
         "options": opts.to_dict(),
         "counts": {

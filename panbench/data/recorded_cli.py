@@ -43,12 +43,13 @@ def run_recorded_import(args: argparse.Namespace, console: Any) -> int:
     from panbench.errors import PanbenchError
 
     try:
-        root, upstream = Path(args.root), None
+        root, upstream, name = Path(args.root), None, args.name
         if args.source == "lerobot" and not root.exists():
             from panbench.data.sources.lerobot import HUB_ID, fetch_hub_dataset
 
             if HUB_ID.match(str(args.root)):
                 root, upstream = fetch_hub_dataset(str(args.root), args.revision)
+                name = name or str(args.root).split("/")[-1].lower()
         opts = ImportOptions(
             context=args.context,
             horizon=args.horizon,
@@ -61,9 +62,7 @@ def run_recorded_import(args: argparse.Namespace, console: Any) -> int:
             camera=args.camera,
             action_key=args.action_key,
         )
-        report = import_recorded(
-            args.source, root, args.out, opts, name=args.name, upstream=upstream
-        )
+        report = import_recorded(args.source, root, args.out, opts, name=name, upstream=upstream)
     except PanbenchError as err:
         stderr = Console(stderr=True, highlight=False)
         stderr.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
