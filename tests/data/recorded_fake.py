@@ -229,3 +229,10 @@ class ShiftModel(WorldModel):
             ]
         )
         return out, out[:, None]
+
+
+class IndexModel(ShiftModel):
+    """A discrete-action model: recorded vector actions carry no index, so it is refused."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="index", action_space=ActionSpace.DISCRETE)

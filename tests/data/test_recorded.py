@@ -276,3 +276,37 @@ def test_a_real_lerobot_dataset_from_a_local_path(tmp_path: Path) -> None:
     out = tmp_path / "run"
     evaluate("copy-last", out=out, tasks=[str(tmp_path / "real.yaml")], progress=False)
     assert validate_results(out)["tasks"]["real"]["n_episodes"] == 8
+
+
+def test_action_sensitivity_against_plain_loops() -> None:
+    from panbench.protocols.recorded import action_sensitivity
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
+    want = []
+    for t in range(3):
+        total = sum(
+            abs(int(a[t, i, j, c]) - int(b[t, i, j, c]))
+            for i in range(4)
+            for j in range(5)
+            for c in range(3)
+        )
+        want.append(total / (4 * 5 * 3) / 255)
+    np.testing.assert_allclose(action_sensitivity(a, b), want, rtol=1e-12)
+    assert (action_sensitivity(a, a) == 0).all()
+
+
+def test_a_discrete_model_is_refused_on_vector_actions_naming_the_action(
+    lerobot: dict[str, Path], tmp_path: Path
+) -> None:
+    from panbench.errors import ContractError
+
+    assert _import("lerobot", lerobot["v3"], tmp_path / "t") == 0
+    with pytest.raises(ContractError, match=r"takes discrete actions.*(push|wiggle) the square"):
+        evaluate(
+            "tests.data.recorded_fake:IndexModel",
+            out=tmp_path / "run",
+            tasks=[str(tmp_path / "t" / "v3.yaml")],
+            progress=False,
+        )
