@@ -161,6 +161,19 @@ def test_corrupt_and_inconsistent_lerobot_data_is_refused_naming_the_file(
     err = _refused(capsys, "lerobot", root, tmp_path / "o5")
     assert "episode_000000.mp4" in err and f"expected {FPS} fps" in err
 
+    root = fresh("stamps")  # one episode's parquet timestamps at twice the dataset's fps
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = root / "data/chunk-000/episode_000002.parquet"
+    table = pq.read_table(data).to_pydict()
+    table["timestamp"] = [i / (2 * FPS) for i in range(12)]
+    pq.write_table(pa.table(table, schema=pq.read_schema(data)), data)
+    err = _refused(capsys, "lerobot", root, tmp_path / "o7")
+    assert (
+        "episode_000002.parquet" in err and f"({FPS} fps" in err and f"found {2 * FPS} fps" in err
+    )
+
     root = fresh("rows")  # episode metadata that disagrees with the parquet rows
     lines = (root / "meta/episodes.jsonl").read_text().splitlines()
     lines[1] = json.dumps({**json.loads(lines[1]), "length": 13})

@@ -68,6 +68,20 @@ def _vector(value: Any, where: str) -> tuple[float, ...]:
     return tuple(float(x) for x in arr)
 
 
+def _check_timestamps(path: Path, episode: int, stamps: list[Any], fps: float) -> None:
+    """Refuses an episode whose ``timestamp`` column runs at another rate than ``fps``."""
+    t = np.asarray(stamps, dtype=np.float64).reshape(-1)
+    want = t[0] + np.arange(len(t)) / fps
+    worst = int(np.argmax(np.abs(t - want))) if len(t) else 0
+    if len(t) and abs(t[worst] - want[worst]) > 0.25 / fps:
+        rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else float("nan")
+        raise DataError(
+            f"{path}: expected the timestamps of episode {episode} {1 / fps:g} s apart "
+            f"({fps:g} fps, meta/info.json), but found {rate:.4g} fps (row {worst}: "
+            f"{t[worst]:g} s, expected {want[worst]:g} s)."
+        )
+
+
 class LeRobotSource(RecordedSource):
     """Episodes of a task imported from a LeRobot dataset (see the module docstring)."""
 
@@ -120,6 +134,7 @@ class LeRobotSource(RecordedSource):
                 "camera_dtype": feature["dtype"],
                 "video": list(video) if video else None,
                 "fps": meta.fps,
+                "timestamps": "timestamp" in meta.features,
             }
             recordings.append(Recording(f"episode_{ep.index:06d}", ep.length, files, locator))
         upstream = {
@@ -149,7 +164,11 @@ class LeRobotSource(RecordedSource):
         columns = [key, "frame_index"]
         if loc["camera_dtype"] == "image":
             columns.append(loc["camera"])
+        if loc.get("timestamps"):
+            columns.append("timestamp")
         table = read_episode_table(path, loc["episode_index"], recording.length, columns)
+        if loc.get("timestamps"):
+            _check_timestamps(path, loc["episode_index"], table["timestamp"], loc["fps"])
         if loc["video"]:
             rel, start, end = loc["video"]
             frames = decode_segment(root / rel, start, end, loc["fps"], recording.length)
