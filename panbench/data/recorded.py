@@ -349,6 +349,7 @@ class ImportReport:
     task: str
     yaml: Path
     manifest: Path
+    suite: Path
     recordings: int
     held_out: int
     episodes: int
@@ -422,9 +423,10 @@ def import_recorded(
     name: str | None = None,
     upstream: dict[str, Any] | None = None,
 ) -> ImportReport:
-    """Writes a task YAML and its manifest from recorded data of ``kind``.
+    """Writes a task YAML, its manifest and a one-task suite from recorded data of ``kind``.
 
-    The manifest is written first and the YAML last, so a failed import leaves no task.
+    Every check runs before anything is written; then the manifest, the task YAML and the
+    suite ``<name>-suite.yaml``, each atomically.
 
     Args:
         kind: a recorded source kind (``lerobot``, ``videos``, ``episodes``).
@@ -521,7 +523,12 @@ def import_recorded(
     )
     yaml_path = out / f"{task}.yaml"
     atomic_write_text(yaml_path, header + yaml.safe_dump(doc, sort_keys=False, width=100))
+    # a one-task suite, so leaderboards (which hold one suite) take the task as it is
+    suite = {"suite": f"{task}-suite", "version": TASK_VERSION, "tasks": [task]}
+    suite["description"] = f"The recorded-data task {task} alone (for leaderboards)."
+    suite_path = out / f"{task}-suite.yaml"
+    atomic_write_text(suite_path, yaml.safe_dump(suite, sort_keys=False))
     return ImportReport(
-        task, yaml_path, manifest_path, len(scan.recordings), len(held), len(windows),
-        len(files), up,
+        task, yaml_path, manifest_path, suite_path, len(scan.recordings), len(held),
+        len(windows), len(files), up,
     )  # fmt: skip

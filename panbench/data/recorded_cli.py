@@ -48,7 +48,7 @@ def run_recorded_import(args: argparse.Namespace, console: Any) -> int:
             from panbench.data.sources.lerobot import HUB_ID, fetch_hub_dataset
 
             if HUB_ID.match(str(args.root)):
-                root, upstream = fetch_hub_dataset(str(args.root), args.revision)
+                root, upstream = fetch_hub_dataset(str(args.root), args.revision, args.camera)
                 name = name or str(args.root).split("/")[-1].lower()
         opts = ImportOptions(
             context=args.context,
@@ -71,5 +71,5 @@ def run_recorded_import(args: argparse.Namespace, console: Any) -> int:
         f"task {report.task}: {report.episodes} episodes from {report.held_out} held-out of "
         f"{report.recordings} recordings; {report.files} files hashed"
     )
-    console.print(f"wrote {report.yaml} and {report.manifest}")
+    console.print(f"wrote {report.yaml}, {report.manifest} and the suite {report.suite}")
     return 0

@@ -241,28 +241,51 @@ def test_hub_id_is_fetched_once_at_a_pinned_revision(
     def fake_download(**kw):
         calls.append(kw)
         if not snapshot.exists():
+            if kw.get("local_files_only"):
+                raise FileNotFoundError("not in the cache")
             shutil.copytree(lerobot["v3"], snapshot)
         return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
     monkeypatch.setenv("PANBENCH_HOME", str(tmp_path / "home"))
-    assert _import("lerobot", Path("someone/squares"), tmp_path / "t", "--revision", "v1") == 0
-    assert calls == [
-        {
-            "repo_id": "someone/squares",
-            "repo_type": "dataset",
-            "revision": "v1",
-            "cache_dir": str(tmp_path / "home" / "datasets"),
-        }
-    ]
+    args = ("--revision", "v1", "--camera", CAMERA)
+    assert _import("lerobot", Path("someone/squares"), tmp_path / "t", *args) == 0
+    want = {
+        "repo_id": "someone/squares",
+        "repo_type": "dataset",
+        "revision": "v1",
+        "cache_dir": str(tmp_path / "home" / "datasets"),
+        "allow_patterns": ["meta/**", "data/**", f"videos/{CAMERA}/**", f"videos/*/{CAMERA}/**"],
+    }
+    assert calls == [{**want, "local_files_only": True}, want]  # the cache first, then the Hub
     manifest = json.loads((tmp_path / "t" / "squares.manifest.json").read_text())
     assert manifest["upstream"]["hub_id"] == "someone/squares"
     assert manifest["upstream"]["commit"] == "ab" * 20
-    # afterwards the task reads the snapshot offline
+    # a second import finds the snapshot in the cache: no download
+    assert _import("lerobot", Path("someone/squares"), tmp_path / "t2", *args) == 0
+    assert calls[2:] == [{**want, "local_files_only": True}]
+    # the task reads the snapshot offline
     monkeypatch.setattr(huggingface_hub, "snapshot_download", None)
     task = load_task(tmp_path / "t" / "squares.yaml")
     assert task.data is not None and Path(task.data.root or "") == snapshot
     assert len(episode_source(task).episode(0).frames) == 8
+
+
+def test_leaderboard_of_an_imported_task(tmp_path: Path) -> None:
+    from panbench.leaderboard import build_leaderboard, init_leaderboard, submit
+
+    root = make_videos(tmp_path / "clips", lengths=(12, 12))
+    assert _import("videos", root, tmp_path / "tasks") == 0
+    suite = tmp_path / "tasks" / "clips-suite.yaml"
+    board = tmp_path / "board"
+    init_leaderboard(board, str(suite))
+    for model in ("copy-last", SHIFT):
+        out = tmp_path / model.split(":")[-1]
+        evaluate(model, out=out, suite=str(suite), progress=False)
+        submit(out, board)
+    build_leaderboard(board)
+    table = (board / "leaderboard.md").read_text()
+    assert table.index("ShiftModel") < table.index("copy-last")  # best first
 
 
 def test_short_recordings_and_bad_options_are_refused(tmp_path: Path) -> None:

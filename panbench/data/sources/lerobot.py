@@ -28,13 +28,19 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 """A Hugging Face dataset id (``owner/name``)."""
 
 
-def fetch_hub_dataset(repo_id: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+def fetch_hub_dataset(
+    repo_id: str, revision: str | None = None, camera: str | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Downloads a LeRobot dataset from the Hub once, at a pinned revision.
+
+    A snapshot already in the cache is used without the network; otherwise it is downloaded
+    (only the metadata, the parquet files and, when ``camera`` is given, that camera's videos).
 
     Args:
         repo_id: ``owner/name``.
         revision: a branch, tag or commit (default ``main``); the commit it resolves to is
             recorded, and the snapshot folder is named by it.
+        camera: the one camera key whose videos are needed (None: every file).
 
     Returns:
         The local snapshot folder and ``{"hub_id", "revision", "commit"}`` for the manifest.
@@ -45,13 +51,25 @@ def fetch_hub_dataset(repo_id: str, revision: str | None = None) -> tuple[Path, 
     import huggingface_hub
 
     home = Path(os.environ.get("PANBENCH_HOME", Path.home() / ".cache" / "panbench"))
+    kw: dict[str, Any] = {
+        "repo_id": repo_id,
+        "repo_type": "dataset",
+        "revision": revision or "main",
+        "cache_dir": str(home / "datasets"),
+    }
+    if camera is not None:
+        kw["allow_patterns"] = [
+            "meta/**",
+            "data/**",
+            f"videos/{camera}/**",
+            f"videos/*/{camera}/**",
+        ]
     try:
-        folder = huggingface_hub.snapshot_download(
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision or "main",
-            cache_dir=str(home / "datasets"),
-        )
+        folder = huggingface_hub.snapshot_download(**kw, local_files_only=True)
+    except Exception:  # not in the cache yet (huggingface_hub raises several types)
+        folder = None
+    try:
+        folder = folder or huggingface_hub.snapshot_download(**kw)
     except Exception as err:  # network, auth and not-found errors of huggingface_hub
         raise DataError(
             f"Hugging Face dataset {repo_id!r} at revision {revision or 'main'!r}: expected a "
