@@ -159,6 +159,17 @@ def read_lerobot(root: str | Path) -> LeRobotMeta:
             f"{info_path}: expected a positive 'fps' and a 'features' object, but found fps="
             f"{fps!r} and features of type {type(features).__name__}."
         )
+    bad = [k for k, v in features.items() if not isinstance(v, dict)]
+    if bad:
+        raise DataError(
+            f"{info_path}: expected each feature to be an object, but {bad[0]!r} is not."
+        )
+    videos = any(v.get("dtype") == "video" for v in features.values())
+    for key in ("data_path", "video_path") if videos else ("data_path",):
+        if not isinstance(info.get(key), str) or not info[key]:
+            raise DataError(
+                f"{info_path}: expected a {key!r} template, but found {info.get(key)!r}."
+            )
     if version.startswith("v2."):
         episodes, metas = _episodes_v2(root, info)
     elif version.startswith("v3."):
@@ -167,7 +178,43 @@ def read_lerobot(root: str | Path) -> LeRobotMeta:
         raise DataError(
             f"{info_path}: expected codebase_version v2.x or v3.0, but found {version!r}."
         )
+    total = info.get("total_episodes")
+    if isinstance(total, int) and total != len(episodes):
+        raise DataError(
+            f"{root / metas[0]}: expected {total} episodes (total_episodes in meta/info.json), "
+            f"but the episode metadata lists {len(episodes)}."
+        )
+    metas += _check_side_files(root, version)
     return LeRobotMeta(root, version, float(fps), features, episodes, ("meta/info.json", *metas))
+
+
+def _check_side_files(root: Path, version: str) -> list[str]:
+    """Reads the task table and the statistics files (a corrupt one is refused) and returns
+    their paths, so that they are hashed with the rest of the dataset."""
+    found = []
+    if version.startswith("v2."):
+        tasks = "meta/tasks.jsonl"
+        rows = _read_jsonl(root / tasks)
+        if not rows:
+            raise DataError(f"{root / tasks}: expected at least one task, but the file is empty.")
+        for n, row in enumerate(rows, start=1):
+            if "task_index" not in row or "task" not in row:
+                raise DataError(
+                    f"{root / tasks}:{n}: expected task_index and task, but found {sorted(row)}."
+                )
+        found.append(tasks)
+    else:
+        tasks = "meta/tasks.parquet"
+        _read_parquet(root / tasks, ["task_index"])
+        found.append(tasks)
+    for rel in ("meta/stats.json", "meta/episodes_stats.jsonl"):
+        if (root / rel).is_file():
+            if rel.endswith(".json"):
+                _read_json(root / rel)
+            else:
+                _read_jsonl(root / rel)
+            found.append(rel)
+    return found
 
 
 def _video_keys(info: dict[str, Any]) -> list[str]:
@@ -190,12 +237,18 @@ def _episodes_v2(root: Path, info: dict[str, Any]) -> tuple[tuple[LeRobotEpisode
                 f"but found {sorted(row)}."
             ) from None
         keys = {"episode_chunk": index // chunks, "episode_index": index}
-        videos = {
-            k: (str(video_path).format(video_key=k, **keys), 0.0, None) for k in _video_keys(info)
-        }
-        out.append(
-            LeRobotEpisode(index, length, tasks, str(data_path).format(**keys), None, videos)
-        )
+        try:
+            videos = {
+                k: (str(video_path).format(video_key=k, **keys), 0.0, None)
+                for k in _video_keys(info)
+            }
+            data = str(data_path).format(**keys)
+        except (KeyError, ValueError, IndexError) as err:
+            raise DataError(
+                f"{root / 'meta/info.json'}: expected data_path/video_path templates with "
+                f"{{episode_chunk}}, {{episode_index}} and {{video_key}}, but: {err!r}."
+            ) from None
+        out.append(LeRobotEpisode(index, length, tasks, data, None, videos))
     return tuple(out), ["meta/episodes.jsonl"]
 
 
@@ -215,31 +268,42 @@ def _episodes_v3(root: Path, info: dict[str, Any]) -> tuple[tuple[LeRobotEpisode
         needed += [f"videos/{k}/{c}" for c in ("from_timestamp", "to_timestamp")]
     out = []
     for path in files:
-        for r in _read_parquet(path, needed).to_pylist():
-            videos = {}
-            for k in cams:
-                ref = {
-                    "chunk_index": r[f"videos/{k}/chunk_index"],
-                    "file_index": r[f"videos/{k}/file_index"],
-                }
-                videos[k] = (
-                    video_path.format(video_key=k, **ref),
-                    float(r[f"videos/{k}/from_timestamp"]),
-                    float(r[f"videos/{k}/to_timestamp"]),
-                )
-            ref = {"chunk_index": r["data/chunk_index"], "file_index": r["data/file_index"]}
-            out.append(
-                LeRobotEpisode(
-                    int(r["episode_index"]),
-                    int(r["length"]),
-                    tuple(str(t) for t in (r["tasks"] or [])),
-                    data_path.format(**ref),
-                    (int(r["dataset_from_index"]), int(r["dataset_to_index"])),
-                    videos,
-                )
-            )
+        for n, r in enumerate(_read_parquet(path, needed).to_pylist()):
+            try:
+                out.append(_episode_v3(r, cams, data_path, video_path))
+            except (TypeError, ValueError, KeyError, IndexError) as err:
+                raise DataError(
+                    f"{path}: row {n}: expected integer indices and numeric timestamps, but "
+                    f"found {err}."
+                ) from None
     out.sort(key=lambda e: e.index)
     return tuple(out), [p.relative_to(root).as_posix() for p in files]
+
+
+def _episode_v3(
+    r: dict[str, Any], cams: list[str], data_path: str, video_path: str
+) -> LeRobotEpisode:
+    """One row of v3.0 episode metadata."""
+    videos = {}
+    for k in cams:
+        ref = {
+            "chunk_index": r[f"videos/{k}/chunk_index"],
+            "file_index": r[f"videos/{k}/file_index"],
+        }
+        videos[k] = (
+            video_path.format(video_key=k, **ref),
+            float(r[f"videos/{k}/from_timestamp"]),
+            float(r[f"videos/{k}/to_timestamp"]),
+        )
+    data = {"chunk_index": r["data/chunk_index"], "file_index": r["data/file_index"]}
+    return LeRobotEpisode(
+        int(r["episode_index"]),
+        int(r["length"]),
+        tuple(str(t) for t in (r["tasks"] or [])),
+        data_path.format(**data),
+        (int(r["dataset_from_index"]), int(r["dataset_to_index"])),
+        videos,
+    )
 
 
 def read_episode_table(

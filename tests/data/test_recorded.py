@@ -174,6 +174,12 @@ def test_corrupt_and_inconsistent_lerobot_data_is_refused_naming_the_file(
         "episode_000002.parquet" in err and f"({FPS} fps" in err and f"found {2 * FPS} fps" in err
     )
 
+    root = fresh("count")  # info.json counts another number of episodes than the metadata
+    info = json.loads((root / "meta/info.json").read_text())
+    (root / "meta/info.json").write_text(json.dumps({**info, "total_episodes": 4}))
+    err = _refused(capsys, "lerobot", root, tmp_path / "o8")
+    assert "episodes.jsonl" in err and "expected 4 episodes" in err and "lists 3" in err
+
     root = fresh("rows")  # episode metadata that disagrees with the parquet rows
     lines = (root / "meta/episodes.jsonl").read_text().splitlines()
     lines[1] = json.dumps({**json.loads(lines[1]), "length": 13})
@@ -346,3 +352,17 @@ def test_a_discrete_model_is_refused_on_vector_actions_naming_the_action(
             tasks=[str(tmp_path / "t" / "v3.yaml")],
             progress=False,
         )
+
+
+def test_every_truncated_file_of_a_v3_dataset_is_refused_naming_it(
+    lerobot: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(p.relative_to(lerobot["v3"]) for p in lerobot["v3"].rglob("*") if p.is_file())
+    assert len(files) == 5  # info.json, episodes and tasks metadata, data, video
+    for n, rel in enumerate(files):
+        root = tmp_path / f"d{n}"
+        shutil.copytree(lerobot["v3"], root)
+        blob = (root / rel).read_bytes()
+        (root / rel).write_bytes(blob[: len(blob) // 2])
+        err = _refused(capsys, "lerobot", root, tmp_path / f"o{n}")
+        assert rel.name in err, (rel, err)

@@ -80,8 +80,13 @@ def fetch_hub_dataset(
 
 
 def _vector(value: Any, where: str) -> tuple[float, ...]:
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    if not np.isfinite(arr).all():
+    try:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{where}: expected a vector of numbers, but found {value!r:.60}."
+        ) from None
+    if not arr.size or not np.isfinite(arr).all():
         raise DataError(f"{where}: expected finite action values, but found {arr.tolist()}.")
     return tuple(float(x) for x in arr)
 
