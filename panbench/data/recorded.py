@@ -289,8 +289,8 @@ class RecordedSource(EpisodeSource):
         s = win["start"]
         clip, acts = frames[s : s + ctx + hor], actions[s : s + ctx + hor - 1]
         alt_actions = alt_frames = None
-        if win.get("alt") is not None:
-            alt = self.windows[win["alt"]]
+        alt = win.get("alt")
+        if alt is not None:
             a_frames, a_actions = self._recording(alt["recording"])
             a0 = alt["start"] + ctx
             alt_actions = a_actions[a0 - 1 : a0 - 1 + hor]
@@ -382,10 +382,17 @@ def _windows(
     opts: ImportOptions,
 ) -> list[dict[str, Any]]:
     """Reads every recording (the checks: nothing unread is vouched for) and cuts the held-out
-    ones into windows; a window's ``recording`` is its position in ``recs``."""
+    ones into the task's windows; a window's ``recording`` is its position in ``recs``.
+
+    Each window is paired (``alt``) with a window of another recording whose actions differ,
+    held out or not (only the actions and true future are borrowed): the next held-out one
+    after it, else the first other one; a window of the same recording only when no other
+    recording has one.
+    """
     span = opts.context + opts.horizon
     stride = opts.stride or span
     windows: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []  # windows of the recordings that are not held out
     for i, rec in enumerate(recs):
         frames, actions = cls.read(root, rec, opts.to_dict())
         if len(actions) < len(frames) - 1:
@@ -393,11 +400,9 @@ def _windows(
                 f"{root / rec.files[0]}: expected {len(frames) - 1} actions for {len(frames)} "
                 f"frames of recording {rec.id!r}, but found {len(actions)}."
             )
-        if i not in held:
-            continue
         for s in range(0, len(frames) - span + 1, stride):
             sig = _actions_signature(actions[s + opts.context - 1 : s + span - 1])
-            windows.append({"recording": i, "start": s, "actions": sig})
+            (windows if i in held else others).append({"recording": i, "start": s, "actions": sig})
     if not windows:
         longest = max((recs[i].length for i in held), default=0)
         raise DataError(
@@ -405,12 +410,12 @@ def _windows(
             f"frames, but the longest has {longest}; lower --context or --horizon."
         )
     windows = windows[: opts.max_episodes]
-    for w, win in enumerate(windows):  # another recording's actions where there is one
-        order = windows[w + 1 :] + windows[:w]
+    for w, win in enumerate(windows):
+        order = windows[w + 1 :] + others + windows[:w]
         other = [x for x in order if x["actions"] != win["actions"]]
         pick = next((x for x in other if x["recording"] != win["recording"]), None)
         pick = pick or (other[0] if other else None)
-        win["alt"] = None if pick is None else windows.index(pick)
+        win["alt"] = None if pick is None else {k: pick[k] for k in ("recording", "start")}
     return [{k: v for k, v in win.items() if k != "actions"} for win in windows]
 
 
@@ -457,10 +462,14 @@ def import_recorded(
         raise DataError(f"{root}: expected recordings ({cls.root_help}), but found none.")
     held = _split(scan.recordings, opts)
     windows = _windows(cls, root, scan.recordings, held, opts)
-    used = sorted({w["recording"] for w in windows})  # alt windows are windows too
+    used = sorted(
+        {w["recording"] for w in windows} | {w["alt"]["recording"] for w in windows if w["alt"]}
+    )
     keep = {old: new for new, old in enumerate(used)}
     for w in windows:
         w["recording"] = keep[w["recording"]]
+        if w["alt"]:
+            w["alt"]["recording"] = keep[w["alt"]["recording"]]
     recordings = [scan.recordings[i] for i in used]
     # every file of the dataset, held out or not: the task hash covers all the data
     paths = sorted(set(scan.meta_files) | {f for r in scan.recordings for f in r.files})

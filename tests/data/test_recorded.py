@@ -366,3 +366,22 @@ def test_every_truncated_file_of_a_v3_dataset_is_refused_naming_it(
         (root / rel).write_bytes(blob[: len(blob) // 2])
         err = _refused(capsys, "lerobot", root, tmp_path / f"o{n}")
         assert rel.name in err, (rel, err)
+
+
+def test_default_split_holds_out_a_fifth_and_pairs_with_other_recordings(
+    lerobot: dict[str, Path], tmp_path: Path
+) -> None:
+    argv = ["tasks", "import", "lerobot", "--root", str(lerobot["v3"]), "--out", str(tmp_path)]
+    assert main([*argv, "--resolution", "32"]) == 0
+    task = load_task(tmp_path / "v3.yaml")
+    assert task.episodes.count == 1  # round(0.2 * 4) = 1 recording, one 12-frame window
+    assert "action_sensitivity" in task.metrics
+    manifest = json.loads((tmp_path / "v3.manifest.json").read_text())
+    assert manifest["counts"] == {"recordings": 4, "held_out": 1, "windows": 1}
+    assert len(manifest["files"]) == 5  # every file is hashed, held out or not
+    ep = episode_source(task).episode(0)
+    assert ep.alt_actions is not None and ep.alt_frames is not None
+    alt = manifest["recordings"][manifest["windows"][0]["alt"]["recording"]]["id"]
+    assert alt != ep.recording
+    _, actions = trajectory(100 + int(alt.split("_")[-1]), 14)
+    np.testing.assert_array_equal([a.vector for a in ep.alt_actions], actions[3:11])
