@@ -215,6 +215,11 @@ def test_videos_refuse_mixed_fps_and_wrong_action_rows(
     err = _refused(capsys, "videos", root, tmp_path / "o2")
     assert "clip0.actions.json" in err and "found 5" in err
 
+    root = make_videos(tmp_path / "npy", lengths=(12, 12), kind="npy")
+    (root / "clip1.actions.npy").write_bytes(b"")
+    err = _refused(capsys, "videos", root, tmp_path / "o3")
+    assert "clip1.actions.npy" in err
+
 
 def test_import_videos_output_becomes_a_scored_task(tmp_path: Path) -> None:
     src = make_videos(tmp_path / "src", lengths=(13, 13))

@@ -94,7 +94,7 @@ def read_actions(path: Path) -> list[Action]:
             rows = _csv_rows(path)
     except DataError:
         raise
-    except (OSError, ValueError) as err:  # includes JSONDecodeError and a corrupt .npy
+    except (OSError, ValueError, EOFError) as err:  # JSONDecodeError, a corrupt or empty .npy
         raise DataError(f"{path}: expected an actions file, but cannot read it: {err}") from err
     return [_row_action(path, i, r) for i, r in enumerate(rows)]
 
