@@ -86,6 +86,9 @@ class OracleModel(WorldModel):
 class RandomActionModel(WorldModel):
     """The true simulator driven by random actions (seeded per episode): ignores the command.
 
+    On recorded data (no simulator; ``Context.playback`` set) it plays back the true future of
+    the window the task pairs with each episode: real motion, not the commanded one.
+
     Args:
         seed: offset mixed into each episode's seed, so several random baselines can differ.
     """
