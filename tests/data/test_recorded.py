@@ -390,3 +390,21 @@ def test_default_split_holds_out_a_fifth_and_pairs_with_other_recordings(
     assert alt != ep.recording
     _, actions = trajectory(100 + int(alt.split("_")[-1]), 14)
     np.testing.assert_array_equal([a.vector for a in ep.alt_actions], actions[3:11])
+
+
+def test_random_action_plays_back_the_paired_recording(
+    lerobot: dict[str, Path], tmp_path: Path
+) -> None:
+    from panbench.models.baselines import RandomActionModel
+    from panbench.protocols.base import ModelRunner
+
+    assert _import("lerobot", lerobot["v2"], tmp_path) == 0
+    source = episode_source(load_task(tmp_path / "v2.yaml"))
+    episodes = [source.episode(i) for i in range(len(source))]
+    runner = ModelRunner(RandomActionModel(), None, 32)
+    state = runner.reset(episodes)
+    for t in range(8):
+        state, frames = runner.step(state, [e.actions[t] for e in episodes], where="test")
+        for e, frame in zip(episodes, frames, strict=True):
+            assert e.alt_frames is not None
+            np.testing.assert_array_equal(frame, e.alt_frames[t])
