@@ -115,8 +115,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> Any:
-    """A pyarrow Table; a missing, corrupt or column-less file is a DataError naming it."""
+def _read_parquet(
+    path: Path, columns: list[str] | None = None, optional: tuple[str, ...] = ()
+) -> Any:
+    """A pyarrow Table of ``columns`` and those of ``optional`` the file has; a missing,
+    corrupt or column-less file is a DataError naming it."""
     try:
         import pyarrow.parquet as pq
     except ImportError as err:  # pragma: no cover - the `data` extra
@@ -133,6 +136,8 @@ def _read_parquet(path: Path, columns: list[str] | None = None) -> Any:
                 raise DataError(
                     f"{path}: expected columns {missing}, but found only {schema.names}."
                 )
+        if columns is not None:
+            columns = columns + [c for c in optional if c in schema.names]
         return pq.read_table(path, columns=columns)
     except DataError:
         raise
@@ -261,14 +266,15 @@ def _episodes_v3(root: Path, info: dict[str, Any]) -> tuple[tuple[LeRobotEpisode
         )
     data_path, video_path = str(info.get("data_path")), str(info.get("video_path"))
     cams = _video_keys(info)
-    needed = ["episode_index", "length", "tasks", "data/chunk_index", "data/file_index"]
+    needed = ["episode_index", "length", "data/chunk_index", "data/file_index"]
     needed += ["dataset_from_index", "dataset_to_index"]
     for k in cams:
         needed += [f"videos/{k}/{c}" for c in ("chunk_index", "file_index")]
         needed += [f"videos/{k}/{c}" for c in ("from_timestamp", "to_timestamp")]
     out = []
     for path in files:
-        for n, r in enumerate(_read_parquet(path, needed).to_pylist()):
+        table = _read_parquet(path, needed, optional=("tasks",))
+        for n, r in enumerate(table.to_pylist()):
             try:
                 out.append(_episode_v3(r, cams, data_path, video_path))
             except (TypeError, ValueError, KeyError, IndexError) as err:
@@ -299,7 +305,7 @@ def _episode_v3(
     return LeRobotEpisode(
         int(r["episode_index"]),
         int(r["length"]),
-        tuple(str(t) for t in (r["tasks"] or [])),
+        tuple(str(t) for t in (r.get("tasks") or [])),
         data_path.format(**data),
         (int(r["dataset_from_index"]), int(r["dataset_to_index"])),
         videos,
