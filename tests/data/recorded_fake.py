@@ -236,3 +236,43 @@ class IndexModel(ShiftModel):
 
     def __init__(self) -> None:
         self.spec = ModelSpec(name="index", action_space=ActionSpace.DISCRETE)
+
+
+def make_lerobot_v2_images(root: Path, lengths: Sequence[int] = (13, 13)) -> Path:
+    """A LeRobot v2.1 dataset whose camera is an ``image`` feature: PNGs inside the parquet."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    (root / "meta").mkdir(parents=True)
+    (root / "data/chunk-000").mkdir(parents=True)
+    start, episodes = 0, []
+    for ep, length in enumerate(lengths):
+        frames, actions = trajectory(100 + ep, length)
+        table = _table(_rows(ep, start, actions))
+        pngs = []
+        for frame in frames:
+            buf = io.BytesIO()
+            Image.fromarray(frame).save(buf, format="PNG")
+            pngs.append({"bytes": buf.getvalue(), "path": f"frame_{len(pngs):06d}.png"})
+        image = pa.array(pngs, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        pq.write_table(
+            table.append_column(CAMERA, image), root / f"data/chunk-000/episode_{ep:06d}.parquet"
+        )
+        episodes.append({"episode_index": ep, "tasks": [TASKS[ep % 2]], "length": length})
+        start += length
+    info = _info(
+        "v2.1",
+        len(lengths),
+        start,
+        "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+    )
+    info["features"][CAMERA] = {"dtype": "image", "shape": [SIZE, SIZE, 3], "names": None}
+    (root / "meta/info.json").write_text(json.dumps(info, indent=4))
+    (root / "meta/episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    tasks = "".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(TASKS))
+    (root / "meta/tasks.jsonl").write_text(tasks)
+    return root

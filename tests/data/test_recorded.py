@@ -408,3 +408,15 @@ def test_random_action_plays_back_the_paired_recording(
         for e, frame in zip(episodes, frames, strict=True):
             assert e.alt_frames is not None
             np.testing.assert_array_equal(frame, e.alt_frames[t])
+
+
+def test_lerobot_image_features_stored_in_the_parquet(tmp_path: Path) -> None:
+    from tests.data.recorded_fake import make_lerobot_v2_images
+
+    root = make_lerobot_v2_images(tmp_path / "img")
+    assert _import("lerobot", root, tmp_path / "t") == 0
+    source = episode_source(load_task(tmp_path / "t" / "img.yaml"))
+    ep = source.episode(1)
+    frames, _ = trajectory(101, 13)
+    # PNG is lossless: the frames are exactly the recorded ones
+    np.testing.assert_array_equal(np.concatenate([ep.context_frames, ep.frames]), frames[:12])
