@@ -116,10 +116,14 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_parquet(
-    path: Path, columns: list[str] | None = None, optional: tuple[str, ...] = ()
+    path: Path,
+    columns: list[str] | None = None,
+    optional: tuple[str, ...] = (),
+    episode: int | None = None,
 ) -> Any:
     """A pyarrow Table of ``columns`` and those of ``optional`` the file has; a missing,
-    corrupt or column-less file is a DataError naming it."""
+    corrupt or column-less file is a DataError naming it. ``episode``: only its rows (a v3.0
+    data file holds many episodes; pyarrow skips the row groups of the others)."""
     try:
         import pyarrow.parquet as pq
     except ImportError as err:  # pragma: no cover - the `data` extra
@@ -138,7 +142,8 @@ def _read_parquet(
                 )
         if columns is not None:
             columns = columns + [c for c in optional if c in schema.names]
-        return pq.read_table(path, columns=columns)
+        filters = None if episode is None else [("episode_index", "=", episode)]
+        return pq.read_table(path, columns=columns, filters=filters)
     except DataError:
         raise
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... for corrupt files
@@ -322,7 +327,7 @@ def read_episode_table(
             for the episode other than its ``length``.
     """
     wanted = list(dict.fromkeys([*columns, "episode_index"]))
-    table = _read_parquet(path, wanted).to_pydict()
+    table = _read_parquet(path, wanted, episode=episode_index).to_pydict()
     keep = [i for i, e in enumerate(table["episode_index"]) if int(e) == episode_index]
     if len(keep) != length:
         raise DataError(
