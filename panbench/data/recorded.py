@@ -445,7 +445,6 @@ def import_recorded(
         DataError: the data is missing, corrupt or inconsistent (naming the file).
         ConfigError: an option is out of range.
     """
-    import yaml
 
     from panbench.data.sources import SOURCES
 
@@ -499,6 +498,25 @@ def import_recorded(
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / f"{task}.manifest.json"
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    yaml_path, suite_path = _write_task(kind, task, root, out, manifest_path, windows, opts)
+    return ImportReport(
+        task, yaml_path, manifest_path, suite_path, len(scan.recordings), len(held),
+        len(windows), len(files), up,
+    )  # fmt: skip
+
+
+def _write_task(
+    kind: str,
+    task: str,
+    root: Path,
+    out: Path,
+    manifest_path: Path,
+    windows: Sequence[dict[str, Any]],
+    opts: ImportOptions,
+) -> tuple[Path, Path]:
+    """Writes the task YAML (recording the manifest's sha256) and its one-task suite."""
+    import yaml
+
     has_alt = any(w["alt"] is not None for w in windows)
     metrics = [m for m in METRICS if has_alt or m not in ("action_sensitivity", "delta_psnr")]
     doc = {
@@ -537,7 +555,4 @@ def import_recorded(
     suite["description"] = f"The recorded-data task {task} alone (for leaderboards)."
     suite_path = out / f"{task}-suite.yaml"
     atomic_write_text(suite_path, yaml.safe_dump(suite, sort_keys=False))
-    return ImportReport(
-        task, yaml_path, manifest_path, suite_path, len(scan.recordings), len(held),
-        len(windows), len(files), up,
-    )  # fmt: skip
+    return yaml_path, suite_path
