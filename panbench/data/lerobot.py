@@ -36,6 +36,7 @@ __all__ = [
     "decode_segment",
     "read_episode_table",
     "read_lerobot",
+    "read_task_names",
 ]
 
 _CAMERA_DTYPES = ("video", "image")
@@ -201,22 +202,8 @@ def read_lerobot(root: str | Path) -> LeRobotMeta:
 def _check_side_files(root: Path, version: str) -> list[str]:
     """Reads the task table and the statistics files (a corrupt one is refused) and returns
     their paths, so that they are hashed with the rest of the dataset."""
-    found = []
-    if version.startswith("v2."):
-        tasks = "meta/tasks.jsonl"
-        rows = _read_jsonl(root / tasks)
-        if not rows:
-            raise DataError(f"{root / tasks}: expected at least one task, but the file is empty.")
-        for n, row in enumerate(rows, start=1):
-            if "task_index" not in row or "task" not in row:
-                raise DataError(
-                    f"{root / tasks}:{n}: expected task_index and task, but found {sorted(row)}."
-                )
-        found.append(tasks)
-    else:
-        tasks = "meta/tasks.parquet"
-        _read_parquet(root / tasks, ["task_index"])
-        found.append(tasks)
+    found = ["meta/tasks.jsonl" if version.startswith("v2.") else "meta/tasks.parquet"]
+    read_task_names(root, version)
     for rel in ("meta/stats.json", "meta/episodes_stats.jsonl"):
         if (root / rel).is_file():
             if rel.endswith(".json"):
@@ -225,6 +212,41 @@ def _check_side_files(root: Path, version: str) -> list[str]:
                 _read_jsonl(root / rel)
             found.append(rel)
     return found
+
+
+def read_task_names(root: Path, version: str) -> dict[int, str]:
+    """The dataset's task table: ``task_index`` -> task string (its language instruction).
+
+    v2.x: ``meta/tasks.jsonl``; v3.0: ``meta/tasks.parquet`` (the strings in a ``task`` column
+    or, as pandas writes its index, ``__index_level_0__``).
+
+    Raises:
+        DataError: the table is missing, corrupt or empty, naming the file.
+    """
+    if version.startswith("v2."):
+        path = root / "meta/tasks.jsonl"
+        rows = _read_jsonl(path)
+        for n, row in enumerate(rows, start=1):
+            if not isinstance(row.get("task_index"), int) or not isinstance(row.get("task"), str):
+                raise DataError(
+                    f"{path}:{n}: expected an integer task_index and a task string, but found "
+                    f"{sorted(row)}."
+                )
+        names = {int(r["task_index"]): str(r["task"]) for r in rows}
+    else:
+        path = root / "meta/tasks.parquet"
+        table = _read_parquet(path, ["task_index"], optional=("task", "__index_level_0__"))
+        cols = table.to_pydict()
+        text = cols.get("task", cols.get("__index_level_0__"))
+        if text is None:
+            raise DataError(
+                f"{path}: expected the task strings in a 'task' column or the index, but found "
+                f"only {table.column_names}."
+            )
+        names = {int(i): str(t) for i, t in zip(cols["task_index"], text, strict=True)}
+    if not names:
+        raise DataError(f"{path}: expected at least one task, but the table is empty.")
+    return names
 
 
 def _video_keys(info: dict[str, Any]) -> list[str]:

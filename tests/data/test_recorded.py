@@ -420,3 +420,21 @@ def test_lerobot_image_features_stored_in_the_parquet(tmp_path: Path) -> None:
     frames, _ = trajectory(101, 13)
     # PNG is lossless: the frames are exactly the recorded ones
     np.testing.assert_array_equal(np.concatenate([ep.context_frames, ep.frames]), frames[:12])
+
+
+def test_each_frame_takes_its_own_instruction_from_the_task_table(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = make_lerobot_v2(tmp_path / "ds", lengths=(12, 12))
+    data = root / "data/chunk-000/episode_000000.parquet"
+    table = pq.read_table(data).to_pydict()
+    table["task_index"] = [0] * 6 + [1] * 6  # the instruction changes mid-episode
+    pq.write_table(pa.table(table, schema=pq.read_schema(data)), data)
+    assert _import("lerobot", root, tmp_path / "t", "--context", "2", "--horizon", "10") == 0
+    source = episode_source(load_task(tmp_path / "t" / "ds.yaml"))
+    ep = next(
+        source.episode(i) for i in range(len(source)) if source.episode(i).recording.endswith("0")
+    )
+    texts = [a.text for a in [*ep.context_actions, *ep.actions]]
+    assert texts == [TASKS[0]] * 6 + [TASKS[1]] * 5

@@ -1,8 +1,9 @@
 """The LeRobot episode source: a LeRobot dataset (v2.x or v3.0, local or from the Hub) as a task.
 
 Listing and reading go through :mod:`panbench.data.lerobot` (pyarrow + PyAV). One camera key
-gives the frames; the ``action`` column (``--action-key``) gives each step's vector; the
-episode's first task string (its language instruction) is each action's text, so a text model
+gives the frames; the ``action`` column (``--action-key``) gives each step's vector; each frame's
+task string (its ``task_index`` in the task table; else the episode's first task) is the action's
+text, so a text model
 and a continuous-action model both run on the same task. A Hugging Face dataset id is fetched
 once with ``huggingface_hub.snapshot_download`` at a pinned revision into
 ``$PANBENCH_HOME/datasets``; the task then reads that snapshot offline.
@@ -17,7 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from panbench.data.lerobot import decode_images, decode_segment, read_episode_table, read_lerobot
+from panbench.data.lerobot import (
+    decode_images,
+    decode_segment,
+    read_episode_table,
+    read_lerobot,
+    read_task_names,
+)
 from panbench.data.recorded import ImportOptions, RecordedSource, Recording, Scan
 from panbench.envs.base import NO_INDEX, Action
 from panbench.errors import ConfigError, DataError
@@ -158,6 +165,8 @@ class LeRobotSource(RecordedSource):
                 "video": list(video) if video else None,
                 "fps": meta.fps,
                 "timestamps": "timestamp" in meta.features,
+                "task_index": "task_index" in meta.features,
+                "version": meta.version,
             }
             recordings.append(Recording(f"episode_{ep.index:06d}", ep.length, files, locator))
         upstream = {
@@ -189,6 +198,8 @@ class LeRobotSource(RecordedSource):
             columns.append(loc["camera"])
         if loc.get("timestamps"):
             columns.append("timestamp")
+        if loc.get("task_index"):
+            columns.append("task_index")
         table = read_episode_table(path, loc["episode_index"], recording.length, columns)
         if loc.get("timestamps"):
             _check_timestamps(path, loc["episode_index"], table["timestamp"], loc["fps"])
@@ -197,12 +208,18 @@ class LeRobotSource(RecordedSource):
             frames = decode_segment(root / rel, start, end, loc["fps"], recording.length)
         else:
             frames = decode_images(path, loc["camera"], table[loc["camera"]])
-        text = loc["tasks"][0] if loc["tasks"] else ""
+        default = loc["tasks"][0] if loc["tasks"] else ""
+        texts = [default] * recording.length
+        if loc.get("task_index"):  # each frame's own instruction, from the task table
+            names = read_task_names(root, loc["version"])
+            texts = [names.get(int(i), default) for i in table["task_index"]]
         vectors = [_vector(v, f"{path}: column {key!r} row {i}") for i, v in enumerate(table[key])]
         if len({len(v) for v in vectors}) > 1:
             raise DataError(
                 f"{path}: expected action vectors of one size in column {key!r}, but found "
                 f"sizes {sorted({len(v) for v in vectors})}."
             )
-        actions = [Action(index=NO_INDEX, text=text, vector=v) for v in vectors]
+        actions = [
+            Action(index=NO_INDEX, text=t, vector=v) for t, v in zip(texts, vectors, strict=True)
+        ]
         return frames, actions
