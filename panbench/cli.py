@@ -168,14 +168,23 @@ def _cmd_tasks_validate(args: argparse.Namespace) -> int:
 # ============================================================================================ tasks import
 def _add_tasks_import(tsub: argparse._SubParsersAction) -> None:
     im = tsub.add_parser("import", help="write panbench tasks from a benchmark's local checkout")
-    im.add_argument("source", choices=["wr-arena"], help="what to import")
-    im.add_argument("--root", type=Path, required=True, help="the checkout (holds datasets/)")
+    from panbench.data.recorded_cli import RECORDED_IMPORTS, add_recorded_import_args
+
+    im.add_argument("source", choices=["wr-arena", *RECORDED_IMPORTS], help="what to import")
+    im.add_argument(
+        "--root", type=Path, required=True, help="the checkout or data folder (lerobot: or Hub id)"
+    )
     im.add_argument("--out", type=Path, required=True, help="folder for task YAMLs + manifests")
-    im.add_argument("--only", default="", help="comma-separated subset of the tasks")
+    im.add_argument("--only", default="", help="comma-separated subset of the tasks (wr-arena)")
+    add_recorded_import_args(im)
     im.set_defaults(func=_cmd_tasks_import)
 
 
 def _cmd_tasks_import(args: argparse.Namespace) -> int:
+    if args.source != "wr-arena":
+        from panbench.data.recorded_cli import run_recorded_import
+
+        return run_recorded_import(args, _console(stderr=False))
     from panbench.data.wr_arena import import_wr_arena
 
     only = [t for t in args.only.split(",") if t.strip()] or None

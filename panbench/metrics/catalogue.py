@@ -85,6 +85,16 @@ _FRAME: tuple[MetricInfo, ...] = (
         set_function=f"{_M}.fvd:fvd_from_records",
     ),
     MetricInfo(
+        "action_sensitivity",
+        "Mean |pred_a - pred_b| / 255: one context under its actions and under another's; 0 if ignored.",
+        True,
+        "fraction",
+        "frame",
+        True,
+        range=_FRACTION,
+        headline_divisor=1.0,
+    ),
+    MetricInfo(
         "delta_psnr",
         "PSNR(truth_a, pred_a) - PSNR(truth_a, pred_b): how much the commanded action explains it.",
         True,

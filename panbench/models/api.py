@@ -105,6 +105,9 @@ class Context:
             rollout does not depend on the batch it was run in.
         env: the true simulator (privileged models only, else None).
         states: the true state at the last context frame, per episode (privileged only).
+        playback: on recorded data (no simulator), per episode the recorded future of another
+            recording, uint8 [horizon, H, W, 3] at task resolution, or None where there is none
+            (privileged only; ``random-action`` plays it back).
     """
 
     frames: np.ndarray
@@ -112,6 +115,7 @@ class Context:
     seeds: list[int]
     env: Env | None = None
     states: list[Any] | None = field(default=None)
+    playback: list[np.ndarray | None] | None = field(default=None)
 
     @property
     def batch_size(self) -> int:

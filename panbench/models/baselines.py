@@ -1,5 +1,8 @@
 """Built-in baselines: ``oracle`` (upper bound), ``copy-last`` and ``random-action`` (floors).
 
+On recorded data (no simulator) ``random-action`` plays back the true future of another
+recording from the same context: real motion, but not the commanded one.
+
 ``oracle`` and ``random-action`` are privileged: they read the true simulator from the context.
 ``oracle`` renders the true future, so it scores perfectly on every grounded metric;
 ``random-action`` runs the true simulator under random actions, so it scores what a model gets
@@ -35,6 +38,32 @@ def _require_truth(context: Context, name: str) -> tuple[Env, list[Any]]:
     return context.env, list(context.states)
 
 
+@dataclass(frozen=True)
+class _Playback:
+    """``random-action`` on recorded data: another recording's true future, frame by frame
+    (the last context frame where a task has no other recording)."""
+
+    futures: tuple[np.ndarray | None, ...]
+    last: np.ndarray
+    t: int = 0
+
+    @classmethod
+    def start(cls, context: Context) -> _Playback:
+        assert context.playback is not None
+        return cls(tuple(context.playback), np.ascontiguousarray(context.frames[:, -1]))
+
+    def advance(self) -> tuple[_Playback, np.ndarray]:
+        frames = []
+        for i, future in enumerate(self.futures):
+            ok = (
+                future is not None
+                and self.t < len(future)
+                and future.shape[1:] == self.last.shape[1:]
+            )
+            frames.append(future[self.t] if ok else self.last[i])  # type: ignore[index]
+        return _Playback(self.futures, self.last, self.t + 1), np.stack(frames)[:, None]
+
+
 class OracleModel(WorldModel):
     """Renders the true future with the true simulator: the upper bound on every metric."""
 
@@ -57,6 +86,9 @@ class OracleModel(WorldModel):
 class RandomActionModel(WorldModel):
     """The true simulator driven by random actions (seeded per episode): ignores the command.
 
+    On recorded data (no simulator; ``Context.playback`` set) it plays back the true future of
+    the window the task pairs with each episode: real motion, not the commanded one.
+
     Args:
         seed: offset mixed into each episode's seed, so several random baselines can differ.
     """
@@ -65,12 +97,18 @@ class RandomActionModel(WorldModel):
         self.seed = int(seed)
         self.spec = ModelSpec(name="random-action", action_space=ActionSpace.NONE, privileged=True)
 
-    def reset(self, context: Context) -> _SimState:
+    def reset(self, context: Context) -> _SimState | _Playback:
+        if context.env is None and context.playback is not None:
+            return _Playback.start(context)
         env, states = _require_truth(context, self.spec.name)
         rngs = [np.random.default_rng([self.seed, int(s)]) for s in context.seeds]
         return _SimState(env, states, rngs)
 
-    def step(self, state: _SimState, actions: Sequence[Action]) -> tuple[_SimState, np.ndarray]:
+    def step(
+        self, state: _SimState | _Playback, actions: Sequence[Action]
+    ) -> tuple[Any, np.ndarray]:
+        if isinstance(state, _Playback):
+            return state.advance()
         assert state.rngs is not None
         env = state.env
         new = [
@@ -79,7 +117,9 @@ class RandomActionModel(WorldModel):
         ]
         return _SimState(env, new, state.rngs), env.render_batch(new)[:, None]
 
-    def clone(self, state: _SimState) -> _SimState:
+    def clone(self, state: _SimState | _Playback) -> _SimState | _Playback:
+        if isinstance(state, _Playback):
+            return state  # immutable: advance() returns a new value
         assert state.rngs is not None
         rngs = [np.random.Generator(type(r.bit_generator)()) for r in state.rngs]
         for dst, src in zip(rngs, state.rngs, strict=True):

@@ -78,6 +78,9 @@ class ModelRunner:
             seeds=[e.seed for e in episodes],
             env=self.env if privileged else None,
             states=[e.context_states[-1] for e in episodes] if privileged else None,
+            playback=[getattr(e, "alt_frames", None) for e in episodes]
+            if spec.privileged and self.env is None
+            else None,
         )
 
     def reset(self, episodes: Sequence[Episode]) -> Any:

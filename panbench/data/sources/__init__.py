@@ -23,6 +23,9 @@ SOURCES: Registry[type[EpisodeSource]] = Registry(
     "episode source", entry_point_group="panbench.sources"
 )
 SOURCES.register("wr-arena", "panbench.data.sources.wr_arena:WrArenaSource")
+SOURCES.register("lerobot", "panbench.data.sources.lerobot:LeRobotSource")
+SOURCES.register("videos", "panbench.data.sources.videos:VideosSource")
+SOURCES.register("episodes", "panbench.data.sources.episodes:EpisodesSource")
 
 
 def source_kinds() -> list[str]:
