@@ -369,6 +369,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--judge", default=None, help="judge kind for judge-scored tasks (WR-Arena)")
     p.add_argument("--judge-args", default="", help="judge options as k=v,k=v")
+    p.add_argument(
+        "--model-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="refuse an adapter whose reset/step/clone runs longer (default: no limit)",
+    )
     _add_threads(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -423,6 +430,7 @@ def _run_evaluate(args: argparse.Namespace, console: Any, evaluate: Any) -> Any:
         console=console,
         judge=args.judge,
         judge_args=parse_kv(args.judge_args),
+        model_timeout=args.model_timeout,
     )
 
 
