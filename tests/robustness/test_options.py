@@ -91,7 +91,7 @@ def test_suite_and_tasks_together_are_refused(
 def test_a_missing_required_option_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert_refused(capsys, EVAL + ["--suite", "quick"], ["the following arguments are required"])
+    assert_refused(capsys, [*EVAL, "--suite", "quick"], ["the following arguments are required"])
 
 
 @pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root may write anywhere")
