@@ -38,7 +38,7 @@ def assert_refused(
         unchanged: a folder whose files must be byte-identical before and after.
 
     Returns:
-        The message (stderr, whitespace folded).
+        The message (whitespace folded).
     """
     before = snapshot(unchanged) if unchanged is not None else None
     try:
@@ -46,7 +46,8 @@ def assert_refused(
     except SystemExit as exc:  # argparse refuses a command line it cannot parse
         rc = exc.code if isinstance(exc.code, int) else 2
     captured = capsys.readouterr()
-    err = " ".join(captured.err.split())
+    # The message is on stderr; a check command (code 1) lists its findings on stdout.
+    err = " ".join((captured.err if code == 2 else captured.err + captured.out).split())
     assert rc == code, f"exit code {rc}, expected {code}; stderr: {err}"
     assert "Traceback" not in captured.err + captured.out, captured.err
     assert "internal error" not in err, err
