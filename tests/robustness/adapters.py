@@ -83,3 +83,23 @@ class NoneFramesModel(_CopyLast):
     def step(self, state: Any, actions: Sequence[Action]) -> Any:
         state, _ = super().step(state, actions)
         return state, None
+
+
+#: environment variable read by :class:`SlowModel`: seconds each step sleeps
+SLEEP_ENV = "PANBENCH_TEST_STEP_SLEEP"
+
+
+class SlowModel(_CopyLast):
+    """copy-last, but each step sleeps ``$PANBENCH_TEST_STEP_SLEEP`` seconds (default 0.1).
+
+    A run long enough to be killed part way at random points; the sleep comes from the
+    environment so it is no part of the run configuration a resume must match.
+    """
+
+    NAME = "slow-copy-last"
+
+    def step(self, state: Any, actions: Sequence[Action]) -> Any:
+        import os
+
+        time.sleep(float(os.environ.get(SLEEP_ENV, "0.1")))
+        return super().step(state, actions)
