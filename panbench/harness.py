@@ -12,6 +12,7 @@ size; per-episode values depend only on the episode, never on the rank, batch or
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import hashlib
 import os
@@ -59,6 +60,13 @@ class JudgementsPending(PanbenchError):
         )
 
 
+def _destroy_process_group() -> None:
+    import torch.distributed as td
+
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 @dataclass(frozen=True)
 class Dist:
     """This process's place in a (possibly single-process) run."""
@@ -75,6 +83,10 @@ class Dist:
 
             if not td.is_initialized():
                 td.init_process_group(backend="gloo")
+                # Left to interpreter teardown, gloo's worker threads can be destroyed while
+                # still joinable, and the process aborts ("terminate called without an active
+                # exception") after its work is done; tear the group down explicitly instead.
+                atexit.register(_destroy_process_group)
         return cls(rank=rank, world_size=world)
 
     def barrier(self) -> None:
