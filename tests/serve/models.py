@@ -40,7 +40,9 @@ class NoisyModel(WorldModel):
 
     def reset(self, context: Context) -> _State:
         past = [sum(a.index for a in acts) for acts in context.actions]
-        rngs = [np.random.default_rng([int(s), p]) for s, p in zip(context.seeds, past)]
+        rngs = [
+            np.random.default_rng([int(s), p]) for s, p in zip(context.seeds, past, strict=True)
+        ]
         return _State(np.ascontiguousarray(context.frames[:, -1]), rngs)
 
     def step(self, state: _State, actions: Sequence[Action]) -> tuple[_State, np.ndarray]:

@@ -117,9 +117,11 @@ def test_served_steps_match_in_process_steps_through_clones(server: ServerProces
     remote, local = RemoteModel(server.url), NoisyModel()
     states = [m.reset(_context(3)) for m in (remote, local)]
     actions = [Action(i, f"a{i}") for i in range(3)]
-    branches = [m.clone(s) for m, s in zip((remote, local), states)]
+    branches = [m.clone(s) for m, s in zip((remote, local), states, strict=True)]
     for model_states in (states, branches):
         for _ in range(3):
-            (rs, rf), (ls, lf) = (m.step(s, actions) for m, s in zip((remote, local), model_states))
+            (rs, rf), (ls, lf) = (
+                m.step(s, actions) for m, s in zip((remote, local), model_states, strict=True)
+            )
             model_states[:] = [rs, ls]
             np.testing.assert_array_equal(rf, lf)
