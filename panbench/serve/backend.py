@@ -67,7 +67,7 @@ class Backend(ABC):
         return {}
 
 
-class UnknownStateError(KeyError):
+class UnknownStateError(LookupError):
     """A state id the server does not hold (released, or from before a restart)."""
 
 
