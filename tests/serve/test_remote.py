@@ -125,3 +125,14 @@ def test_served_steps_match_in_process_steps_through_clones(server: ServerProces
             )
             model_states[:] = [rs, ls]
             np.testing.assert_array_equal(rf, lf)
+
+
+@pytest.mark.slow
+def test_quick_suite_served_is_byte_identical_to_in_process(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    evaluate(NOISY, out=local, suite="quick", progress=False)
+    evaluate("remote", {"url": server.url}, out=remote, suite="quick", progress=False)
+    assert samples_bytes(remote) == samples_bytes(local)
+    assert len(samples_bytes(local)) == 8  # every task of quick
