@@ -27,6 +27,7 @@ from panbench.serve import wire
 from panbench.serve.backend import ACTION_SPACES, Backend, StateStore, UnknownStateError
 
 __all__ = [
+    "CALLS",
     "DEFAULT_MAX_REQUEST_BYTES",
     "ServeError",
     "check_bind",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
+#: the calls a client may make, each ``POST /v<VERSION>/<call>``
+CALLS = ("info", "reset", "step", "clone", "release", "for_task")
 
 
 class ServeError(RuntimeError):
@@ -206,22 +209,29 @@ class _App:
             raise _Refusal(400, "malformed", f"Expected a task name, got {task!r}.")
         return _reply({"settings": dict(self.backend.for_task(task))})
 
-    def endpoint(self, handler: Callable[[wire.Message], Any]) -> Callable[[Any], Any]:
-        async def run(request: Any) -> Any:
-            try:
-                message = await self.read(request)
-                return handler(message)
-            except _Refusal as err:
-                return _reply({"error": str(err), "code": err.code}, status=err.status)
-            except MemoryError as err:
-                return _reply({"error": str(err), "code": "full"}, status=503)
-            except Exception as err:  # the model failed: say so to the client, log it here
-                traceback.print_exc(file=sys.stderr)
-                return _reply(
-                    {"error": f"{type(err).__name__}: {err}", "code": "model"}, status=500
+    async def dispatch(self, request: Any) -> Any:
+        """``POST /v<version>/<call>``: another version or an unknown call gets a wire reply too."""
+        try:
+            version, call = request.path_params["version"], request.path_params["call"]
+            if version != wire.VERSION:
+                raise _Refusal(
+                    409,
+                    "version",
+                    f"the client speaks wire version {version}, this server speaks version "
+                    f"{wire.VERSION}; install matching panbench versions",
                 )
-
-        return run
+            handler = getattr(self, f"do_{call}", None) if call in CALLS else None
+            if handler is None:
+                raise _Refusal(404, "call", f"Expected one of the calls {CALLS}, got {call!r}.")
+            message = await self.read(request)
+            return handler(message)
+        except _Refusal as err:
+            return _reply({"error": str(err), "code": err.code}, status=err.status)
+        except MemoryError as err:
+            return _reply({"error": str(err), "code": "full"}, status=503)
+        except Exception as err:  # the model failed: say so to the client, log it here
+            traceback.print_exc(file=sys.stderr)
+            return _reply({"error": f"{type(err).__name__}: {err}", "code": "model"}, status=500)
 
 
 def make_app(
@@ -237,12 +247,7 @@ def make_app(
     from starlette.routing import Route
 
     app = _App(backend, token, max_request_bytes, max_states)
-    routes = [
-        Route(
-            f"/v{wire.VERSION}/{name}", app.endpoint(getattr(app, f"do_{name}")), methods=["POST"]
-        )
-        for name in ("info", "reset", "step", "clone", "release", "for_task")
-    ]
+    routes = [Route("/v{version:int}/{call}", app.dispatch, methods=["POST"])]
     return Starlette(routes=routes)
 
 

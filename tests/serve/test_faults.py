@@ -122,21 +122,43 @@ def test_malformed_or_foreign_replies(
     assert f"Remote model server {url}" in err and expected in err
 
 
-def test_server_refuses_a_client_of_another_wire_version() -> None:
+def _post_raw(url: str, path: str, body: bytes) -> tuple[bytes, wire.Message]:
+    host, port = url[len("http://") :].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    return head, wire.decode(payload)
+
+
+@pytest.fixture(scope="module")
+def copy_last() -> Iterator[ServerProcess]:
     with ServerProcess("copy-last") as srv:
-        host, port = srv.url[len("http://") :].rsplit(":", 1)
-        with socket.create_connection((host, int(port))) as sock:
-            body = _newer_wire({})
-            head = f"POST /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-            sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
+        yield srv
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/info", _newer_wire({})), ("/v2/info", wire.encode({}))],
+    ids=["header", "path"],
+)
+def test_server_refuses_a_client_of_another_wire_version(
+    copy_last: ServerProcess, path: str, body: bytes
+) -> None:
+    head, message = _post_raw(copy_last.url, path, body)
     assert head.startswith(b"HTTP/1.1 409")
-    message = wire.decode(body)
     assert message.fields["code"] == "version"
     assert "client speaks wire version 2, this server speaks version 1" in message.fields["error"]
+
+
+def test_server_refuses_unknown_calls_with_a_wire_reply(copy_last: ServerProcess) -> None:
+    head, message = _post_raw(copy_last.url, "/v1/__init__", wire.encode({}))
+    assert head.startswith(b"HTTP/1.1 404")
+    assert message.fields["code"] == "call"
+    assert "Expected one of the calls" in message.fields["error"]
 
 
 def test_server_that_dies_mid_run_and_unknown_states(tmp_path: Path) -> None:
@@ -160,6 +182,17 @@ def test_request_size_is_bounded() -> None:
         frames = np.zeros((4, 2, 32, 32, 3), np.uint8)  # 24 KiB > 10 KiB
         with pytest.raises(RemoteError, match="exceeds this server's limit of 10485 bytes"):
             model.reset(Context(frames=frames, actions=[[]] * 4, seeds=[0, 1, 2, 3]))
+        # Without a Content-Length the body is counted as it streams in, and refused too.
+        host, port = srv.url[len("http://") :].rsplit(":", 1)
+        body = wire.encode({"seeds": [0, 1, 2, 3], "actions": [[]] * 4}, {"frames": frames})
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        with socket.create_connection((host, int(port))) as sock:
+            head = "POST /v1/reset HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + chunked)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 413")
 
 
 def test_token_is_required_when_the_server_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
