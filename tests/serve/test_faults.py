@@ -24,7 +24,7 @@ from tests.models.runs import small_tasks
 from tests.serve.models import SLEEP_ENV
 
 
-def _evaluate(url: str, out: Path, extra_args: str = "") -> list[str]:
+def _evaluate(url: str, extra_args: str = "") -> list[str]:
     args = f"url={url}" + (f",{extra_args}" if extra_args else "")
     task = small_tasks(("small-choice",))[0]
     return ["evaluate", "--model", "remote", "--model-args", args, "--tasks", task]
@@ -46,19 +46,19 @@ def _free_port() -> int:
 
 def test_refused_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    err = _run(_evaluate(url, tmp_path), tmp_path / "out", capsys)
+    err = _run(_evaluate(url), tmp_path / "out", capsys)
     assert f"Remote model server {url} refused the connection" in err
 
 
 def test_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ServerProcess("tests.serve.models:SlowModel", env={SLEEP_ENV: "3"}) as srv:
-        err = _run(_evaluate(srv.url, tmp_path, "timeout=0.5"), tmp_path / "out", capsys)
+        err = _run(_evaluate(srv.url, "timeout=0.5"), tmp_path / "out", capsys)
     assert f"{srv.url} did not answer step within 0.5 s" in err
 
 
 def test_wrong_shape_reply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ServerProcess("tests.serve.models:WrongShapeModel") as srv:
-        err = _run(_evaluate(srv.url, tmp_path), tmp_path / "out", capsys)
+        err = _run(_evaluate(srv.url), tmp_path / "out", capsys)
     assert f"{srv.url} replied to step with frames uint8 [1, 1, 32, 32, 3]" in err
     assert "expected uint8 [2,1,H,W,3]" in err
 
@@ -118,7 +118,7 @@ def test_malformed_or_foreign_replies(
 ) -> None:
     url, handler = fake
     handler.reply = reply
-    err = _run(_evaluate(url, tmp_path), tmp_path / "out", capsys)
+    err = _run(_evaluate(url), tmp_path / "out", capsys)
     assert f"Remote model server {url}" in err and expected in err
 
 
@@ -207,7 +207,7 @@ def test_token_is_required_when_the_server_has_one(monkeypatch: pytest.MonkeyPat
         assert RemoteModel(srv.url).spec.name == "copy-last"
 
 
-def test_credentials_in_the_url_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_credentials_in_the_url_are_refused() -> None:
     with pytest.raises(RemoteError, match="without credentials"):
         RemoteModel("http://user:pw@127.0.0.1:1")
 
