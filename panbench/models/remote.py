@@ -100,7 +100,10 @@ class _Client:
     ) -> wire.Message:
         """One request; a kept-alive connection the server closed meanwhile is reopened once."""
         release, self.released[:] = list(self.released), []
-        body = wire.encode({**fields, "release": release}, arrays)
+        try:
+            body = wire.encode({**fields, "release": release}, arrays)
+        except (TypeError, ValueError) as err:  # WireError is a ValueError
+            raise RemoteError(f"Cannot send {verb} to {self.who()}: {err}") from None
         for attempt in range(2):
             reused = self._conn is not None
             try:
@@ -208,13 +211,13 @@ class RemoteModel(WorldModel):
     def reset(self, context: Context) -> RemoteState:
         fields = {
             "seeds": [int(s) for s in context.seeds],
-            "actions": [[a.to_dict() for a in past] for past in context.actions],
+            "actions": [[_action(a) for a in past] for past in context.actions],
         }
         reply = self._client.call("reset", fields, {"frames": context.frames})
         return self._handle(reply)
 
     def step(self, state: RemoteState, actions: Sequence[Action]) -> tuple[RemoteState, np.ndarray]:
-        fields = {"state": self._state_id(state), "actions": [a.to_dict() for a in actions]}
+        fields = {"state": self._state_id(state), "actions": [_action(a) for a in actions]}
         reply = self._client.call("step", fields)
         frames = reply.arrays.get("frames")
         self._check_frames(frames, len(actions))
@@ -286,6 +289,15 @@ class RemoteModel(WorldModel):
             raise RemoteError(
                 f"{self._who()} replied to step with frames {got}, expected {expected}."
             )
+
+
+def _action(action: Action) -> dict[str, Any]:
+    """An action's wire dict (``Action.to_dict`` with plain ints and floats, never numpy's)."""
+    out: dict[str, Any] = {"index": int(action.index), "text": str(action.text)}
+    out["kind"] = str(action.kind)
+    if action.vector is not None:
+        out["vector"] = [float(v) for v in action.vector]
+    return out
 
 
 def _spec_fields(spec: Any) -> dict[str, Any]:
