@@ -136,3 +136,14 @@ def test_quick_suite_served_is_byte_identical_to_in_process(
     evaluate("remote", {"url": server.url}, out=remote, suite="quick", progress=False)
     assert samples_bytes(remote) == samples_bytes(local)
     assert len(samples_bytes(local)) == 8  # every task of quick
+
+
+@pytest.mark.slow
+def test_served_pan_ref_is_byte_identical_to_in_process(tmp_path: Path) -> None:
+    # A torch model with seeded diffusion sampling, served by `panbench serve --model pan-ref`.
+    tasks = small_tasks(("small-rollout", "small-counterfactual"))
+    evaluate("pan-ref", out=tmp_path / "local", tasks=tasks, limit=3, progress=False)
+    with ServerProcess("pan-ref", start_timeout=300) as srv:
+        url = {"url": srv.url}
+        evaluate("remote", url, out=tmp_path / "remote", tasks=tasks, limit=3, progress=False)
+    assert samples_bytes(tmp_path / "remote") == samples_bytes(tmp_path / "local")
