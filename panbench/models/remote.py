@@ -248,6 +248,16 @@ class RemoteModel(WorldModel):
             **info,
         }
 
+    def identity(self) -> dict[str, Any]:
+        """The served model as the server reports it: a resume behind the same url must find
+        the same model, spec, version and checkpoint (else the run is refused, not mixed)."""
+        info = self.server.get("info") or {}
+        return {
+            "spec": self.spec.to_dict(),
+            "version": info.get("version"),
+            "checkpoint_sha256": info.get("checkpoint_sha256"),
+        }
+
     def close(self) -> None:
         """Releases the states dropped so far and closes the connection."""
         self._client.close()

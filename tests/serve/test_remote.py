@@ -147,3 +147,26 @@ def test_served_pan_ref_is_byte_identical_to_in_process(tmp_path: Path) -> None:
         url = {"url": srv.url}
         evaluate("remote", url, out=tmp_path / "remote", tasks=tasks, limit=3, progress=False)
     assert samples_bytes(tmp_path / "remote") == samples_bytes(tmp_path / "local")
+
+
+def test_resume_behind_the_same_url_refuses_another_served_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    task = small_tasks(("small-choice",))[0]
+    with ServerProcess(NOISY) as first:
+        url, port = first.url, first.port
+        command = ["evaluate", "--model", "remote", "--model-args", f"url={url}"]
+        command += ["--tasks", task, "--out", str(out), "--limit", "2", "--no-progress"]
+        assert main(command) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["model_identity"]["spec"]["name"] == "noisy"
+    assert run["model_identity"]["checkpoint_sha256"] == "ab" * 32
+    other = ServerProcess("copy-last")
+    try:
+        other.start(port=port)
+        assert main(command) == 1
+    finally:
+        other.__exit__()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds a different run (differs in: model_identity)" in err
