@@ -129,6 +129,8 @@ class _App:
         self.token = token
         self.max_request_bytes = max_request_bytes
         self.states = StateStore(max_states)
+        #: requests served per call, reported by ``release`` (one per harness call, not per row)
+        self.calls: dict[str, int] = dict.fromkeys(CALLS, 0)
 
     async def read(self, request: Any) -> wire.Message:
         if self.token is not None:
@@ -201,7 +203,7 @@ class _App:
         return _reply({"state": self.states.put(self.backend.clone(self.state(message)))})
 
     def do_release(self, message: wire.Message) -> Any:
-        return _reply({"held": len(self.states)})
+        return _reply({"held": len(self.states), "calls": dict(self.calls)})
 
     def do_for_task(self, message: wire.Message) -> Any:
         task = message.fields.get("task")
@@ -224,6 +226,7 @@ class _App:
             if handler is None:
                 raise _Refusal(404, "call", f"Expected one of the calls {CALLS}, got {call!r}.")
             message = await self.read(request)
+            self.calls[call] += 1
             return handler(message)
         except _Refusal as err:
             return _reply({"error": str(err), "code": err.code}, status=err.status)

@@ -170,3 +170,23 @@ def test_resume_behind_the_same_url_refuses_another_served_model(
         other.__exit__()
     err = " ".join(capsys.readouterr().err.split())
     assert "holds a different run (differs in: model_identity)" in err
+
+
+def test_one_request_per_harness_call_whatever_the_batch(tmp_path: Path) -> None:
+    tasks = small_tasks(("small-rollout",))
+    with ServerProcess(NOISY) as srv:
+        results = evaluate(
+            "remote",
+            {"url": srv.url},
+            out=tmp_path / "r",
+            tasks=tasks,
+            batch_size=3,
+            progress=False,
+        )
+        calls = RemoteModel(srv.url)._client.call("release", {}).fields["calls"]
+    harness = results["tasks"]["small-rollout"]["timing"]["model"]
+    # 6 episodes in batches of 3: the harness made 2 resets; each was one request, as each step.
+    assert harness["reset_calls"] == 2
+    assert calls["reset"] == harness["reset_calls"]
+    assert calls["step"] == harness["step_calls"] == 2 * 4  # horizon 4
+    assert calls["info"] == 2  # the run's adapter and this check's
