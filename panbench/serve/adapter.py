@@ -29,11 +29,13 @@ class AdapterBackend(Backend):
     Args:
         model: the adapter, built and moved to its device.
         name: the name it was loaded under (a registered name or ``module:Class``).
+        device: where it runs (recorded in the client's results).
     """
 
-    def __init__(self, model: WorldModel, name: str) -> None:
+    def __init__(self, model: WorldModel, name: str, device: str = "cpu") -> None:
         self.model = model
         self.name = name
+        self.device = device
 
     def spec(self) -> dict[str, Any]:
         return self.model.spec.to_dict()
@@ -41,7 +43,8 @@ class AdapterBackend(Backend):
     def info(self) -> dict[str, Any]:
         from panbench import __version__
 
-        return {"adapter": self.name, "version": __version__, **self.model.describe()}
+        described = self.model.describe()
+        return {"adapter": self.name, "device": self.device, "version": __version__, **described}
 
     def reset(
         self, frames: np.ndarray, actions: Sequence[Sequence[dict[str, Any]]], seeds: Sequence[int]

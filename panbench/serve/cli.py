@@ -33,7 +33,7 @@ def run_serve(args: argparse.Namespace, model_args: Mapping[str, Any], console: 
     from panbench.serve.adapter import AdapterBackend
 
     model = load_model(args.model, model_args).to(args.device)
-    backend = AdapterBackend(model, args.model)
+    backend = AdapterBackend(model, args.model, args.device)
     try:
         check_spec(backend.spec())
     except ServeError as err:

@@ -61,6 +61,7 @@ def test_results_record_the_server_and_its_model(server: ServerProcess, tmp_path
     assert model["info"]["remote"]["model"] == "noisy"
     assert model["info"]["remote"]["wire_version"] == 1
     assert model["info"]["adapter"] == NOISY
+    assert model["info"]["device"] == "cpu"  # where the server runs it
     assert model["info"]["amplitude"] == 8
 
 
