@@ -30,6 +30,9 @@ from panbench.serve import wire
 __all__ = ["RemoteModel", "RemoteState"]
 
 TOKEN_ENV = wire.TOKEN_ENV
+#: the environment variable with the reply timeout in seconds (when ``timeout`` is not given)
+TIMEOUT_ENV = "PANBENCH_REMOTE_TIMEOUT"
+DEFAULT_TIMEOUT = 600.0
 
 
 class RemoteState:
@@ -120,8 +123,9 @@ class _Client:
             except TimeoutError:
                 self._drop()
                 raise RemoteError(
-                    f"{self.who()} did not answer {verb} within {self.timeout:g} s "
-                    "(raise it with --model-args timeout=SECONDS)."
+                    f"{self.who()} did not answer {verb} within {self.timeout:g} s. Episodes "
+                    f"finished so far are kept; raise the limit with ${TIMEOUT_ENV}=SECONDS and "
+                    "rerun the same command to resume."
                 ) from None
             except ConnectionRefusedError:
                 self._drop()
@@ -188,12 +192,29 @@ class RemoteModel(WorldModel):
     Args:
         url: the server, ``http://HOST:PORT`` (no credentials: the url is recorded in results;
             the bearer token comes from the environment variable ``PANBENCH_SERVE_TOKEN``).
-        timeout: seconds to wait for one reply (a diffusion model's step may need minutes).
+        timeout: seconds to wait for one reply (a diffusion model's step may need minutes);
+            default ``$PANBENCH_REMOTE_TIMEOUT`` or 600. The environment variable is not part
+            of the run's arguments, so a resumed run may raise it.
         connect_timeout: seconds to wait for the connection itself.
     """
 
-    def __init__(self, url: str, timeout: float = 600.0, connect_timeout: float = 10.0) -> None:
-        self._client = _Client(url, timeout, connect_timeout)
+    def __init__(
+        self, url: str, timeout: float | None = None, connect_timeout: float = 10.0
+    ) -> None:
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+            except ValueError:
+                raise RemoteError(
+                    f"Expected ${TIMEOUT_ENV} to be a number of seconds, but got "
+                    f"{os.environ[TIMEOUT_ENV]!r}."
+                ) from None
+        if not float(timeout) > 0 or not float(connect_timeout) > 0:
+            raise RemoteError(
+                f"Expected positive timeouts, but got timeout={timeout!r}, "
+                f"connect_timeout={connect_timeout!r}."
+            )
+        self._client = _Client(url, float(timeout), connect_timeout)
         self.url = self._client.url
         reply = self._client.call("info", {})
         self.server = dict(reply.fields)

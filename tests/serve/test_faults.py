@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from panbench.cli import main
 from panbench.errors import RemoteError
 from panbench.models.api import Context
-from panbench.models.remote import RemoteModel
+from panbench.models.remote import TIMEOUT_ENV, RemoteModel
 from panbench.serve import wire
 from panbench.serve.process import ServerProcess
 from panbench.serve.server import ServeError, check_bind
@@ -50,10 +51,20 @@ def test_refused_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"Remote model server {url} refused the connection" in err
 
 
-def test_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ServerProcess("tests.serve.models:SlowModel", env={SLEEP_ENV: "3"}) as srv:
         err = _run(_evaluate(srv.url, "timeout=0.5"), tmp_path / "out", capsys)
-    assert f"{srv.url} did not answer step within 0.5 s" in err
+        assert f"{srv.url} did not answer step within 0.5 s" in err
+        # The environment's timeout is not a run argument: a resume may change it.
+        monkeypatch.setenv(TIMEOUT_ENV, "0.25")
+        err = _run(_evaluate(srv.url), tmp_path / "env", capsys)
+        # (info or step: the server may still be busy with the step that timed out before)
+        assert re.search(r"did not answer (info|step) within 0\.25 s", err) and TIMEOUT_ENV in err
+        monkeypatch.setenv(TIMEOUT_ENV, "soon")
+        err = _run(_evaluate(srv.url), tmp_path / "env", capsys)
+        assert f"Expected ${TIMEOUT_ENV} to be a number of seconds, but got 'soon'" in err
 
 
 def test_wrong_shape_reply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
