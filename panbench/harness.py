@@ -270,6 +270,9 @@ def evaluate(
         )
     wm = load_model(model, model_args).to(device)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
+    identity = wm.identity()
+    if identity:  # e.g. the model a server serves: a resume must find the same one
+        run_config["model_identity"] = sanitize(dict(identity))
     store = SampleStore(out / "samples")
     if dist.is_main:
         store.folder.mkdir(parents=True, exist_ok=True)
