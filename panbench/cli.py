@@ -369,6 +369,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--judge", default=None, help="judge kind for judge-scored tasks (WR-Arena)")
     p.add_argument("--judge-args", default="", help="judge options as k=v,k=v")
+    p.add_argument(
+        "--model-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="refuse an adapter whose reset/step/clone runs longer (default: no limit)",
+    )
     _add_threads(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -423,6 +430,7 @@ def _run_evaluate(args: argparse.Namespace, console: Any, evaluate: Any) -> Any:
         console=console,
         judge=args.judge,
         judge_args=parse_kv(args.judge_args),
+        model_timeout=args.model_timeout,
     )
 
 
@@ -653,9 +661,15 @@ def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard_verify(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from panbench.leaderboard import load_submissions
 
-    subs = load_submissions(args.path)
+    try:
+        subs = load_submissions(args.path)
+    except PanbenchError as err:  # verification failed: exit 1, as for weights verify
+        _console(stderr=True).print(f"[bold red]FAILED:[/] {escape(str(err))}", soft_wrap=True)
+        return 1
     _console().print(f"{len(subs)} submission(s) verified: {', '.join(s.name for s in subs)}")
     return 0
 
@@ -775,20 +789,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """Adds ``--debug`` to the parser and every subcommand, so it may follow the command too."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the traceback of an error (also PANBENCH_DEBUG=1)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_debug(child, top=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; exit codes are listed in docs/errors.md (panbench.exitcodes)."""
+    from panbench import exitcodes
+
     parser = build_parser()
+    _add_debug(parser)
     args = parser.parse_args(argv)
     try:
+        from panbench.preflight import check_args
+
+        check_args(args)  # ranges, devices, output paths: before anything is written
         if hasattr(args, "threads"):  # commands that run torch: before torch is imported
             from panbench.threads import configure
 
             configure(args.threads)
         return int(args.func(args) or 0)
-    except PanbenchError as err:
-        from rich.markup import escape
-
-        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        return err.exit_code
+    except (PanbenchError, OSError) as err:
+        debug = exitcodes.debug_requested(args)
+        return exitcodes.report_failure(err, _console(stderr=True), debug=debug)
     except KeyboardInterrupt:
         hint = (
             "episodes finished so far are kept; rerun the same command to resume"
@@ -797,6 +830,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _console(stderr=True).print(f"interrupted: {hint}")
         return 130
+    except Exception as err:  # a bug: reported as one, with the traceback under --debug
+        debug = exitcodes.debug_requested(args)
+        return exitcodes.report_failure(err, _console(stderr=True), debug=debug)
 
 
 if __name__ == "__main__":

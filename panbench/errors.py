@@ -10,8 +10,8 @@ class PanbenchError(Exception):
     traceback.
     """
 
-    #: the CLI's exit status for this kind of error
-    exit_code: int = 1
+    #: the CLI's exit status for this kind of error (2: input refused; docs/errors.md)
+    exit_code: int = 2
 
 
 class UnknownNameError(PanbenchError, KeyError):

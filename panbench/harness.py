@@ -220,6 +220,7 @@ def evaluate(
     console: Any = None,
     judge: str | None = None,
     judge_args: Mapping[str, Any] | None = None,
+    model_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Evaluates ``model`` on a suite (or a list of tasks) and writes the results folder.
 
@@ -239,6 +240,7 @@ def evaluate(
         judge: a judge kind (``panbench.judges``) for tasks scored by a judge; tasks that need
             one are refused up front without it.
         judge_args: the judge's options (``--judge-args k=v,...``).
+        model_timeout: seconds each adapter call may take (``GuardedModel``); None: no limit.
 
     Returns:
         The results dict written to ``results.json`` (on rank 0; other ranks get ``{}``).
@@ -268,7 +270,10 @@ def evaluate(
         raise ConfigError(
             f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
         )
-    wm = load_model(model, model_args).to(device)
+    from panbench.models.guard import GuardedModel
+
+    # The timeout is not part of run.json: a resume may change it.
+    wm = GuardedModel(load_model(model, model_args), model_timeout).to(device)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
     identity = wm.identity()
     if identity:  # e.g. the model a server serves: a resume must find the same one
