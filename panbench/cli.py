@@ -434,6 +434,40 @@ def _run_evaluate(args: argparse.Namespace, console: Any, evaluate: Any) -> Any:
     )
 
 
+# ============================================================================================ serve
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a model over the wire protocol (score it with --model remote)",
+        description="Serves any adapter so that `panbench evaluate --model remote --model-args "
+        "url=http://HOST:PORT` scores it from another process or machine (docs/remote.md). "
+        "Binds to loopback unless --host says otherwise; then a bearer token must be set in "
+        "the environment variable PANBENCH_SERVE_TOKEN.",
+    )
+    p.add_argument("--model", required=True, help="registered model name or module:Class")
+    p.add_argument("--model-args", default="", help="adapter options as k=v,k=v")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (0: any free one; default 8765)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    p.add_argument(
+        "--max-request-mb", type=float, default=512, help="refuse larger requests (default 512)"
+    )
+    p.add_argument(
+        "--max-states", type=int, default=100_000, help="model states held at once (default 1e5)"
+    )
+    p.add_argument(
+        "--ready-file", type=Path, default=None, help="write the server's url here once it listens"
+    )
+    _add_threads(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from panbench.serve.cli import run_serve
+
+    return run_serve(args, parse_kv(args.model_args), _console(stderr=True))
+
+
 # ============================================================================================ weights
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="pinned pretrained weights: list, pull, verify, path")
@@ -749,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_compare,
         _add_plot,
         _add_judges,
+        _add_serve,
     ):
         add(sub)
     return parser

@@ -59,7 +59,7 @@ def report_failure(err: BaseException, console: Any, *, debug: bool) -> int:
         sys.stderr.write("".join(traceback.format_exception(err)))
     if isinstance(err, PanbenchError):
         console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        return REFUSED
+        return err.exit_code
     if isinstance(err, OSError):
         where = f" {err.filename}" if err.filename is not None else ""
         reason = err.strerror or str(err)

@@ -12,6 +12,7 @@ size; per-episode values depend only on the episode, never on the rank, batch or
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import hashlib
 import os
@@ -59,6 +60,13 @@ class JudgementsPending(PanbenchError):
         )
 
 
+def _destroy_process_group() -> None:
+    import torch.distributed as td
+
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 @dataclass(frozen=True)
 class Dist:
     """This process's place in a (possibly single-process) run."""
@@ -75,6 +83,10 @@ class Dist:
 
             if not td.is_initialized():
                 td.init_process_group(backend="gloo")
+                # Left to interpreter teardown, gloo's worker threads can be destroyed while
+                # still joinable, and the process aborts ("terminate called without an active
+                # exception") after its work is done; tear the group down explicitly instead.
+                atexit.register(_destroy_process_group)
         return cls(rank=rank, world_size=world)
 
     def barrier(self) -> None:
@@ -263,6 +275,9 @@ def evaluate(
     # The timeout is not part of run.json: a resume may change it.
     wm = GuardedModel(load_model(model, model_args), model_timeout).to(device)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
+    identity = wm.identity()
+    if identity:  # e.g. the model a server serves: a resume must find the same one
+        run_config["model_identity"] = sanitize(dict(identity))
     store = SampleStore(out / "samples")
     if dist.is_main:
         store.folder.mkdir(parents=True, exist_ok=True)

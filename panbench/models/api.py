@@ -163,6 +163,12 @@ class WorldModel(ABC):
         """Provenance for results files: options, checkpoint sha256, ... (JSON-serialisable)."""
         return {}
 
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must find unchanged besides the model's name and arguments
+        (JSON-serialisable; recorded in run.json): e.g. the model and checkpoint a server
+        reports for a served model, whose arguments are only its url. Default: nothing."""
+        return {}
+
     def for_task(self, task: str) -> dict[str, Any]:
         """Called before each task's episodes: the adapter may pick per-task settings (e.g.
         sampling steps). Returns the settings in force, recorded in the task's results entry

@@ -22,6 +22,7 @@ MODELS.register("copy-last", "panbench.models.baselines:CopyLastModel")
 MODELS.register("random-action", "panbench.models.baselines:RandomActionModel")
 MODELS.register("pan-ref", "panbench.models.pan_ref:PanRefModel")
 MODELS.register("diffusers-i2v", "panbench.models.diffusers_i2v:DiffusersI2VModel")
+MODELS.register("remote", "panbench.models.remote:RemoteModel")
 
 M = TypeVar("M", bound=type[WorldModel])
 
