@@ -10,6 +10,7 @@ from tests.models.runs import small_tasks
 from tests.robustness.refusal import assert_refused
 
 EVAL = ["evaluate", "--model", "copy-last", "--no-progress"]
+SERVE = ["serve", "--model", "copy-last", "--port", "0"]
 GEN = ["data", "generate", "--env", "shapes", "--episodes", "2", "--length", "3"]
 
 #: (id, argv after the command, expected fragments); {out} is a fresh folder, {file} a file
@@ -55,6 +56,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("compare-resamples-0", ["compare", "a", "b", "--resamples", "0"], ["--resamples", "got 0"]),
     ("compare-format", ["compare", "a", "b", "--format", "pdf"], ["invalid choice: 'pdf'"]),
     ("ls-unknown", ["ls", "widgets"], ["invalid choice: 'widgets'", "envs"]),
+    ("serve-port-high", [*SERVE, "--port", "70000"], ["--port", "between 0 and 65535", "70000"]),
+    ("serve-port-negative", [*SERVE, "--port", "-1"], ["--port", "between 0 and 65535", "-1"]),
+    ("serve-request-0", [*SERVE, "--max-request-mb", "0"], ["--max-request-mb", "> 0"]),
+    ("serve-states-0", [*SERVE, "--max-states", "0"], ["--max-states", ">= 1", "got 0"]),
+    ("serve-cuda", [*SERVE, "--device", "cuda"], ["device this machine has", "'cuda'"]),
+    ("serve-model-typo", ["serve", "--model", "copy-lst"], ["Unknown model 'copy-lst'"]),
     ("weights-unknown", ["weights", "path", "i3d-kinetic"], ["i3d-kinetic"]),
     (
         "tasks-import-context-0",
