@@ -107,3 +107,21 @@ def test_an_unwritable_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     locked.mkdir(mode=0o500)
     argv = [*EVAL, "--tasks", small_tasks(("small-rollout",))[0], "--out", str(locked / "r")]
     assert_refused(capsys, argv, ["--out", "not writable"])
+
+
+def test_an_unwritable_out_is_refused_even_for_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from panbench import preflight
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(
+        preflight.os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode)
+    )
+    argv = [*EVAL, "--tasks", small_tasks(("small-rollout",))[0], "--out", str(locked / "r")]
+    assert_refused(capsys, argv, ["--out", f"{locked} is not writable"])
+    assert not (locked / "r").exists()
