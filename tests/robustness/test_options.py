@@ -37,6 +37,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     ("evaluate-model-args-no-eq", [*EVAL, "--model-args", "seed"], ["key=value", "'seed'"]),
     ("evaluate-model-args-bad-map", [*EVAL, "--model-args", "{a: [1"], ["Expected a YAML/JSON"]),
+    (
+        "evaluate-model-arg-type",
+        ["evaluate", "--model", "random-action", "--model-args", "seed=abc"],
+        ["Model 'random-action' refused its arguments seed='abc'", "ValueError"],
+    ),
     ("evaluate-model-args-twice", [*EVAL, "--model-args", "a=1,a=2"], ["'a' is given twice"]),
     ("evaluate-task-typo", ["evaluate", "--model", "oracle", "--tasks", "agent-sm"], ["agent-sim"]),
     ("evaluate-judge-unknown", [*EVAL, "--judge", "gpt9"], ["gpt9"]),
