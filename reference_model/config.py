@@ -8,6 +8,7 @@ naming the file, the section and the closest known key, so a typo never trains t
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -405,6 +406,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{p}: expected a UTF-8 YAML training config, but {err}.") from err
     run = from_dict(RunConfig, data, str(p))
     run.model.validate(str(p))
+    _check_train_ranges(run.train, p)
     if run.data.source not in ("env", "folder"):
         raise ConfigError(
             f"{p}: expected data.source 'env' or 'folder', but got {run.data.source!r}."
@@ -417,6 +419,39 @@ def load_run_config(path: str | Path) -> RunConfig:
     if run.data.source == "folder" and not run.data.path:
         raise ConfigError(f"{p}: data.source is 'folder' but data.path is not set.")
     return run
+
+
+#: inclusive bounds (None: unbounded) of the numeric train.* settings
+_TRAIN_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "seed": (0, None),
+    "batch_size": (1, None),
+    "ae_steps": (0, None),
+    "steps": (0, None),
+    "warmup": (0, None),
+    "min_lr_ratio": (0, 1),
+    "weight_decay": (0, None),
+    "grad_clip": (0, None),
+    "ema_decay": (0, 1),
+    "log_every": (1, None),
+    "sample_every": (1, None),
+    "checkpoint_every": (1, None),
+    "num_threads": (0, None),
+}
+
+
+def _check_train_ranges(train: Any, where: Path) -> None:
+    """Refuses train.* settings out of range (a batch of 0, negative steps, a zero lr, ...)."""
+    for name in ("lr", "ae_lr"):
+        value = getattr(train, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"{where}: expected train.{name} > 0, but got {value!r}.")
+    for name, (low, high) in _TRAIN_RANGES.items():
+        value = getattr(train, name, None)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue  # types are checked when the config is read
+        if (low is not None and value < low) or (high is not None and value > high):
+            want = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+            raise ConfigError(f"{where}: expected train.{name} {want}, but got {value!r}.")
 
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"

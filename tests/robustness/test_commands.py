@@ -73,3 +73,32 @@ def test_bad_paths_are_refused_by_every_command(
     before = sorted(p.name for p in tmp_path.iterdir())
     assert_refused(capsys, argv, expected, code=code, out=tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "a refused command wrote"
+
+
+TINY = Path(__file__).resolve().parents[2] / "reference_model" / "configs" / "tiny.yaml"
+
+#: (id, (old, new) edit of the shipped tiny training config, expected fragments)
+TRAIN_EDITS: list[tuple[str, tuple[str, str], list[str]]] = [
+    ("batch-0", ("batch_size: 32", "batch_size: 0"), ["train.batch_size >= 1", "got 0"]),
+    ("steps-negative", ("steps: 1200", "steps: -5"), ["train.steps >= 0", "got -5"]),
+    ("lr-zero", ("lr: 1.0e-3", "lr: 0"), ["train.lr > 0", "got 0"]),
+    ("lr-text", ("lr: 1.0e-3", "lr: fast"), ["train.lr", "'fast'"]),
+    ("resolution-odd", ("resolution: 32", "resolution: 7"), ["resolution 7", "not divisible"]),
+    ("unknown-key", ("lr: 1.0e-3", "lr: 1.0e-3\n  lr_typo: 1"), ["'lr_typo'"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [pytest.param(x, e, id=i) for i, x, e in TRAIN_EDITS]
+)
+def test_bad_training_configs_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], expected: list[str]
+) -> None:
+    pytest.importorskip("diffusers")
+    text = TINY.read_text()
+    assert edit[0] in text
+    config = tmp_path / "tiny.yaml"
+    config.write_text(text.replace(*edit, 1))
+    out = tmp_path / "run"
+    assert_refused(capsys, ["train", "--config", str(config), "--out", str(out)], expected)
+    assert not out.exists()
