@@ -15,6 +15,7 @@ batch runs together, for speed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -435,7 +436,13 @@ class PanRefModel(WorldModel):
         self.steps_by_task = _steps_by_task(steps)
         self.steps = self.steps_by_task.get("default")
         self.guidance = None if guidance is None else float(guidance)
+        if self.guidance is not None and not (math.isfinite(self.guidance) and self.guidance >= 0):
+            raise ConfigError(
+                f"pan-ref: expected guidance to be a number >= 0 (1 = off), but got {guidance!r}."
+            )
         self.seed = int(seed)
+        if self.seed < 0:
+            raise ConfigError(f"pan-ref: expected seed >= 0, but got {seed!r}.")
         self.model = model.eval()
         self._rollouts = _rollouts_for(getattr(model, "recipe", None) or "")(self)
         self.spec = self._rollouts.spec()

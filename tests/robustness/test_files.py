@@ -123,6 +123,31 @@ def test_damaged_checkpoints_are_refused(
     assert not (ckpt / MARKER).exists(), "loading the checkpoint ran code from it"
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("guidance=nan", ["guidance to be a number >= 0", "nan"]),
+        ("guidance=-2", ["guidance to be a number >= 0", "-2"]),
+        ("seed=-1", ["seed >= 0", "-1"]),
+        ("steps=0", ["steps >= 1", "got 0"]),
+        ("micro_batch=0", ["micro_batch >= 1", "got 0"]),
+        ("mode=fast", ["mode= applies to open-weights"]),
+    ],
+)
+def test_bad_pan_ref_options_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    checkpoint: Path,
+    args: str,
+    expected: list[str],
+) -> None:
+    task = small_tasks(("small-rollout",))[0]
+    argv = ["evaluate", "--model", "pan-ref", "--model-args", f"path={checkpoint},{args}"]
+    out = tmp_path / "run"
+    assert_refused(capsys, [*argv, "--tasks", task, "--out", str(out)], expected, out=out)
+    assert not out.exists()
+
+
 def test_a_missing_checkpoint_folder_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
