@@ -122,6 +122,9 @@ class GuardedModel(WorldModel):
     def for_task(self, task: str) -> dict[str, Any]:
         return self._call("for_task", self.inner.for_task, task)
 
+    def identity(self) -> dict[str, Any]:
+        return self._call("identity", self.inner.identity)
+
     def __getattr__(self, name: str) -> Any:  # anything else an adapter offers (planners, ...)
         if name == "inner":
             raise AttributeError(name)
