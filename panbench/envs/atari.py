@@ -234,6 +234,9 @@ class AtariEnv(Env):
                 break
         return self._snapshot(float(reward), bool(ale.game_over()), state.t + 1, earlier)
 
+    def outcome(self, state: AtariState) -> tuple[float, bool]:
+        return float(state.reward), bool(state.terminal)
+
     # ----------------------------------------------------------------------------------- pixels
     def render(self, state: AtariState) -> np.ndarray:
         import cv2

@@ -201,3 +201,16 @@ def test_bad_options_are_refused(kwargs: dict, message: str) -> None:
 def test_a_bad_frame_is_refused() -> None:
     with pytest.raises(ConfigError, match="uint8 frame"):
         make("atari-pong").perceive(np.zeros((8, 8), dtype=np.uint8))
+
+
+def test_data_generate_writes_atari_episodes_with_truth(tmp_path) -> None:
+    from panbench.cli import main
+    from panbench.data.dataset import EpisodeDataset
+
+    out = tmp_path / "eps"
+    args = ["data", "generate", "--env", "atari-breakout", "--episodes", "2", "--length", "5"]
+    assert main([*args, "--out", str(out)]) in (0, None)
+    episode = EpisodeDataset(out)[0]
+    assert tuple(episode["frames"].shape) == (5, 64, 64, 3)
+    assert {"reward", "terminal", "ram_positions", "positions"} <= set(episode["states"])
+    assert all(a["text"] for a in episode["actions"])
