@@ -92,11 +92,11 @@ def perceive_objects(palette: Palette, frame: np.ndarray) -> dict[str, np.ndarra
     present = np.zeros(k_total, dtype=bool)
     slot = 0
     for k, cat in enumerate(game.categories):
-        masks = (
-            [nearest == m for m in palette.members[k]]
-            if cat.by_colour
-            else [np.isin(nearest, palette.members[k])]
-        )
+        members = palette.members[k]
+        if cat.by_colour or len(members) == 1:
+            masks = [nearest == m for m in members]
+        else:
+            masks = [np.isin(nearest, members)]
         found = [
             c
             for mask in masks
@@ -125,12 +125,12 @@ def _components(
         return []
     grown = ndimage.binary_dilation(mask, _EIGHT, iterations=join) if join else mask
     labels, n = ndimage.label(grown, structure=_EIGHT)
-    flat = np.where(mask, labels, 0).ravel()
-    area = np.bincount(flat, minlength=n + 1)[1:].astype(np.float64)
-    cols = np.tile(np.arange(mask.shape[1], dtype=np.float64), mask.shape[0])
-    rows = np.repeat(np.arange(mask.shape[0], dtype=np.float64), mask.shape[1])
-    sx = np.bincount(flat, weights=cols, minlength=n + 1)[1:]
-    sy = np.bincount(flat, weights=rows, minlength=n + 1)[1:]
+    idx = np.flatnonzero(mask)
+    lab = labels.ravel()[idx]
+    width = mask.shape[1]
+    area = np.bincount(lab, minlength=n + 1)[1:].astype(np.float64)
+    sx = np.bincount(lab, weights=(idx % width).astype(np.float64), minlength=n + 1)[1:]
+    sy = np.bincount(lab, weights=(idx // width).astype(np.float64), minlength=n + 1)[1:]
     keep = (area >= max(min_area, MIN_PIXELS)) & (area <= max_area)
     return [(sx[i] / area[i], sy[i] / area[i], area[i]) for i in np.flatnonzero(keep)]
 
