@@ -99,8 +99,8 @@ GAMES: dict[str, Game] = {
             rows=(34, 194),
             background=((144, 72, 17),),
             categories=(
-                Category("player", ((92, 186, 92),), 1, ("Player",), min_area=8),
-                Category("enemy", ((213, 130, 74),), 1, ("Enemy",), min_area=8),
+                Category("player", ((92, 186, 92),), 1, ("Player",), min_area=8, max_area=130),
+                Category("enemy", ((213, 130, 74),), 1, ("Enemy",), min_area=8, max_area=130),
                 Category("ball", ((236, 236, 236),), 1, ("Ball",), min_area=1, max_area=16),
             ),
             player="the green paddle",
@@ -115,7 +115,7 @@ GAMES: dict[str, Game] = {
             rows=(93, 195),
             background=((0, 0, 0), (142, 142, 142)),
             categories=(
-                Category("player", ((200, 72, 72),), 1, ("Player",), min_area=24),
+                Category("player", ((200, 72, 72),), 1, ("Player",), min_area=24, max_area=130),
                 Category("ball", ((200, 72, 72),), 1, ("Ball",), min_area=1, max_area=12),
             ),
             player="the paddle",
@@ -129,8 +129,8 @@ GAMES: dict[str, Game] = {
             rows=(36, 178),
             background=((110, 156, 66),),
             categories=(
-                Category("player", ((214, 214, 214),), 1, ("Player",), min_area=40),
-                Category("enemy", ((0, 0, 0),), 1, ("Enemy",), min_area=40),
+                Category("player", ((214, 214, 214),), 1, ("Player",), min_area=40, max_area=900),
+                Category("enemy", ((0, 0, 0),), 1, ("Enemy",), min_area=40, max_area=900),
             ),
             player="the white boxer",
             moves=_LRUD,
@@ -143,7 +143,7 @@ GAMES: dict[str, Game] = {
             rows=(15, 196),
             background=((142, 142, 142), (170, 170, 170), (214, 214, 214), (0, 0, 0)),
             categories=(
-                Category("chicken", ((252, 252, 84),), 2, ("Chicken",), min_area=12),
+                Category("chicken", ((252, 252, 84),), 2, ("Chicken",), min_area=12, max_area=100),
                 Category(
                     "car",
                     (
@@ -161,6 +161,7 @@ GAMES: dict[str, Game] = {
                     10,
                     ("Car",),
                     min_area=12,
+                    max_area=160,
                     by_colour=True,
                 ),
             ),
@@ -174,13 +175,14 @@ GAMES: dict[str, Game] = {
             rows=(0, 172),
             background=((0, 28, 136), (228, 111, 111)),
             categories=(
-                Category("player", ((210, 164, 74),), 1, ("Player",), min_area=10),
+                Category("player", ((210, 164, 74),), 1, ("Player",), min_area=10, max_area=180),
                 Category(
                     "ghost",
                     ((180, 122, 48), (84, 184, 153), (198, 89, 179), (200, 72, 72), (66, 114, 194)),
                     4,
                     ("Ghost",),
                     min_area=10,
+                    max_area=180,
                     by_colour=True,
                 ),
             ),
@@ -195,8 +197,8 @@ GAMES: dict[str, Game] = {
             rows=(20, 196),
             background=((0, 0, 0), (80, 89, 22)),
             categories=(
-                Category("player", ((50, 132, 50),), 1, ("Player",), min_area=20),
-                Category("shield", ((181, 83, 40),), 3, ("Shield",), min_area=6),
+                Category("player", ((50, 132, 50),), 1, ("Player",), min_area=20, max_area=140),
+                Category("shield", ((181, 83, 40),), 3, ("Shield",), min_area=6, max_area=300),
                 Category("alien", ((134, 134, 29),), 36, ("Alien",), min_area=10, max_area=120),
                 Category("bullet", ((142, 142, 142),), 3, ("Bullet",), min_area=1, max_area=20),
             ),
@@ -211,16 +213,21 @@ GAMES: dict[str, Game] = {
             rows=(46, 142),
             background=((0, 28, 136),),
             categories=(
-                Category("player", ((187, 187, 53),), 1, ("Player",), min_area=20),
+                Category("player", ((187, 187, 53),), 1, ("Player",), min_area=20, max_area=350),
                 Category(
                     "shark",
                     ((92, 186, 92), (198, 108, 58), (160, 171, 79), (72, 160, 72), (198, 89, 179)),
                     12,
                     ("Shark",),
                     min_area=10,
+                    max_area=150,
                 ),
-                Category("submarine", ((170, 170, 170),), 12, ("Submarine",), min_area=10),
-                Category("diver", ((66, 72, 200),), 4, ("Diver",), min_area=4, join=1),
+                Category(
+                    "submarine", ((170, 170, 170),), 12, ("Submarine",), min_area=10, max_area=200
+                ),
+                Category(
+                    "diver", ((66, 72, 200),), 4, ("Diver",), min_area=4, max_area=200, join=1
+                ),
             ),
             player="the submarine",
             moves=_LRUD,
@@ -243,8 +250,15 @@ GAMES: dict[str, Game] = {
                 (127, 92, 213),
             ),
             categories=(
-                Category("player", ((187, 187, 53),), 1, ("Player",), min_area=20),
-                Category("enemy", ((228, 111, 111), (184, 50, 50)), 8, ("Enemy",), min_area=10),
+                Category("player", ((187, 187, 53),), 1, ("Player",), min_area=20, max_area=200),
+                Category(
+                    "enemy",
+                    ((228, 111, 111), (184, 50, 50)),
+                    8,
+                    ("Enemy",),
+                    min_area=10,
+                    max_area=200,
+                ),
             ),
             player="Asterix",
             moves=_LRUD,

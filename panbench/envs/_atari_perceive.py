@@ -153,7 +153,7 @@ def ram_objects(module: Any, game: Game, ram: np.ndarray) -> list[tuple[str, tup
     as_int = np.asarray(ram, dtype=np.int64)
     module._detect_objects_ram(objects, as_int, False)
     module._detect_objects_ram(objects, as_int, False)
-    out = []
+    out: list[tuple[str, tuple[int, ...]]] = []
     for obj in objects:
         if obj is None or not obj or not getattr(obj, "visible", True):
             continue
@@ -177,21 +177,21 @@ def ram_slots(game: Game, objects: Sequence[tuple[str, tuple[int, ...]]]) -> dic
     present = np.zeros(k_total, dtype=bool)
     slot = 0
     for cat in game.categories:
-        mine = []
+        mine: list[tuple[float, ...]] = []
         for name, (x, y, w, h) in objects:
-            cy = y + h / 2
-            inside = game.rows[0] <= cy < game.rows[1] and game.cols[0] <= x + w / 2 < game.cols[1]
+            cx, cy = x + w / 2, y + h / 2
+            inside = game.rows[0] <= cy < game.rows[1] and game.cols[0] <= cx < game.cols[1]
             if name in cat.ram and inside and w > 0 and h > 0:
-                mine.append((x + w / 2, cy, x, y, w, h))
+                mine.append((cx, cy, x, y, w, h))
         mine.sort(key=lambda o: (o[1], o[0]))
         distinct: list[tuple[float, ...]] = []
         for o in mine:
             if all(_iou(o[2:], d[2:]) < SAME_OBJECT_IOU for d in distinct):
                 distinct.append(o)
-        for i, (cx, cy, x, y, w, h) in enumerate(distinct[: cat.count]):
-            positions[slot + i] = (cx, cy)
-            sizes[slot + i] = w * h
-            boxes[slot + i] = (x, y, w, h)
+        for i, o in enumerate(distinct[: cat.count]):
+            positions[slot + i] = o[:2]
+            sizes[slot + i] = o[4] * o[5]
+            boxes[slot + i] = o[2:]
             present[slot + i] = True
         slot += cat.count
     return {"positions": positions, "sizes": sizes, "present": present, "boxes": boxes}
