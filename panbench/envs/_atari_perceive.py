@@ -1,9 +1,11 @@
 """Atari objects from pixels (a tolerant palette detector) and from RAM (OCAtari), in slots.
 
 Perception works on frames at any size a model produces (native 210x160, squashed to 64x64,
-blurred, noisy): every pixel of the game's playfield rows is classified to the nearest colour of
-the game's palette (its background colours and its object colours from OCAtari's colour tables);
-a pixel farther than :data:`COLOUR_THRESHOLD` (Euclidean RGB distance) from every palette colour
+blurred, noisy): every pixel of the game's playfield rows is classified by the game's palette
+(its background colours and its object colours from OCAtari's colour tables), as the nearest
+blend of a background colour and a palette colour (blur and downscaling blend an object's edge
+with what lies behind it), belonging to the palette colour when it makes up at least half of the
+blend; a pixel farther than :data:`COLOUR_THRESHOLD` (Euclidean RGB distance) from every blend
 is left unclassified. The pixels of each object category form 8-connected components; a component
 counts when its area, scaled back to native pixels, is in the category's range (and at least
 :data:`MIN_PIXELS` frame pixels). A category's largest components fill its slots, which are then
@@ -39,6 +41,12 @@ SAME_OBJECT_IOU = 0.5
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
+def _codes(rgb: np.ndarray) -> np.ndarray:
+    """int64 [...]: one code per colour of uint8 [..., 3]."""
+    x = rgb.astype(np.int64)
+    return (x[..., 0] << 16) | (x[..., 1] << 8) | x[..., 2]
+
+
 class Palette:
     """A game's palette, built once per game.
 
@@ -58,17 +66,48 @@ class Palette:
         self.members = [
             np.asarray([colours.index(c) for c in cat.colours]) for cat in game.categories
         ]
-        self._sq = (self.colours**2).sum(axis=1)
+        self._bg = self.colours[: len(game.background)]
+        # every (background b, palette colour c) blend: direction c - b and its squared length
+        self._dirs = self.colours[None, :, :] - self._bg[:, None, :]  # [Nb, P, 3]
+        self._len2 = np.maximum((self._dirs**2).sum(axis=-1), 1e-6)  # [Nb, P]
+        codes = _codes(np.asarray(colours, dtype=np.uint8))
+        self._order = np.argsort(codes)
+        self._sorted_codes = codes[self._order]
 
     def classify(self, pixels: np.ndarray) -> np.ndarray:
-        """The nearest palette index of each pixel of uint8 [H, W, 3]; -1 where none is within
-        :data:`COLOUR_THRESHOLD`."""
-        x = pixels.reshape(-1, 3).astype(np.float32)
-        # squared distances by the expansion |x|^2 - 2 x.c + |c|^2 (one matrix product)
-        d2 = (x * x).sum(axis=1, keepdims=True) - 2.0 * (x @ self.colours.T) + self._sq
-        nearest = d2.argmin(axis=1)
-        ok = d2[np.arange(len(x)), nearest] <= COLOUR_THRESHOLD**2
-        return np.where(ok, nearest, -1).reshape(pixels.shape[:2])
+        """The palette index of each pixel of uint8 [H, W, 3]; -1 where nothing explains it.
+
+        A pixel is explained as a blend ``b + a (c - b)`` of a background colour b and a palette
+        colour c, ``a`` in [0, 1] (what blur and downscaling make of an object's edge); the blend
+        nearest to the pixel wins, and the pixel is c when ``a >= 0.5``, else b. A pixel farther
+        than :data:`COLOUR_THRESHOLD` from every blend is unclassified. An exact palette colour
+        is its own blend with ``a = 1`` (or 0), so native frames classify exactly.
+        """
+        flat = pixels.reshape(-1, 3)
+        codes = _codes(flat)
+        at = np.minimum(np.searchsorted(self._sorted_codes, codes), len(self._sorted_codes) - 1)
+        exact = self._sorted_codes[at] == codes
+        out = np.where(exact, self._order[at], -1)
+        if exact.all():  # flat regions keep their exact colours: only blends need the model
+            return out.reshape(pixels.shape[:2])
+        rest = np.flatnonzero(~exact)
+        out[rest] = self._blend(flat[rest].astype(np.float32))
+        return out.reshape(pixels.shape[:2])
+
+    def _blend(self, x: np.ndarray) -> np.ndarray:
+        """Labels of float32 [N, 3] pixels by their nearest background blend (see classify)."""
+        xb = x[:, None, :] - self._bg[None, :, :]  # [N, Nb, 3]
+        proj = np.einsum("nbk,bpk->nbp", xb, self._dirs)  # [N, Nb, P]
+        a = np.clip(proj / self._len2, 0.0, 1.0)
+        r2 = (xb * xb).sum(axis=-1)[:, :, None] - 2.0 * a * proj + a * a * self._len2
+        n_col = self._len2.shape[1]
+        best = r2.reshape(len(x), -1).argmin(axis=1)
+        rows = np.arange(len(x))
+        b_idx, c_idx = np.divmod(best, n_col)
+        blend = a.reshape(len(x), -1)[rows, best]
+        label = np.where(blend >= 0.5, c_idx, b_idx)
+        ok = r2.reshape(len(x), -1)[rows, best] <= COLOUR_THRESHOLD**2
+        return np.where(ok, label, -1)
 
 
 def perceive_objects(palette: Palette, frame: np.ndarray) -> dict[str, np.ndarray]:
