@@ -14,9 +14,13 @@ CONSTRAINTS = ["-c", "constraints/cpu.txt"]
 PYTHON = os.environ.get("PANBENCH_NOX_PYTHON")  # None: the interpreter running nox
 
 
-def _install(session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data,serve") -> None:
+def _install(session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data,serve,atari") -> None:
     # Constrained so pip takes the CPU torch wheel instead of the multi-GB CUDA build.
     session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+    if "atari" in extras.split(","):
+        # OCAtari's metadata pins numpy<2 (and GUI packages); the parts panbench imports run on
+        # numpy 2, and the `atari` extra brings what they import, so it goes in without its deps.
+        session.install(*CONSTRAINTS, "--no-deps", "ocatari")
 
 
 @nox.session(python=PYTHON)

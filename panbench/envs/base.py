@@ -241,6 +241,11 @@ class Env(ABC):
             )
         return frame
 
+    def outcome(self, state: State) -> tuple[float, bool] | None:
+        """(reward of the step that led to ``state``, whether the episode is over) for envs
+        with rewards (the Atari games); None for envs without (the default)."""
+        return None
+
     # ----------------------------------------------------------------------------------- goals
     def goals(self) -> list[str]:
         """Names of the goals this env defines (empty for envs without goals)."""

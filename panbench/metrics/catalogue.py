@@ -128,6 +128,16 @@ _GROUNDED: tuple[MetricInfo, ...] = (
         range=_FRACTION,
     ),
     MetricInfo(
+        "invention_rate",
+        "Fraction of the entities a predicted frame shows that are truly absent (invented).",
+        False,
+        "fraction",
+        "grounded",
+        True,
+        function=f"{_M}.grounded:invention_rate",
+        range=_FRACTION,
+    ),
+    MetricInfo(
         "presence_accuracy",
         "Object permanence: fraction of entity slots whose presence matches the truth.",
         True,
@@ -354,8 +364,35 @@ _PHYSICS: tuple[MetricInfo, ...] = (
     ),
 )
 
+_O = f"{_M}.outcome"
+_OUTCOME: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "reward_sign_accuracy",
+        "Steps whose predicted reward has the emulator's reward sign (models that predict rewards).",
+        True,
+        "fraction",
+        "outcome",
+        True,
+        function=f"{_O}:reward_sign_agreement",
+        range=_FRACTION,
+        headline_divisor=1.0,
+    ),
+    MetricInfo(
+        "terminal_f1",
+        "F1 of the predicted episode-end flags over an episode's steps (1 when neither ends).",
+        True,
+        "fraction",
+        "outcome",
+        False,
+        function=f"{_O}:terminal_f1",
+        range=_FRACTION,
+        headline_divisor=1.0,
+    ),
+)
+
 METRICS: tuple[MetricInfo, ...] = (
     *_FRAME,
+    *_OUTCOME,
     *_GROUNDED,
     *_PHYSICS,
     *_CHOICE_AND_JUDGED,

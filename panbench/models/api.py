@@ -49,6 +49,9 @@ class ModelSpec:
         frames_per_step: frames returned by each ``step`` (k).
         privileged: True for baselines that read the true simulator (``oracle``,
             ``random-action``); such models receive ``Context.env`` and ``Context.states``.
+        predicts_rewards: True if the model also predicts each step's reward and terminal flag
+            (:meth:`WorldModel.outcomes`); tasks with reward metrics score only such models and
+            mark the others "n/a".
     """
 
     name: str
@@ -57,6 +60,7 @@ class ModelSpec:
     context_frames: int | None = None
     frames_per_step: int = 1
     privileged: bool = False
+    predicts_rewards: bool = False
 
     def __post_init__(self) -> None:
         # Adapters often write action_space="text"; accept the plain value, refuse anything else
@@ -91,6 +95,7 @@ class ModelSpec:
             "context_frames": self.context_frames,
             "frames_per_step": self.frames_per_step,
             "privileged": self.privileged,
+            "predicts_rewards": self.predicts_rewards,
         }
 
 
@@ -152,6 +157,18 @@ class WorldModel(ABC):
             The new state and the new frames, uint8 [B, k, H, W, 3] with k = frames_per_step and
             H = W = the model's resolution.
         """
+
+    def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The reward and terminal flag the model predicts for its last step, per rollout.
+
+        Only called on models whose spec declares ``predicts_rewards``.
+
+        Returns:
+            (rewards float [B], terminals bool [B]).
+        """
+        raise ContractError(
+            f"Model {self.spec.name!r} declares predicts_rewards but does not implement outcomes()."
+        )
 
     def clone(self, state: Any) -> Any:
         """Returns an independent copy of ``state`` so a rollout can be branched."""
