@@ -14,7 +14,9 @@ CONSTRAINTS = ["-c", "constraints/cpu.txt"]
 PYTHON = os.environ.get("PANBENCH_NOX_PYTHON")  # None: the interpreter running nox
 
 
-def _install(session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data,serve,atari") -> None:
+def _install(
+    session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data,serve,atari"
+) -> None:
     # Constrained so pip takes the CPU torch wheel instead of the multi-GB CUDA build.
     session.install(*CONSTRAINTS, "-e", f".[{extras}]")
     if "atari" in extras.split(","):
