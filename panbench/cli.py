@@ -550,6 +550,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.device:
         parts += ["--device", args.device]
     command = shlex.join(parts)
+    from panbench.train_notes import warn_after, warn_before
+
+    warn_before(args.config, args.max_steps, _console(stderr=True))
     model_dir = train_reference_model(
         args.config,
         args.out,
@@ -560,6 +563,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         console=_console(),
     )
     _console().print(f"model written to {model_dir}")
+    warn_after(model_dir, _console(stderr=True))
     return 0
 
 
@@ -737,7 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_judges,
     ):
         add(sub)
-    return parser
+    from panbench.cli_help import decorate
+
+    return decorate(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
