@@ -450,26 +450,31 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_weights_list(args: argparse.Namespace) -> int:
+    from panbench.report import human_size
     from panbench.weights import describe, weights_dir
 
     rows = describe(verify_files=args.verify)
-    columns = ["name", "status", "size", "licence", "sha256", "source"]
+    marks = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
     _table(
         "weights",
-        columns,
+        ["name", "status", "size", "licence", "sha256", "from"],
         [
             [
                 r["name"],
-                r["status"],
-                r["size"] or "?",
+                marks.get(r["status"], f"[green]{r['status']}[/]"),
+                human_size(r["size"]),
                 r["licence"],
-                r["sha256"][:16] + "…",
+                r["sha256"][:12],
                 r["source"],
             ]
             for r in rows
         ],
     )
-    _console().print(f"cache: {weights_dir()}")
+    console = _console()
+    console.print(f"cache: {weights_dir()}", soft_wrap=True)
+    missing = [r["name"] for r in rows if r["status"] == "missing"]
+    if missing:
+        console.print(f"get a missing file: panbench weights pull {missing[0]}", soft_wrap=True)
     return 0
 
 

@@ -273,7 +273,6 @@ def evaluate(
     pending: dict[str, int] = {}
     for task in specs:
         entry, waiting = _run_task(run, task, protocols[task.name], envs[task.name])
-        run.reporter.overall_advance(1)
         if waiting:
             pending[task.name] = waiting  # merged on the rerun that brings the judgements
         elif entry is not None:

@@ -136,7 +136,7 @@ class Reporter:
         from rich.markup import escape
 
         target = self._bars.console if self._bars is not None else self.console
-        target.print(escape(text), soft_wrap=True)
+        target.print(escape(text), soft_wrap=True, highlight=False)
 
     @contextmanager
     def task(
@@ -159,7 +159,7 @@ class Reporter:
         if reused:
             self.say(f"{label}: resuming, reused {reused} of {total} {unit} finished earlier")
         if self.live:
-            with self._live_task(label, count) as advance:
+            with self._live_task(label, count, unit) as advance:
                 yield advance
         else:
             with self._plain_task(label, count, unit) as advance:
@@ -189,18 +189,24 @@ class Reporter:
         self._bars.start()
 
     @contextmanager
-    def _live_task(self, label: str, count: _Count) -> Iterator[Callable[[int], None]]:
+    def _live_task(self, label: str, count: _Count, unit: str) -> Iterator[Callable[[int], None]]:
         own = self._bars is None
         self._start_bars()
         bars = self._bars
         tid = bars.add_task(label, total=count.total, completed=count.done)
+
+        def advance(k: int) -> None:
+            count.done += k
+            bars.advance(tid, k)
+
         try:
-            yield lambda k: bars.advance(tid, k)
+            yield advance
         finally:
             if own:
                 self.close()
-            else:  # the overall bar stays; a finished task's bar gives its line back
+            else:  # the overall bar stays; a finished task leaves one line in its place
                 bars.remove_task(tid)
+                self.say(f"{label}: {count.line(unit)}")
 
     @contextmanager
     def _plain_task(self, label: str, count: _Count, unit: str) -> Iterator[Callable[[int], None]]:

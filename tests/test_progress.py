@@ -109,3 +109,19 @@ def test_evaluate_logs_progress_and_resume(tmp_path: Path) -> None:
     console, buffer = _log()
     evaluate("copy-last", out=tmp_path / "run", tasks=tasks, limit=3, console=console)
     assert "resuming, reused 3 of 3 episodes finished earlier" in buffer.getvalue()
+
+
+def test_a_terminal_keeps_the_overall_bar_and_a_line_per_finished_task() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, force_terminal=True)
+    reporter = Reporter(console, interval=10)
+    reporter.overall(2, "models")
+    for model in ("a", "b"):
+        with reporter.task(model, "t", total=3) as advance:
+            advance(3)
+        reporter.overall_advance()
+    reporter.close()
+    text = buffer.getvalue()
+    assert "overall (models)" in text
+    assert re.search(r"a · t: 3/3 episodes, elapsed \ds", text)
+    assert re.search(r"b · t: 3/3 episodes, elapsed \ds", text)
