@@ -687,18 +687,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 # ============================================================================================ plot
 def _add_plot(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="comparison figures (PNG and SVG) from results folders")
+    p = sub.add_parser("plot", help="comparison figures (PNG, SVG, PDF) from results folders")
     p.add_argument("results", type=Path, nargs="+", help="results folders of one suite")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", default="png,svg", help="png, svg or png,svg (default)")
+    p.add_argument(
+        "--format", default="png,svg", help="comma-separated, of png (300 dpi), svg and pdf"
+    )
     p.set_defaults(func=_cmd_plot)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from panbench.plots import load_runs, plot_results
+    from panbench.plots import load_runs, load_samples, plot_results
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    written = plot_results(load_runs(args.results), args.out, formats=formats)
+    runs, samples = load_runs(args.results), load_samples(args.results)
+    written = plot_results(runs, args.out, formats=formats, samples=samples)
     _console().print(f"wrote {len(written)} figures to {args.out}")
     return 0
 
