@@ -492,26 +492,31 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_weights_list(args: argparse.Namespace) -> int:
+    from panbench.report import human_size
     from panbench.weights import describe, weights_dir
 
     rows = describe(verify_files=args.verify)
-    columns = ["name", "status", "size", "licence", "sha256", "source"]
+    marks = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
     _table(
         "weights",
-        columns,
+        ["name", "status", "size", "licence", "sha256", "from"],
         [
             [
                 r["name"],
-                r["status"],
-                r["size"] or "?",
+                marks.get(r["status"], f"[green]{r['status']}[/]"),
+                human_size(r["size"]),
                 r["licence"],
-                r["sha256"][:16] + "…",
+                r["sha256"][:12],
                 r["source"],
             ]
             for r in rows
         ],
     )
-    _console().print(f"cache: {weights_dir()}")
+    console = _console()
+    console.print(f"cache: {weights_dir()}", soft_wrap=True)
+    missing = [r["name"] for r in rows if r["status"] == "missing"]
+    if missing:
+        console.print(f"get a missing file: panbench weights pull {missing[0]}", soft_wrap=True)
     return 0
 
 
@@ -592,6 +597,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.device:
         parts += ["--device", args.device]
     command = shlex.join(parts)
+    from panbench.train_notes import warn_after, warn_before
+
+    warn_before(args.config, args.max_steps, _console(stderr=True))
     model_dir = train_reference_model(
         args.config,
         args.out,
@@ -602,6 +610,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         console=_console(),
     )
     _console().print(f"model written to {model_dir}")
+    warn_after(model_dir, _console(stderr=True))
     return 0
 
 
@@ -726,18 +735,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 # ============================================================================================ plot
 def _add_plot(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="comparison figures (PNG and SVG) from results folders")
+    p = sub.add_parser("plot", help="comparison figures (PNG, SVG, PDF) from results folders")
     p.add_argument("results", type=Path, nargs="+", help="results folders of one suite")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", default="png,svg", help="png, svg or png,svg (default)")
+    p.add_argument(
+        "--format", default="png,svg", help="comma-separated, of png (300 dpi), svg and pdf"
+    )
     p.set_defaults(func=_cmd_plot)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from panbench.plots import load_runs, plot_results
+    from panbench.plots import load_runs, load_samples, plot_results
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    written = plot_results(load_runs(args.results), args.out, formats=formats)
+    runs, samples = load_runs(args.results), load_samples(args.results)
+    written = plot_results(runs, args.out, formats=formats, samples=samples)
     _console().print(f"wrote {len(written)} figures to {args.out}")
     return 0
 
@@ -786,7 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_serve,
     ):
         add(sub)
-    return parser
+    from panbench.cli_help import decorate
+
+    return decorate(parser)
 
 
 def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:

@@ -703,6 +703,7 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     Raises:
         SubmissionError: a stored submission no longer verifies (nothing is written).
     """
+    from panbench.figure_data import parse_jsonl
     from panbench.io import atomic_write_text
     from panbench.plots import plot_results
 
@@ -720,7 +721,11 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     if subs:
         ordered = {s.name: s for s in subs}
         runs = [(n, ordered[n].results) for n in df["name"]]
-        written += plot_results(runs, plots_dir, tasks=tasks)
+        samples = [
+            {t: parse_jsonl(text) for t, text in ordered[n].samples.items()} for n in df["name"]
+        ]
+        # The page shows the SVGs; the PNGs are previews, so screen resolution keeps them small.
+        written += plot_results(runs, plots_dir, tasks=tasks, samples=samples, dpi=120)
     svgs = [p.relative_to(root).as_posix() for p in written if p.suffix == ".svg"]
 
     csv = df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
