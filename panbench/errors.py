@@ -27,3 +27,8 @@ class DataError(PanbenchError):
 
 class ContractError(PanbenchError):
     """A component broke its interface contract (wrong shape, dtype, range, NaN, ...)."""
+
+
+class ActionSpaceError(ConfigError):
+    """A model cannot consume a task's actions (e.g. a continuous model on an env without an
+    action space, or vectors of another dimension); ``panbench evaluate`` exits 2 on it."""

@@ -257,6 +257,10 @@ def evaluate(
             f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
         )
     wm = load_model(model, model_args).to(device)
+    from panbench.models.api import check_action_space
+
+    for task in specs:  # before anything is written: a mismatch is the user's input, not a run
+        check_action_space(wm.spec, envs[task.name], task.name)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
     store = SampleStore(out / "samples")
     if dist.is_main:

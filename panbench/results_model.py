@@ -210,6 +210,8 @@ class ModelSpecInfo:
     context_frames: int | None
     frames_per_step: int
     privileged: bool
+    #: continuous models' action vector length (absent from files of other models)
+    action_dim: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], at: FieldPath) -> ModelSpecInfo:
@@ -220,6 +222,7 @@ class ModelSpecInfo:
             _count(data, "context_frames", at, 1, nullable=True),
             _count(data, "frames_per_step", at, 1),
             _typed(data, "privileged", at, (bool,)),
+            _count(data, "action_dim", at, 1, nullable=True) if "action_dim" in data else None,
         )
 
 

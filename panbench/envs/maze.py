@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panbench.envs._grid import TileSheet, check_seed, paint, tile_size
-from panbench.envs.base import Action, Env, Observation
+from panbench.envs.base import Action, Env, Observation, VectorSpace
 from panbench.errors import ConfigError, UnknownNameError
 from panbench.registry import did_you_mean
 
@@ -34,6 +34,9 @@ MOVES: tuple[tuple[str, int, int], ...] = (
     ("east", 0, 1),
     ("west", 0, -1),
 )
+
+#: the vector form of the moves: (dx, dy), each in [-1, 1]
+_MOVE_SPACE = VectorSpace(low=(-1.0, -1.0), high=(1.0, 1.0))
 
 #: the only goal of the maze
 REACH_GOAL = "reach-goal"
@@ -205,6 +208,12 @@ class MazeEnv(Env):
     @property
     def num_actions(self) -> int:
         return len(MOVES)
+
+    @property
+    def action_space(self) -> VectorSpace:
+        """The moves' vector form: (dx, dy) in [-1, 1]^2; a vector commands the nearest move
+        (:meth:`Env.vector_action`), so continuous-action models can run maze tasks."""
+        return _MOVE_SPACE
 
     def actions(self, state: MazeState) -> list[Action]:
         return list(self._actions)
