@@ -20,6 +20,7 @@ ENVS.register("bounce", "panbench.envs.bounce:BounceEnv")
 ENVS.register("maze", "panbench.envs.maze:MazeEnv")
 ENVS.register("blocks", "panbench.envs.blocks:BlocksEnv")
 ENVS.register("table3d", "panbench.envs.table3d:Table3DEnv")
+ENVS.register("pusht", "panbench.envs.pusht:PushTEnv")
 
 
 def make(name: str, resolution: int = 64, **kwargs: Any) -> Env:
