@@ -237,9 +237,9 @@ class PushTEnv(Env):
         from shapely.geometry import MultiPolygon, Point, Polygon
 
         body = MultiPolygon([Polygon(p) for p in t_polygons(*block, angle)])
-        while True:  # the agent anywhere in gym-pusht's start range, clear of the block
-            agent = (float(rng.integers(50, 450)), float(rng.integers(50, 450)))
-            if body.distance(Point(agent)) > _AGENT_RADIUS + 5:
+        while True:  # the agent 5 to 60 units clear of the block
+            agent = (float(rng.uniform(80, 432)), float(rng.uniform(80, 432)))
+            if 5 < body.distance(Point(agent)) - _AGENT_RADIUS < 60:
                 break
         state = PushTState(agent, (0.0, 0.0), block, _wrap(angle), (0.0, 0.0), 0.0)
         return state
