@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("gym_pusht")
 
-from panbench.harness import evaluate  # noqa: E402
-from panbench.results import validate_results  # noqa: E402
+from panbench.harness import evaluate
+from panbench.results import validate_results
 
 ADAPTERS = "tests.models.adapters"
 
