@@ -39,6 +39,9 @@ WORLD = 512.0
 #: gym-pusht's goal pose (x, y, angle) and success threshold on coverage
 GOAL = (256.0, 256.0, math.pi / 4)
 SUCCESS_THRESHOLD = 0.95
+#: weight of the agent's distance to the T in ``goal_distance`` (a planning cost that is flat
+#: while the agent is away from the T gives a planner nothing to follow)
+APPROACH_WEIGHT = 0.1
 #: the T in the block's body frame (gym-pusht's ``add_tee`` with scale 30, length 4)
 _BAR = ((-60.0, 0.0), (60.0, 30.0))  # (x0, y0), (x1, y1)
 _STEM = ((-15.0, 30.0), (15.0, 120.0))
@@ -159,9 +162,9 @@ class PushTEnv(Env):
         angle: float64 [1], the T's angle in radians, in (-pi, pi].
         coverage: float64 [1], the fraction of the goal T covered (gym-pusht's measure).
 
-    Goal ``"push-t"``: coverage above gym-pusht's success threshold (0.95).
-    :meth:`goal_distance` is the mean distance in pixels between the T's eight corners and the
-    goal's, 0 once the goal is reached.
+    Goal ``"push-t"``: coverage above ``success_threshold`` (gym-pusht's 0.95 by default).
+    :meth:`goal_distance` is, in pixels, the mean distance between the T's eight corners and the
+    goal's plus 0.1 times the gap between the agent and the T, 0 once the goal is reached.
 
     Args:
         resolution: frame side in pixels (multiples of 8, 32 to 512; gym-pusht renders 96).
@@ -171,6 +174,7 @@ class PushTEnv(Env):
             and ``max_rotation`` degrees of its angle, the agent anywhere clear of the block;
             the short-horizon starts planning tasks use.
         max_rotation: see ``max_offset`` (degrees).
+        success_threshold: the coverage above which the goal is reached (gym-pusht's 0.95).
     """
 
     name: ClassVar[str] = "pusht"
@@ -183,8 +187,18 @@ class PushTEnv(Env):
         move_scale: float = 100.0,
         max_offset: float | None = None,
         max_rotation: float = 30.0,
+        success_threshold: float = SUCCESS_THRESHOLD,
     ) -> None:
         super().__init__(resolution)
+        if (
+            isinstance(success_threshold, bool)
+            or not isinstance(success_threshold, (int, float))
+            or not 0.5 <= success_threshold < 1.0
+        ):
+            raise ConfigError(
+                f"Expected success_threshold in [0.5, 1), but got {success_threshold!r}."
+            )
+        self.success_threshold = float(success_threshold)
         for label, value, lo, hi in (
             ("move_scale", move_scale, 1.0, 512.0),
             ("max_rotation", max_rotation, 0.0, 180.0),
@@ -209,7 +223,10 @@ class PushTEnv(Env):
         self.max_offset = None if max_offset is None else float(max_offset)
         self.max_rotation = float(max_rotation)
         self._record_config(
-            move_scale=self.move_scale, max_offset=self.max_offset, max_rotation=self.max_rotation
+            move_scale=self.move_scale,
+            max_offset=self.max_offset,
+            max_rotation=self.max_rotation,
+            success_threshold=self.success_threshold,
         )
         self.num_entities = 2
         self._sim = _gym_pusht()(obs_type="state")
@@ -380,17 +397,30 @@ class PushTEnv(Env):
 
     def goal_reached(self, state: PushTState, goal: Any = None) -> bool:
         self._check_goal(goal)
-        return coverage(*state.block, state.angle) > SUCCESS_THRESHOLD
+        return coverage(*state.block, state.angle) > self.success_threshold
 
     def goal_distance(self, obs: Observation, goal: Any = None) -> float:
         self._check_goal(goal)
         if not bool(np.asarray(obs["present"])[1]):
             return float(WORLD * self._scale)  # no T seen: as far as the frame is wide
-        if float(np.asarray(obs["coverage"])[0]) > SUCCESS_THRESHOLD:
+        if float(np.asarray(obs["coverage"])[0]) > self.success_threshold:
             return 0.0
         x, y = self._world(np.asarray(obs["positions"])[1])
         angle = float(np.asarray(obs["angle"])[0])
-        return keypoint_distance(x, y, angle, GOAL) * self._scale
+        distance = keypoint_distance(x, y, angle, GOAL)
+        if bool(np.asarray(obs["present"])[0]):  # approach: the T only moves when touched
+            distance += APPROACH_WEIGHT * _gap(
+                self._world(np.asarray(obs["positions"])[0]), x, y, angle
+            )
+        return distance * self._scale
+
+
+def _gap(agent: tuple[float, float], x: float, y: float, angle: float) -> float:
+    """World units between the agent's rim and the T at (x, y, angle) (0 when touching)."""
+    from shapely.geometry import MultiPolygon, Point, Polygon
+
+    body = MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
+    return max(0.0, float(body.distance(Point(agent))) - _AGENT_RADIUS)
 
 
 def _largest_blob(mask: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ pytest.importorskip("pymunk")
 
 from panbench.envs import make
 from panbench.envs.base import NO_INDEX, Action
-from panbench.envs.pusht import GOAL, PushTState, coverage
+from panbench.envs.pusht import GOAL, PushTState, coverage, t_polygons
 from panbench.errors import ConfigError
 
 #: the documented perception tolerance on rendered frames (docs/envs.md), per resolution:
@@ -128,16 +128,32 @@ def test_perceive_degrades_gracefully() -> None:
     assert env.goal_distance(nothing) > 0
 
 
+def _gap(state: PushTState) -> float:
+    """World units from the agent's rim to the T, on densely sampled T outlines."""
+    outline = np.concatenate(
+        [
+            np.linspace(p, np.roll(p, -1, axis=0), 400).reshape(-1, 2)
+            for p in t_polygons(*state.block, state.angle)
+        ]
+    )
+    return float(np.linalg.norm(outline - state.agent, axis=1).min()) - 15.0
+
+
 def test_goal_reached_and_distance() -> None:
     env = make("pusht", resolution=96)
     at_goal = PushTState((100.0, 100.0), (0.0, 0.0), GOAL[:2], GOAL[2], (0.0, 0.0), 0.0)
     assert env.goal_reached(at_goal) and env.goal_distance(env.observe(at_goal)) == 0.0
-    # from pixels: within the perception tolerance of the goal (corner distance in pixels)
-    assert env.goal_distance(env.perceive(env.render(at_goal))) < 0.75
+    # from pixels: within the perception tolerance of the goal (corners) plus the approach term
+    approach = 0.1 * _gap(at_goal) * 96 / 512
+    assert approach < env.goal_distance(env.perceive(env.render(at_goal))) < approach + 0.75
     off = PushTState((100.0, 100.0), (0.0, 0.0), (300.0, 256.0), GOAL[2], (0.0, 0.0), 0.0)
     assert not env.goal_reached(off)
-    # a pure shift moves every corner by the shift: 44 world units = 44 * 96 / 512 pixels
-    assert env.goal_distance(env.observe(off)) == pytest.approx(44 * 96 / 512)
+    # a pure shift moves every corner by the shift (44 world units), plus 0.1 times the gap
+    # between the agent's rim and the T (measured on densely sampled T outlines)
+    expected = (44 + 0.1 * _gap(off)) * 96 / 512
+    assert env.goal_distance(env.observe(off)) == pytest.approx(expected, rel=1e-3)
+    # from pixels, the same within the perception tolerance
+    assert env.goal_distance(env.perceive(env.render(off))) == pytest.approx(expected, abs=1.0)
     with pytest.raises(ConfigError, match="expected 'push-t'"):
         env.goal_reached(off, "reach-goal")
 
