@@ -402,6 +402,16 @@ class Env(ABC):
         """
         return None
 
+    def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
+        """A scripted expert's action toward ``goal`` from an observation (optional).
+
+        Read from ``obs`` alone (an ``observe()`` or ``perceive()`` dict), so the same expert
+        acts in the true env and in a model's imagination (the ``policy_eval`` protocol's
+        policies mix it with random actions). None: no move found, or (the default) this env
+        has no scripted expert.
+        """
+        return None
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
         return f"{type(self).__name__}({args})"

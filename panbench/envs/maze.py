@@ -332,6 +332,27 @@ class MazeEnv(Env):
         dist = _distances_from(walls.tobytes(), self.size, goal_cell)[agent]
         return float(dist) if dist >= 0 else unreachable
 
+    def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
+        """The first move of a shortest path through ``obs``'s walls (ties: north, south, east,
+        west); None when the agent or goal is not seen or no path joins them."""
+        self._check_goal(goal)
+        cells, valid = self.sheet.cells_of(obs["positions"])
+        if not (np.asarray(obs["present"], dtype=bool).reshape(-1) & valid).all():
+            return None
+        agent = (int(cells[0, 0]), int(cells[0, 1]))
+        goal_cell = (int(cells[1, 0]), int(cells[1, 1]))
+        walls = np.asarray(obs["walls"], dtype=bool).copy()
+        walls[agent] = walls[goal_cell] = False
+        dist = _distances_from(walls.tobytes(), self.size, goal_cell)
+        here = dist[agent]
+        if here <= 0:
+            return None
+        for action, (_, dr, dc) in zip(self._actions, MOVES, strict=True):
+            r, c = agent[0] + dr, agent[1] + dc
+            if 0 <= r < self.size and 0 <= c < self.size and dist[r, c] == here - 1:
+                return action
+        return None
+
     # ----------------------------------------------------------------------------------- planning
     def sensible_actions(self, frame: np.ndarray, actions: Sequence[Action]) -> list[Action] | None:
         """Moves whose target tile is floor in the perceived frame (no walking into walls)."""
