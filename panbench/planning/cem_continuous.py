@@ -17,7 +17,7 @@ from panbench.envs.base import Env
 from panbench.errors import ConfigError
 from panbench.planning.base import Imagination, Search, Situation, n_tied, rank
 from panbench.planning.continuous import GaussianPlanner, positive_int
-from panbench.planning.scoring import GoalScorer, sequence_scores
+from panbench.planning.scoring import GoalScorer
 
 __all__ = ["ContinuousCEM"]
 
@@ -71,7 +71,7 @@ class ContinuousCEM(GaussianPlanner):
         for _ in range(self.iterations):
             samples = self.sample(mean, std, rng)
             frames = yield from imagination.request(self.to_sequences(samples))
-            best, first = sequence_scores(scorer, frames)
+            best, first = self.score(scorer, frames)
             elite = samples[rank([best, first], rng)[: self.elites]]
             a = self.smoothing
             mean = a * mean + (1 - a) * elite.mean(axis=0)

@@ -20,6 +20,7 @@ import numpy as np
 from panbench.envs.base import NO_INDEX, Action, Env, VectorSpace
 from panbench.errors import ConfigError
 from panbench.planning.base import Planner, Situation
+from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["GaussianPlanner", "positive_int"]
 
@@ -47,6 +48,8 @@ class GaussianPlanner(Planner):
         block: steps each vector is held (the imagined length is ``horizon * block``).
         init_std: the first round's standard deviation, as a fraction of the box's half-width.
         warm_start: start from the previous step's mean shifted by one block.
+        cost: ``"final"`` (the goal distance of the last imagined frame, as DINO-WM) or
+            ``"min"`` (the smallest along the sequence, then how soon, as the discrete planners).
 
     Raises:
         ConfigError: the env has no continuous action space, or an option is out of range.
@@ -61,6 +64,7 @@ class GaussianPlanner(Planner):
         block: int = 1,
         init_std: float = 0.5,
         warm_start: bool = True,
+        cost: str = "final",
     ) -> None:
         space = getattr(env, "action_space", None)
         if not isinstance(space, VectorSpace) or env is None:
@@ -78,6 +82,9 @@ class GaussianPlanner(Planner):
         self.block = positive_int("block", block)
         self.init_std = _fraction("init_std", init_std, 1e-3, 10.0)
         self.warm_start = bool(warm_start)
+        if cost not in ("final", "min"):
+            raise ConfigError(f"Expected cost to be 'final' or 'min', but got {cost!r}.")
+        self.cost = cost
         self._low = np.asarray(space.low)
         self._high = np.asarray(space.high)
         self._half = (self._high - self._low) / 2.0
@@ -119,6 +126,14 @@ class GaussianPlanner(Planner):
                 seq.extend([cache[key]] * self.block)
             out.append(seq)
         return out
+
+    def score(self, scorer: GoalScorer, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(cost, step)`` float [N] and int [N] of imagined rollouts uint8 [N, L, H, W, 3]
+        under the ``cost`` option; candidates rank by cost, then step."""
+        if self.cost == "min":
+            return sequence_scores(scorer, frames)
+        n, length = frames.shape[:2]
+        return scorer(np.ascontiguousarray(frames[:, -1])), np.full(n, length - 1, np.int64)
 
     def random_action(self, situation: Situation, rng: np.random.Generator) -> Action:
         """A uniform vector of the box: what this planner does when its model ignores actions."""

@@ -17,7 +17,7 @@ from panbench.envs.base import Env
 from panbench.errors import ConfigError
 from panbench.planning.base import Imagination, Search, Situation, n_tied, rank
 from panbench.planning.continuous import GaussianPlanner
-from panbench.planning.scoring import GoalScorer, sequence_scores
+from panbench.planning.scoring import GoalScorer
 
 __all__ = ["MPPI"]
 
@@ -56,7 +56,7 @@ class MPPI(GaussianPlanner):
         for _ in range(self.iterations):
             samples = self.sample(mean, std, rng)
             frames = yield from imagination.request(self.to_sequences(samples))
-            best, first = sequence_scores(scorer, frames)
+            best, first = self.score(scorer, frames)
             weights = np.exp(-(best - best.min()) / self.temperature)
             mean = np.tensordot(weights / weights.sum(), samples, axes=1)
             seen.append(samples)
