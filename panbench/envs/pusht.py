@@ -60,7 +60,7 @@ GOAL_RGB = (144, 238, 144)
 BLOCK_RGB = (143, 163, 184)
 AGENT_RGB = (78, 126, 255)
 WALL_RGB = (211, 211, 211)
-_PALETTE = np.array([BACKGROUND_RGB, GOAL_RGB, BLOCK_RGB, AGENT_RGB, WALL_RGB], dtype=np.float64)
+_PALETTE = np.array([BACKGROUND_RGB, GOAL_RGB, BLOCK_RGB, AGENT_RGB, WALL_RGB], dtype=np.int32)
 _PALETTE_BLOCK, _PALETTE_AGENT = 2, 3
 _COLOUR_TOLERANCE = 50.0  # max RGB distance of a pixel to its palette colour
 
@@ -351,15 +351,18 @@ class PushTEnv(Env):
         }
 
     def perceive(self, frame: np.ndarray) -> Observation:
-        frame = self._check_frame(frame).astype(np.float64)
+        frame = self._check_frame(frame).astype(np.int32)
         positions = np.full((2, 2), np.nan)
         present = np.zeros(2, dtype=bool)
         angle = math.nan
         min_pixels = max(3.0, 0.25 * (self._scale * _AGENT_RADIUS) ** 2)
         # Nearest palette colour within a tolerance: blurred or noisy pixels go to the colour
         # they are closest to, not to none.
-        dist = np.linalg.norm(frame[:, :, None, :] - _PALETTE[None, None], axis=-1)
-        label = np.where(dist.min(axis=-1) < _COLOUR_TOLERANCE, dist.argmin(axis=-1), -1)
+        diff = frame[:, :, None, :] - _PALETTE[None, None]
+        dist2 = np.einsum("hwpc,hwpc->hwp", diff, diff)  # squared RGB distances, integers
+        nearest = dist2.argmin(axis=-1)
+        close = np.take_along_axis(dist2, nearest[..., None], -1)[..., 0] < _COLOUR_TOLERANCE**2
+        label = np.where(close, nearest, -1)
         agent = _largest_blob(label == _PALETTE_AGENT)
         if agent.sum() >= min_pixels:
             rows, cols = np.nonzero(agent)
