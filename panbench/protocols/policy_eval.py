@@ -76,7 +76,9 @@ class PolicyEvalProtocol(Protocol):
             )
         self.budget = int(task.episodes.horizon)
 
-    def _act(self, k: int, obs: Observation, actions: list[Action], rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    def _act(
+        self, k: int, obs: Observation, actions: list[Action], rng: np.random.Generator
+    ) -> Action:
         """Policy k's action: the expert's with probability competence[k], else random.
 
         Both draws are always made, so the stream stays aligned whatever the observation.
