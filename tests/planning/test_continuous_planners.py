@@ -126,6 +126,7 @@ CEM_NAV = NAV.replace(
 
 def test_cem_continuous_plans_in_the_maze_through_its_vector_form(tmp_path: Path) -> None:
     protocol = _protocol(_task(tmp_path, CEM_NAV))
+    assert protocol.planner_name == "cem-continuous"
     oracle = _records(protocol, OracleModel(), 4)
     assert np.mean([r["metrics"]["success"] for r in oracle]) >= 0.75
     for rec in oracle:  # executed actions are recorded by their vectors
@@ -133,3 +134,15 @@ def test_cem_continuous_plans_in_the_maze_through_its_vector_form(tmp_path: Path
             assert isinstance(action, list) and len(action) == 2
     blind = _records(protocol, CopyLastModel(), 4)
     assert all(r["metrics"]["tie_rate"] == 1.0 for r in blind)
+
+
+def test_mppi_plans_in_the_maze_through_its_vector_form(tmp_path: Path) -> None:
+    text = CEM_NAV.replace(
+        "planner: cem-continuous, planner_options: {horizon: 3, population: 16, elites: 4,",
+        "planner: mppi, planner_options: {horizon: 3, population: 16, temperature: 0.5,",
+    )
+    assert "planner: mppi" in text
+    protocol = _protocol(_task(tmp_path, text))
+    assert protocol.planner_name == "mppi"
+    oracle = _records(protocol, OracleModel(), 4)
+    assert np.mean([r["metrics"]["success"] for r in oracle]) >= 0.75
