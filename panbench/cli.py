@@ -381,12 +381,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from panbench.errors import ActionSpaceError
     from panbench.harness import JudgementsPending, evaluate
     from panbench.report import print_summary
 
     console = _console()
     try:
         results = _run_evaluate(args, console, evaluate)
+    except ActionSpaceError as err:  # unusable input: the model cannot take these actions
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
     except JudgementsPending as waiting:
         from rich.markup import escape
 

@@ -271,10 +271,13 @@ def evaluate(
         raise ConfigError(
             f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
         )
+    from panbench.models.api import check_action_space
     from panbench.models.guard import GuardedModel
 
     # The timeout is not part of run.json: a resume may change it.
     wm = GuardedModel(load_model(model, model_args), model_timeout).to(device)
+    for task in specs:  # before anything is written: a mismatch is the user's input, not a run
+        check_action_space(wm.spec, envs[task.name], task.name)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
     identity = wm.identity()
     if identity:  # e.g. the model a server serves: a resume must find the same one

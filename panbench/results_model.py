@@ -212,6 +212,8 @@ class ModelSpecInfo:
     privileged: bool
     #: absent in files written before models could declare reward prediction
     predicts_rewards: bool = False
+    #: continuous models' action vector length (absent from files of other models)
+    action_dim: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], at: FieldPath) -> ModelSpecInfo:
@@ -226,6 +228,7 @@ class ModelSpecInfo:
             _count(data, "frames_per_step", at, 1),
             _typed(data, "privileged", at, (bool,)),
             rewards,
+            _count(data, "action_dim", at, 1, nullable=True) if "action_dim" in data else None,
         )
 
 

@@ -31,6 +31,7 @@ for _game, _cls in (
     ("asterix", "AsterixEnv"),
 ):
     ENVS.register(f"atari-{_game}", f"panbench.envs.atari:{_cls}")
+ENVS.register("pusht", "panbench.envs.pusht:PushTEnv")
 
 
 def make(name: str, resolution: int = 64, **kwargs: Any) -> Env:

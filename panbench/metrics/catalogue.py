@@ -284,6 +284,28 @@ _PLANNING: tuple[MetricInfo, ...] = (
         function=f"{_M}.planning:goal_distance",
         range=_FRACTION,
     ),
+    MetricInfo(
+        "policy_rank_correlation",
+        "Spearman correlation of K policies' imagined and true success rates (0 without spread).",
+        True,
+        "",
+        "planning",
+        False,
+        function=f"{_M}.policy_eval:spearman",
+        level="set",
+        range=(-1.0, 1.0),
+        headline_divisor=1.0,
+        set_function=f"{_M}.policy_eval:policy_rank_correlation",
+    ),
+    MetricInfo(
+        "policy_success_error",
+        "Mean over policies of |imagined - true success| in an episode.",
+        False,
+        "fraction",
+        "planning",
+        False,
+        range=_FRACTION,
+    ),
 )
 
 _P = f"{_M}.physics"

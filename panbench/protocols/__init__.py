@@ -13,6 +13,7 @@ PROTOCOLS.register("physics", "panbench.protocols.physics:PhysicsProtocol")
 # Atari games (ALE + OCAtari): rollouts with objects and rewards, multi-step counterfactuals
 PROTOCOLS.register("atari", "panbench.protocols.atari:AtariProtocol")
 PROTOCOLS.register("atari_counterfactual", "panbench.protocols.atari:AtariCounterfactualProtocol")
+PROTOCOLS.register("policy_eval", "panbench.protocols.policy_eval:PolicyEvalProtocol")
 # tasks imported from recorded data: LeRobot, videos, episode folders (docs/recorded-data.md)
 PROTOCOLS.register("recorded_rollout", "panbench.protocols.recorded:RecordedRolloutProtocol")
 # WR-Arena tasks on imported images (docs/wr-arena.md)

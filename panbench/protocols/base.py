@@ -130,8 +130,21 @@ class ModelRunner:
                     f"but {source} gives action {bare.text!r} no vector in {where}; "
                     "run it on tasks whose env has continuous actions."
                 )
+            wrong = next(
+                (a for a in actions if spec.action_dim not in (None, len(a.vector or ()))), None
+            )
+            if wrong is not None:
+                raise ContractError(
+                    f"Model {self.name!r} takes action vectors of dimension {spec.action_dim}, "
+                    f"but {source} gives a vector of dimension {len(wrong.vector or ())} "
+                    f"({wrong.text!r}) in {where}."
+                )
+        # A privileged baseline steps the true simulator, which resolves continuous actions.
+        through_env = spec.privileged and self.env is not None
         if spec.action_space is ActionSpace.DISCRETE:
-            bare = next((a for a in actions if not a.has_index), None)
+            bare = next(
+                (a for a in actions if not a.has_index and not (through_env and a.vector)), None
+            )
             if bare is not None:
                 raise ContractError(
                     f"Model {self.name!r} takes discrete actions (action_space='discrete'), "

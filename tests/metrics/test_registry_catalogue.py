@@ -44,7 +44,11 @@ def test_entries_are_consistent() -> None:
             assert info.higher_is_better, f"{info.name}: a lower-is-better headline score"
     assert get_metric("fvd").needs_weights and get_metric("lpips").needs_weights
     assert not get_metric("psnr").needs_weights
-    assert {m.name for m in METRICS if m.set_level} == {"fvd", "normalized_score"}
+    assert {m.name for m in METRICS if m.set_level} == {
+        "fvd",
+        "normalized_score",
+        "policy_rank_correlation",
+    }
 
 
 @pytest.mark.parametrize("value", [0.0, 0.123456789, 0.5, 0.987654321, 1.0, 1.7, -0.2, 31.41])
