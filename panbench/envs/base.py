@@ -407,6 +407,15 @@ class Env(ABC):
         """
         return None
 
+    def goal_state(self, state: State, goal: Any = None) -> State | None:
+        """A state where ``goal`` holds, close to ``state`` (optional; for goal images).
+
+        None (the default): image-goal scoring finds one by greedy descent on the true goal
+        distance (:func:`panbench.planning.scoring.goal_image`). Envs whose goal a few greedy
+        steps cannot reach (PushT) place it directly.
+        """
+        return None
+
     def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
         """A scripted expert's action toward ``goal`` from an observation (optional).
 

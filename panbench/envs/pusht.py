@@ -398,6 +398,18 @@ class PushTEnv(Env):
         if goal not in (None, "push-t"):
             raise ConfigError(f"Unknown goal {goal!r} for env 'pusht'; expected 'push-t'.")
 
+    def goal_state(self, state: PushTState, goal: Any = None) -> PushTState:
+        """``state`` with the T on the goal pose, at rest (the agent where it is, or beside
+        the goal T if it would overlap it): the goal image of image-goal scoring."""
+        self._check_goal(goal)
+        from shapely.geometry import MultiPolygon, Point, Polygon
+
+        body = MultiPolygon([Polygon(p) for p in t_polygons(*GOAL)])
+        agent = state.agent
+        if body.distance(Point(agent)) < _AGENT_RADIUS:
+            agent = (GOAL[0], GOAL[1] - 60.0)  # above the bar, clear of the T
+        return PushTState(agent, (0.0, 0.0), GOAL[:2], GOAL[2], (0.0, 0.0), 0.0, state.steps)
+
     def goal_reached(self, state: PushTState, goal: Any = None) -> bool:
         self._check_goal(goal)
         return coverage(*state.block, state.angle) > self.success_threshold

@@ -183,3 +183,18 @@ def test_actions_vectors_and_text() -> None:
         env.vector_action(state, (2.0, 0.0))
     with pytest.raises(ConfigError, match="max_offset"):
         make("pusht", max_offset=-1)
+
+
+def test_goal_image_shows_the_goal_reached() -> None:
+    from panbench.planning import goal_image
+
+    env = make("pusht", resolution=64, max_offset=10.0)
+    for seed in range(5):
+        state = env.reset(seed)
+        placed = env.goal_state(state)
+        assert env.goal_reached(placed) and placed.agent_velocity == (0.0, 0.0)
+        image = goal_image(env, state, "push-t", np.random.default_rng(0))
+        np.testing.assert_array_equal(image, env.render(placed))
+        seen = env.perceive(image)
+        assert seen["present"].all()  # the agent stays visible, clear of the T
+        assert abs(seen["coverage"][0] - 1.0) < 0.1
