@@ -82,7 +82,7 @@ def rollout_webp(video: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     from panbench.data.videos import read_video
     from panbench.io import atomic_write_bytes
 
-    frames = read_video(video, max_frames=ROLLOUT_FRAMES)
+    frames = read_video(Path(video), max_frames=ROLLOUT_FRAMES)
     images = [Image.fromarray(f) for f in frames]
     import io
 

@@ -478,17 +478,11 @@ def _legend_handles(
     from matplotlib.lines import Line2D
 
     labels = [lab for lab, _ in runs]
-    handles = [
-        Line2D(
-            [],
-            [],
-            color=colors[lab],
-            linestyle=_linestyle(lab, labels),
-            marker=_marker(lab, labels),
-            markersize=3.5,
-        )
+    styles: list[dict[str, Any]] = [
+        {"color": colors[lab], "linestyle": _linestyle(lab, labels), "marker": _marker(lab, labels)}
         for lab in labels
     ]
+    handles = [Line2D([], [], markersize=3.5, **style) for style in styles]
     return handles, labels
 
 
