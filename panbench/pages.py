@@ -146,7 +146,10 @@ def store_rollouts(
 def _rollout_figures(media: Path, task: str, base: Path) -> str:
     files = sorted((media / task).glob("*.webp")) if (media / task).is_dir() else []
     if not files:
-        return '<p class="notes">No rollouts: run with <code>--save-videos K</code>.</p>'
+        return (
+            '<p class="notes">No rollouts: run with <code>--save-videos K</code> '
+            "(closed-loop planning tasks keep no frames).</p>"
+        )
     return "".join(
         f'<figure class="rollout"><img src="{_e(os.path.relpath(f, base))}" '
         f'alt="episode {int(f.stem)} rollout"><figcaption>episode {int(f.stem)}: '
