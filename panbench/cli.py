@@ -760,6 +760,32 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================================ report
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="render one results folder as a static HTML page (scores, curves, rollouts)",
+        description="Exit codes: 0 written, 2 the folder holds no readable results.",
+    )
+    p.add_argument("run", type=Path, help="a results folder written by `panbench evaluate`")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: RUN/report)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from panbench.pages import write_report
+
+    try:
+        page = write_report(args.run, args.out)
+    except PanbenchError as err:  # unusable input: exit 2, as compare does
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
+    _console().print(f"wrote {page}", soft_wrap=True)
+    return 0
+
+
 # ============================================================================================ judges
 def _add_judges(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judges", help="judges that score clips against a rubric")
@@ -800,6 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_leaderboard,
         _add_compare,
         _add_plot,
+        _add_report,
         _add_judges,
         _add_serve,
     ):

@@ -335,7 +335,7 @@ def _radar_figure(
     # Radial labels between the first two spokes, clear of the task names.
     ax.set_rlabel_position(180.0 / len(tasks))
     ax.set_title("Headline scores (0-100)", pad=24)
-    fig.legend(loc="outside right upper", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.12), frameon=False)
     return fig
 
 
@@ -451,6 +451,10 @@ def _curve_panel(
         ax.plot(x, y, **style)
         if band is not None:
             ax.fill_between(x, band[0], band[1], color=colors[label], alpha=0.15, linewidth=0)
+    xs = [v for x, _, _ in panel.values() for v in x]
+    if xs:  # the whole range even when a curve has a single finite point
+        pad = 0.03 * max(max(xs) - min(xs), 1)
+        ax.set_xlim(min(xs) - pad, max(xs) + pad)
     if view is not None:
         ax.set_ylim(top=view.top)
         names = ", ".join(view.at_cap)
@@ -474,17 +478,11 @@ def _legend_handles(
     from matplotlib.lines import Line2D
 
     labels = [lab for lab, _ in runs]
-    handles = [
-        Line2D(
-            [],
-            [],
-            color=colors[lab],
-            linestyle=_linestyle(lab, labels),
-            marker=_marker(lab, labels),
-            markersize=3.5,
-        )
+    styles: list[dict[str, Any]] = [
+        {"color": colors[lab], "linestyle": _linestyle(lab, labels), "marker": _marker(lab, labels)}
         for lab in labels
     ]
+    handles = [Line2D([], [], markersize=3.5, **style) for style in styles]
     return handles, labels
 
 
