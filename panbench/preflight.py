@@ -39,12 +39,15 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "stride": (1, None),
     "resamples": (1, None),
     "min_effect": (0, None),
+    "port": (0, 65535),
+    "max_states": (1, None),
 }
 
 #: options whose value must lie strictly inside (low, high)
 OPEN_RANGES: dict[str, tuple[float, float]] = {
     "alpha": (0.0, 1.0),
     "model_timeout": (0.0, math.inf),
+    "max_request_mb": (0.0, math.inf),
 }
 
 #: output options that name a folder panbench creates or resumes into

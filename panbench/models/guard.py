@@ -59,7 +59,8 @@ def deadline(seconds: float | None, message: Callable[[], str]) -> Iterator[None
 class GuardedModel(WorldModel):
     """Wraps a world model so that each call into it keeps to the contract or is refused.
 
-    Each call (``to``, ``for_task``, ``reset``, ``step``, ``clone``, ``describe``) must return
+    Each call (``to``, ``for_task``, ``reset``, ``step``, ``clone``, ``describe``, ``identity``;
+    every method of :class:`WorldModel`, which a test keeps true) must return
     within ``seconds`` (when given), and an exception other than panbench's own becomes a
     :class:`ContractError` naming the adapter, the call and the exception (chained, so
     ``--debug`` shows where it came from). ``KeyboardInterrupt`` passes through.

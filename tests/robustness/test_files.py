@@ -244,3 +244,23 @@ def test_an_empty_video_folder_is_refused(
     out = tmp_path / "ds"
     assert_refused(capsys, ["data", "import-videos", str(tmp_path), "--out", str(out)], ["mp4"])
     assert not out.exists()
+
+
+def test_resuming_onto_a_retrained_checkpoint_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], checkpoint: Path
+) -> None:
+    import shutil
+
+    from panbench.cli import main
+    from tests.reference_model.helpers import tiny_model
+
+    ckpt = shutil.copytree(checkpoint, tmp_path / "ckpt")
+    out = tmp_path / "run"
+    task = small_tasks(("small-rollout",))[0]
+    argv = ["evaluate", "--model", "pan-ref", "--model-args", f"path={ckpt}", "--tasks", task]
+    argv += ["--out", str(out), "--limit", "1", "--no-progress"]
+    assert main(argv) == 0
+    (out / "results.json").unlink()  # as if the run had stopped before its end
+    shutil.rmtree(ckpt)
+    tiny_model(seed=2).save_pretrained(ckpt, training={"command": "test"})  # same path
+    assert_refused(capsys, argv, ["holds a different run", "model_identity"], out=out)

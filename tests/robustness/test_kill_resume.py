@@ -152,35 +152,44 @@ def test_train_killed_at_random_points_resumes_to_identical_weights(tmp_path: Pa
 
 @pytest.mark.slow
 def test_leaderboard_build_killed_at_random_points_is_never_half_written(tmp_path: Path) -> None:
+    """After every kill the board is the previous build or the new one, file for file."""
     import shutil
 
-    from panbench.leaderboard import init_leaderboard, submit
+    from panbench.leaderboard import build_leaderboard, init_leaderboard, submit
     from tests.leaderboard_runs import mini_run, suite_path
 
-    template = tmp_path / "template"
-    init_leaderboard(template, suite_path(1))
-    for model in ("oracle", "copy-last"):
-        submit(mini_run(model), template)
+    old = tmp_path / "old"
+    init_leaderboard(old, suite_path(1))
+    submit(mini_run("oracle"), old)
+    build_leaderboard(old)
+    new = Path(shutil.copytree(old, tmp_path / "new"))
+    submit(mini_run("copy-last"), new)
+    argv = _cli("leaderboard", "build", str(new))
+    seconds = _run(argv)
+    before, after = _tree(old, "**/*"), _tree(new, "**/*")
+    assert before != after
 
-    def fresh(i: int) -> Path:
-        return Path(shutil.copytree(template, tmp_path / f"round-{i}"))
-
-    def argv_for(board: Path) -> list[str]:
-        return _cli("leaderboard", "build", str(board))
-
-    reference = fresh(99)
-    seconds = _run(argv_for(reference))
-    expected = _tree(reference, "**/*")
+    board = tmp_path / "board"
     rng = random.Random(3)
-    rounds = kill_loop(argv_for, fresh, seconds, rng)
-    for board in rounds:
-        assert _tree(board, "**/*") == expected, board
-    # Every file a killed build leaves is whole: kill builds over a finished board and check.
-    board = rounds[-1]
-    for _ in range(5):
-        proc = subprocess.Popen(argv_for(board), cwd=REPO, env=_env(), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, seconds))
-        proc.send_signal(rng.choice(SIGNALS))
-        proc.wait()
-        left = {k: v for k, v in _tree(board, "**/*").items() if ".tmp-" not in k}
-        assert left == expected
+    landed, finished = 0, 0
+    while landed < KILLS:
+        if not board.exists() or _tree(board, "**/*") == after:
+            shutil.rmtree(board, ignore_errors=True)
+            shutil.copytree(old, board)  # the previous build, with the new submission added
+            shutil.copy2(next((new / "submissions").glob("copy-last*.json")), board / "submissions")
+            before_here = _tree(board, "**/*")
+        argv = _cli("leaderboard", "build", str(board))
+        proc = subprocess.Popen(argv, cwd=REPO, env=_env(), stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(0.3, seconds))
+            finished += 1
+        except subprocess.TimeoutExpired:
+            proc.send_signal(rng.choice(SIGNALS))
+            proc.wait()
+            landed += 1
+        left = {k: v for k, v in _tree(board, "**/*").items() if not k.startswith(".build-")}
+        assert left in (before_here, after), "a killed build left a half-written board"
+    # A rerun cleans up what the kills left and builds the new board.
+    _run(_cli("leaderboard", "build", str(board)))
+    assert _tree(board, "**/*") == after
+    assert not list(board.glob(".build-*")) and not (board / "plots.old").exists()

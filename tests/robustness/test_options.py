@@ -10,6 +10,7 @@ from tests.models.runs import small_tasks
 from tests.robustness.refusal import assert_refused
 
 EVAL = ["evaluate", "--model", "copy-last", "--no-progress"]
+SERVE = ["serve", "--model", "copy-last", "--port", "0"]
 GEN = ["data", "generate", "--env", "shapes", "--episodes", "2", "--length", "3"]
 
 #: (id, argv after the command, expected fragments); {out} is a fresh folder, {file} a file
@@ -36,6 +37,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     ("evaluate-model-args-no-eq", [*EVAL, "--model-args", "seed"], ["key=value", "'seed'"]),
     ("evaluate-model-args-bad-map", [*EVAL, "--model-args", "{a: [1"], ["Expected a YAML/JSON"]),
+    (
+        "evaluate-model-arg-type",
+        ["evaluate", "--model", "random-action", "--model-args", "seed=abc"],
+        ["Model 'random-action' refused its arguments seed='abc'", "ValueError"],
+    ),
     ("evaluate-model-args-twice", [*EVAL, "--model-args", "a=1,a=2"], ["'a' is given twice"]),
     ("evaluate-task-typo", ["evaluate", "--model", "oracle", "--tasks", "agent-sm"], ["agent-sim"]),
     ("evaluate-judge-unknown", [*EVAL, "--judge", "gpt9"], ["gpt9"]),
@@ -55,6 +61,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("compare-resamples-0", ["compare", "a", "b", "--resamples", "0"], ["--resamples", "got 0"]),
     ("compare-format", ["compare", "a", "b", "--format", "pdf"], ["invalid choice: 'pdf'"]),
     ("ls-unknown", ["ls", "widgets"], ["invalid choice: 'widgets'", "envs"]),
+    ("serve-port-high", [*SERVE, "--port", "70000"], ["--port", "between 0 and 65535", "70000"]),
+    ("serve-port-negative", [*SERVE, "--port", "-1"], ["--port", "between 0 and 65535", "-1"]),
+    ("serve-request-0", [*SERVE, "--max-request-mb", "0"], ["--max-request-mb", "> 0"]),
+    ("serve-states-0", [*SERVE, "--max-states", "0"], ["--max-states", ">= 1", "got 0"]),
+    ("serve-cuda", [*SERVE, "--device", "cuda"], ["device this machine has", "'cuda'"]),
+    ("serve-model-typo", ["serve", "--model", "copy-lst"], ["Unknown model 'copy-lst'"]),
     ("weights-unknown", ["weights", "path", "i3d-kinetic"], ["i3d-kinetic"]),
     (
         "tasks-import-context-0",
@@ -100,3 +112,21 @@ def test_an_unwritable_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     locked.mkdir(mode=0o500)
     argv = [*EVAL, "--tasks", small_tasks(("small-rollout",))[0], "--out", str(locked / "r")]
     assert_refused(capsys, argv, ["--out", "not writable"])
+
+
+def test_an_unwritable_out_is_refused_even_for_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from panbench import preflight
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(
+        preflight.os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode)
+    )
+    argv = [*EVAL, "--tasks", small_tasks(("small-rollout",))[0], "--out", str(locked / "r")]
+    assert_refused(capsys, argv, ["--out", f"{locked} is not writable"])
+    assert not (locked / "r").exists()

@@ -96,3 +96,31 @@ def test_bad_suite_files_are_refused(
     argv = ["evaluate", "--model", "copy-last", "--suite", str(suite), "--out", str(out)]
     assert_refused(capsys, argv, expected, out=out)
     assert not out.exists()
+
+
+PHYSICS = Path(__file__).resolve().parents[2] / "tasks" / "physics-outcome.yaml"
+
+#: (id, (old, new) edit of the shipped physics task, expected fragments)
+PHYSICS_EDITS: list[tuple[str, tuple[str, str], list[str]]] = [
+    ("option-typo", ("move_px: 2.0", "move_pix: 2.0"), ["'move_pix'", "Did you mean: move_px?"]),
+    ("option-type", ("move_px: 2.0", "move_px: fast"), ["move_px to be a number >= 0", "'fast'"]),
+    ("scenario", ("scenario: outcome", "scenario: explode"), ["push, outcome", "'explode'"]),
+    ("objects", ("objects: 3", "objects: -2"), ["integer from 2 to 6", "got -2"]),
+    ("policy", ("policy: random", "policy: agent"), ["no 'agent' actions", "interventions"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [pytest.param(x, e, id=i) for i, x, e in PHYSICS_EDITS]
+)
+def test_bad_physics_tasks_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], expected: list[str]
+) -> None:
+    pytest.importorskip("mujoco")
+    text = PHYSICS.read_text()
+    assert edit[0] in text
+    task = tmp_path / "physics.yaml"
+    task.write_text(text.replace(*edit))
+    out = tmp_path / "run"
+    argv = ["evaluate", "--model", "copy-last", "--tasks", str(task), "--limit", "1"]
+    assert_refused(capsys, [*argv, "--out", str(out), "--no-progress"], expected, out=out)
