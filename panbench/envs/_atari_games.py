@@ -64,6 +64,8 @@ class Game:
             a black blanking bar).
         flicker: emulator frames whose sprites make up one rendered frame (1: the last frame
             alone; Ms. Pac-Man draws one ghost per frame, so 4).
+        intro: emulator frames of the game's opening during which the player cannot move
+            (Ms. Pac-Man's tune); they are played (NOOP) before the start state every reset uses.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Game:
     fire: str = "fire"
     cols: tuple[int, int] = (8, 160)
     flicker: int = 1
+    intro: int = 0
 
     @property
     def num_slots(self) -> int:
@@ -189,6 +192,7 @@ GAMES: dict[str, Game] = {
             player="Ms. Pac-Man",
             moves=_LRUD,
             flicker=4,
+            intro=264,
         ),
         Game(
             name="spaceinvaders",
@@ -205,6 +209,7 @@ GAMES: dict[str, Game] = {
             player="the laser cannon",
             moves=_LRUD,
             flicker=2,
+            intro=148,
         ),
         Game(
             name="seaquest",
@@ -232,6 +237,7 @@ GAMES: dict[str, Game] = {
             player="the submarine",
             moves=_LRUD,
             flicker=2,
+            intro=124,
         ),
         Game(
             name="asterix",

@@ -8,7 +8,8 @@ flicker (``Game.flicker`` > 1), the frame is the step's last emulator frame with
 the ``flicker - 1`` frames before it laid under it where it shows background, so that sprites
 drawn on alternate frames, such as Ms. Pac-Man's ghosts (one per frame), all show; DQN's
 per-pixel maximum of two frames does the same but mixes sprite and background colours), and a seeded warm-up: reset
-plays a seeded number (``warmup``) of seeded random actions from the power-on state, so seeds give
+plays a seeded number (``warmup``) of seeded random actions from the power-on state (after the
+game's opening, in which the player cannot move, for the games that have one), so seeds give
 diverse starts. A state holds a cloned emulator state (``ALEInterface.cloneState``), so stepping
 any state, in any order, is exactly what an uninterrupted run would do: branching for planning and
 counterfactuals is exact.
@@ -168,8 +169,10 @@ class AtariEnv(Env):
             ale.setInt("frame_skip", 1)
             ale.loadROM(ale_py.roms.get_rom_path(self.game.rom))
             ale.reset_game()
-            self._ale = ale
             self._actions = list(ale.getMinimalActionSet())
+            for _ in range(self.game.intro):  # the opening in which the player cannot move
+                ale.act(self._actions[0])
+            self._ale = ale
             self._boot = ale.cloneState()
             self._ram_module = import_ocatari_game(self.game)
         return self._ale

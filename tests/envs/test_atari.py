@@ -149,6 +149,17 @@ def test_perception_agrees_with_ram_over_2000_frames(name: str) -> None:
     assert matched / total >= 0.95, f"{name}: {matched}/{total}"
 
 
+@pytest.mark.parametrize("name", ["atari-pong", "atari-mspacman", "atari-asterix"])
+def test_perception_survives_the_84px_resize(name: str) -> None:
+    """Blends of object and background at the edges stay the object's (docs/envs.md table)."""
+    env = make(name, resolution=84)
+    matched = total = 0
+    for state in _rollout(env, 9150, 40)[1:]:
+        m, t = agreement(env.game, env.perceive_native(env.render(state)), env.ram_truth(state))
+        matched, total = matched + m, total + t
+    assert matched / total >= 0.9, f"{name}: {matched}/{total}"
+
+
 def test_perception_reads_frames_of_any_size() -> None:
     env = make("atari-boxing", resolution=64)
     state = _rollout(env, 2, 10)[-1]
