@@ -381,12 +381,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from panbench.errors import ActionSpaceError
     from panbench.harness import JudgementsPending, evaluate
     from panbench.report import print_summary
 
     console = _console()
     try:
         results = _run_evaluate(args, console, evaluate)
+    except ActionSpaceError as err:  # unusable input: the model cannot take these actions
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
     except JudgementsPending as waiting:
         from rich.markup import escape
 
@@ -492,26 +498,31 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_weights_list(args: argparse.Namespace) -> int:
+    from panbench.report import human_size
     from panbench.weights import describe, weights_dir
 
     rows = describe(verify_files=args.verify)
-    columns = ["name", "status", "size", "licence", "sha256", "source"]
+    marks = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
     _table(
         "weights",
-        columns,
+        ["name", "status", "size", "licence", "sha256", "from"],
         [
             [
                 r["name"],
-                r["status"],
-                r["size"] or "?",
+                marks.get(r["status"], f"[green]{r['status']}[/]"),
+                human_size(r["size"]),
                 r["licence"],
-                r["sha256"][:16] + "…",
+                r["sha256"][:12],
                 r["source"],
             ]
             for r in rows
         ],
     )
-    _console().print(f"cache: {weights_dir()}")
+    console = _console()
+    console.print(f"cache: {weights_dir()}", soft_wrap=True)
+    missing = [r["name"] for r in rows if r["status"] == "missing"]
+    if missing:
+        console.print(f"get a missing file: panbench weights pull {missing[0]}", soft_wrap=True)
     return 0
 
 
@@ -592,6 +603,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.device:
         parts += ["--device", args.device]
     command = shlex.join(parts)
+    from panbench.train_notes import warn_after, warn_before
+
+    warn_before(args.config, args.max_steps, _console(stderr=True))
     model_dir = train_reference_model(
         args.config,
         args.out,
@@ -602,6 +616,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         console=_console(),
     )
     _console().print(f"model written to {model_dir}")
+    warn_after(model_dir, _console(stderr=True))
     return 0
 
 
@@ -726,19 +741,48 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 # ============================================================================================ plot
 def _add_plot(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="comparison figures (PNG and SVG) from results folders")
+    p = sub.add_parser("plot", help="comparison figures (PNG, SVG, PDF) from results folders")
     p.add_argument("results", type=Path, nargs="+", help="results folders of one suite")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", default="png,svg", help="png, svg or png,svg (default)")
+    p.add_argument(
+        "--format", default="png,svg", help="comma-separated, of png (300 dpi), svg and pdf"
+    )
     p.set_defaults(func=_cmd_plot)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from panbench.plots import load_runs, plot_results
+    from panbench.plots import load_runs, load_samples, plot_results
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    written = plot_results(load_runs(args.results), args.out, formats=formats)
+    runs, samples = load_runs(args.results), load_samples(args.results)
+    written = plot_results(runs, args.out, formats=formats, samples=samples)
     _console().print(f"wrote {len(written)} figures to {args.out}")
+    return 0
+
+
+# ============================================================================================ report
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="render one results folder as a static HTML page (scores, curves, rollouts)",
+        description="Exit codes: 0 written, 2 the folder holds no readable results.",
+    )
+    p.add_argument("run", type=Path, help="a results folder written by `panbench evaluate`")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: RUN/report)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from panbench.pages import write_report
+
+    try:
+        page = write_report(args.run, args.out)
+    except PanbenchError as err:  # unusable input: exit 2, as compare does
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
+    _console().print(f"wrote {page}", soft_wrap=True)
     return 0
 
 
@@ -782,11 +826,14 @@ def build_parser() -> argparse.ArgumentParser:
         _add_leaderboard,
         _add_compare,
         _add_plot,
+        _add_report,
         _add_judges,
         _add_serve,
     ):
         add(sub)
-    return parser
+    from panbench.cli_help import decorate
+
+    return decorate(parser)
 
 
 def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:

@@ -3,6 +3,7 @@ baselines on the embedded `quick` suite, plus a contact sheet of every env's fra
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,44 @@ def contact_sheet(out: Path, steps: int = 6, resolution: int = 64, seed: int = 0
     return path
 
 
+def demo_table(results: dict[str, Any], seconds: dict[str, float], limit: int) -> Any:
+    """The demo's table: per task and model, the headline score with its 95% CI."""
+    from rich.table import Table
+
+    from panbench.plots import headline_scores
+    from panbench.report import suite_ci
+
+    models = list(results)
+    table = Table(
+        title=f"quick suite, headline scores (0-100) [95% CI], {limit} episodes per task",
+        caption="a preview: CIs are wide at this size; not comparable to full runs",
+    )
+    table.add_column("task")
+    for model in models:
+        table.add_column(model, justify="right")
+    heads = {m: headline_scores(results[m]) for m in models}
+    for task in heads[models[0]]:
+        table.add_row(task, *[_cell(heads[m][task]) for m in models])
+    suite = [suite_ci(list(heads[m].values())) for m in models]
+    table.add_row("[bold]suite (mean)[/]", *[_cell_of(*s) for s in suite])
+    table.add_row(
+        "[dim]seconds[/]", *[f"{seconds[m]:.0f}" if m in seconds else "-" for m in models]
+    )
+    return table
+
+
+def _cell(head: Any) -> str:
+    return _cell_of(head.score, head.low, head.high)
+
+
+def _cell_of(score: float, low: float, high: float) -> str:
+    if not math.isfinite(score):
+        return "-"
+    if not math.isfinite(low):
+        return f"{score:.1f}"
+    return f"{score:.1f} [{low:.0f}, {high:.0f}]"
+
+
 def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
     """Evaluates the built-in baselines on ``quick`` (``limit`` episodes per task) into ``out``.
 
@@ -51,9 +90,9 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
         ``{model: results dict}``.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from panbench.harness import evaluate
+    from panbench.progress import Reporter
     from panbench.threads import configure
 
     console = console or Console()
@@ -63,31 +102,19 @@ def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:
         f"[bold]panbench demo[/]: {len(DEMO_MODELS)} models on the quick suite, {limit} "
         f"episodes per task, {plan.describe()}"
     )
+    reporter = Reporter(console)
+    reporter.overall(len(DEMO_MODELS), "models")
     all_results = {}
     seconds: dict[str, float] = {}
     for model in DEMO_MODELS:
         start = time.perf_counter()
         all_results[model] = evaluate(
-            model, out=out / model, suite="quick", limit=limit, console=console
+            model, out=out / model, suite="quick", limit=limit, console=console, progress=reporter
         )
         seconds[model] = time.perf_counter() - start
-    table = Table(title="quick suite, headline scores (0-100)")
-    table.add_column("task")
-    for model in DEMO_MODELS:
-        table.add_column(model, justify="right")
-    tasks = list(all_results[DEMO_MODELS[0]]["tasks"])
-    for task in tasks:
-        cells = []
-        for model in DEMO_MODELS:
-            score = all_results[model]["tasks"][task]["headline"]["score"]
-            cells.append("-" if score is None else f"{score:.1f}")
-        table.add_row(task, *cells)
-    table.add_row(
-        "[bold]suite[/]",
-        *[f"{all_results[m]['summary']['score']:.1f}" for m in DEMO_MODELS],
-    )
-    table.add_row("[dim]seconds[/]", *[f"{seconds[m]:.0f}" for m in DEMO_MODELS])
-    console.print(table)
+        reporter.overall_advance()
+    reporter.close()
+    console.print(demo_table(all_results, seconds, limit))
     console.print(
         f"These are {limit}-episode previews, not comparable to full runs (the README's "
         "standings): `panbench evaluate --model pan-ref --suite quick --out runs/pan-ref` "

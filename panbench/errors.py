@@ -39,3 +39,8 @@ class RemoteError(PanbenchError):
     start. The message names the server and what went wrong; the CLI exits 2."""
 
     exit_code = 2
+
+
+class ActionSpaceError(ConfigError):
+    """A model cannot consume a task's actions (e.g. a continuous model on an env without an
+    action space, or vectors of another dimension); ``panbench evaluate`` exits 2 on it."""

@@ -200,8 +200,8 @@ class _Run:
     limit: int | None
     batch_size: int
     save_videos: int
-    progress: bool
-    console: Any
+    reporter: Any
+    model_name: str
 
 
 def evaluate(
@@ -216,7 +216,7 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "cpu",
     save_videos: int = 0,
-    progress: bool = True,
+    progress: bool | Any = True,
     console: Any = None,
     judge: str | None = None,
     judge_args: Mapping[str, Any] | None = None,
@@ -235,8 +235,9 @@ def evaluate(
         batch_size: episodes per model call; never changes per-episode values.
         device: passed to the adapter's ``to()``.
         save_videos: write predicted-versus-true videos of the first K episodes per task.
-        progress: show a progress bar per task.
-        console: the rich console progress bars draw on.
+        progress: show progress per task (bars on a terminal, periodic lines in a log), or a
+            :class:`panbench.progress.Reporter` shared by several calls (one overall count).
+        console: the rich console progress draws on.
         judge: a judge kind (``panbench.judges``) for tasks scored by a judge; tasks that need
             one are refused up front without it.
         judge_args: the judge's options (``--judge-args k=v,...``).
@@ -270,10 +271,13 @@ def evaluate(
         raise ConfigError(
             f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
         )
+    from panbench.models.api import check_action_space
     from panbench.models.guard import GuardedModel
 
     # The timeout is not part of run.json: a resume may change it.
     wm = GuardedModel(load_model(model, model_args), model_timeout).to(device)
+    for task in specs:  # before anything is written: a mismatch is the user's input, not a run
+        check_action_space(wm.spec, envs[task.name], task.name)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
     identity = wm.identity()
     if identity:  # e.g. the model a server serves: a resume must find the same one
@@ -285,7 +289,8 @@ def evaluate(
         atomic_write_json(out / RUN_FILE, run_config)
     dist.barrier()
 
-    run = _Run(out, store, dist, wm, judge_obj, limit, batch_size, save_videos, progress, console)
+    reporter = _reporter(progress, console, dist.is_main)
+    run = _Run(out, store, dist, wm, judge_obj, limit, batch_size, save_videos, reporter, model)
     started = time.perf_counter()
     task_results: dict[str, Any] = {}
     pending: dict[str, int] = {}
@@ -383,8 +388,8 @@ def _run_task(run: _Run, task: Any, protocol: Any, env: Any) -> tuple[dict[str, 
     error: Exception | None = None
     try:
         todo = [i for i in mine if i not in done]
-        with _progress(run.progress and run.dist.is_main, task.name, len(mine), run.console) as bar:
-            bar(len(mine) - len(todo))
+        reused = len(mine) - len(todo)
+        with run.reporter.task(run.model_name, task.name, len(mine), reused=reused) as bar:
             waiting = _score_episodes(run, task, protocol, runner, todo, bar)
         if run.save_videos:
             _videos_of_resumed(run, task.name, protocol, runner, [i for i in mine if i in done])
@@ -582,40 +587,13 @@ def _build_results(
     )
 
 
-class _progress:
-    """A rich progress bar for one task (a no-op when disabled)."""
+def _reporter(progress: bool | Any, console: Any, is_main: bool) -> Any:
+    """The run's progress reporter: the caller's, or a new one (silent on ranks other than 0)."""
+    from panbench.progress import Reporter
 
-    def __init__(self, enabled: bool, name: str, total: int, console: Any) -> None:
-        self.enabled, self.name, self.total, self.console = enabled, name, total, console
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda k: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            "[bold]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self._bar.start()
-        tid = self._bar.add_task(self.name, total=self.total)
-        return lambda k: self._bar.advance(tid, k)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    if isinstance(progress, Reporter):
+        return progress if is_main else Reporter(progress.console, enabled=False)
+    return Reporter(console, enabled=bool(progress) and is_main)
 
 
 def _save_videos(

@@ -431,6 +431,9 @@ def submit(
     now = write_submission(target, safe, results.to_dict(), samples, partial=results.partial)
     if replaced is not None and replaced != target:
         replaced.unlink()
+    from panbench.pages import store_rollouts
+
+    store_rollouts(src, config.root / "media" / safe)  # rollouts saved with --save-videos K
     return Submission(safe, target, results, results.partial, now, samples)
 
 
@@ -600,19 +603,11 @@ def _markdown(
 
 
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; font-size: 0.9rem; }
-th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
-th { cursor: pointer; background: #f4f4f4; user-select: none; }
+th { cursor: pointer; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
-td.name, th.name { text-align: left; }
-.ci { color: #666; font-size: 0.8em; margin-left: 0.3em; }
-.partial { background: #fff3cd; border-radius: 3px; padding: 0 0.3em; font-size: 0.8em; }
-figure { display: inline-block; margin: 1rem; max-width: 100%; }
-figure img { max-width: 100%; height: auto; }
-p.notes { max-width: 60rem; color: #444; }
 """
+"""What the index adds to :data:`panbench.pages.PAGE_CSS`: sortable headers."""
 
 # Sorts by each cell's data-sort value; numbers numerically, empty cells last in either order.
 _JS = """
@@ -643,6 +638,8 @@ def _sort_value(x: Any) -> str:
 
 
 def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Sequence[str]) -> str:
+    from panbench.pages import PAGE_CSS, task_nav
+
     e = html.escape
     judged = _judged_in(df, tasks)
     head = [("#", "num", ""), ("model", "text", "name"), ("score", "num", "")]
@@ -683,11 +680,13 @@ def _html(df: Any, config: LeaderboardConfig, tasks: Sequence[str], plots: Seque
         "<!doctype html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{e(config.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{e(config.title)}</title>\n<style>{PAGE_CSS}{_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{e(config.title)}</h1>\n<p>{e(_suite_line(config))}, {len(df)} submission(s). "
         "Click a column to sort.</p>\n"
+        f"{task_nav(tasks)}\n"
+        '<div class="table-wrap">\n'
         f'<table id="leaderboard" class="sortable">\n<thead><tr>{ths}</tr></thead>\n'
-        f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n"
+        f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n</div>\n"
         f'<p class="notes">{e(notes)}</p>\n{judge_note}'
         f'<h2>Plots</h2>\n<section id="plots">{figures}</section>\n'
         f"<script>{_JS}</script>\n</body>\n</html>\n"
@@ -703,6 +702,7 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     Raises:
         SubmissionError: a stored submission no longer verifies (nothing is written).
     """
+    from panbench.figure_data import parse_jsonl
     from panbench.io import atomic_write_text
     from panbench.plots import plot_results
 
@@ -717,10 +717,14 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     _recover_board(root)
     staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
     written: list[Path] = []
+    ordered = {s.name: s for s in subs}
     if subs:
-        ordered = {s.name: s for s in subs}
         runs = [(n, ordered[n].results) for n in df["name"]]
-        written += plot_results(runs, staging / "plots", tasks=tasks)
+        samples = [
+            {t: parse_jsonl(text) for t, text in ordered[n].samples.items()} for n in df["name"]
+        ]
+        # The page shows the SVGs; the PNGs are previews, so screen resolution keeps them small.
+        written += plot_results(runs, staging / "plots", tasks=tasks, samples=samples, dpi=120)
     (staging / "plots").mkdir(exist_ok=True)
     svgs = [p.relative_to(staging).as_posix() for p in written if p.suffix == ".svg"]
 
@@ -731,7 +735,15 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     )
     written.append(atomic_write_text(staging / "index.html", _html(df, config, tasks, svgs)))
     _publish(staging, root)
-    return [root / p.relative_to(staging) for p in written]
+    written = [root / p.relative_to(staging) for p in written]
+    from panbench.pages import write_task_pages
+
+    # Task pages link to the published plots/ and media/, so they are written after the swap,
+    # each atomically; a build killed here leaves pages that the next build rewrites.
+    ranked = [ordered[n] for n in df["name"]] if subs else []
+    title, suite = config.title, _suite_line(config)
+    written += write_task_pages(root, title, suite, ranked, tasks, svgs)
+    return written
 
 
 #: prefix of the staging folder a build renders into (left behind only by a killed build)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from panbench.errors import ConfigError, DataError
+from panbench.progress import step_timing
 from reference_model.common.training import (
     CsvLog,
     barrier,
@@ -254,6 +255,7 @@ class _Run:
     log: CsvLog | None
     training: dict[str, Any]
     say: Any
+    first: int = 0  # the step this process started (or resumed) from: the ETA's origin
 
     @property
     def total(self) -> int:
@@ -358,7 +360,7 @@ def _start(
         out.mkdir(parents=True, exist_ok=True)
     log = CsvLog(out / "log.csv", start if resume else None, LOG_COLUMNS) if rank == 0 else None
     training = training_record(config, cfg.to_dict(), command, total_steps=total)
-    run = _Run(cfg, out, rank, world, dev, model, stream, stop, log, training, say)
+    run = _Run(cfg, out, rank, world, dev, model, stream, stop, log, training, say, start)
     if rank == 0:
         counts = model.num_parameters()
         say(
@@ -410,7 +412,8 @@ def _report(
         row.update({k: float(v.detach()) for k, v in losses.items()})
         run.log.write(row)
         shown = ", ".join(f"{k} {float(v.detach()):.4f}" for k, v in losses.items())
-        run.say(f"step {done}/{run.total} ({stage.name}) {shown}")
+        timing = step_timing(done, run.first, run.stop, time.perf_counter() - tic)
+        run.say(f"step {done}/{run.total} ({stage.name}) {shown}, {timing}")
     if stage.name == DYNAMICS and (done % t.sample_every == 0 or done == stop):
         _sample_strip(run.out, run.model, stage, run.stream, run.cfg, done)
     if done % t.checkpoint_every == 0 or done == stop:

@@ -558,11 +558,13 @@ def test_a_continuous_model_on_an_env_without_vectors_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["evaluate", "--model", f"{ADAPTERS}:ContinuousModel", "--out", str(tmp_path / "r")]
+    # Refused up front (exit 2: unusable input), before any episode runs or anything is written.
     assert main([*argv, "--tasks", small_tasks(("small-rollout",))[0], "--no-progress"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "'continuous' takes continuous actions" in err and "env 'shapes'" in err
-    assert "step 0 of task 'small-rollout'" in err
-    assert not (tmp_path / "r" / "results.json").exists()
+    assert "task 'small-rollout'" in err and "no action space" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_an_action_space_given_as_text_is_accepted(tmp_path: Path) -> None:

@@ -117,6 +117,9 @@ class GuardedModel(WorldModel):
     def clone(self, state: Any) -> Any:
         return self._call("clone", self.inner.clone, state)
 
+    def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self._call("outcomes", self.inner.outcomes, state)
+
     def describe(self) -> dict[str, Any]:
         return self._call("describe", self.inner.describe)
 

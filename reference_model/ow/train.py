@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from panbench.errors import ConfigError, DataError
+from panbench.progress import step_timing
 from reference_model.common.training import (
     CsvLog,
     barrier,
@@ -326,6 +327,7 @@ class _Run:
     log: CsvLog | None
     training: dict[str, Any]
     say: Any
+    first: int = 0  # the step this process started (or resumed) from: the ETA's origin
 
 
 def train(
@@ -428,7 +430,7 @@ def _start(
     training = training_record(config, cfg.to_dict(), command, stage=t.stage, total_steps=t.steps)
     run = _Run(
         cfg, out, rank, world, dev, model, runner, t.fsdp, cache, params, optimizer, scheduler,
-        stop, log, training, say,
+        stop, log, training, say, start,
     )  # fmt: skip
     counts = model.num_parameters()
     trained = sum(p.numel() for p in params.values())
@@ -490,7 +492,10 @@ def _report(
             "seconds": round(time.perf_counter() - tic, 2),
         }
         run.log.write(row)
-        run.say(f"step {done}/{t.steps} ({stage}) loss {row['loss']:.4f} lr {row['lr']:.2e}")
+        timing = step_timing(done, run.first, run.stop, row["seconds"])
+        run.say(
+            f"step {done}/{t.steps} ({stage}) loss {row['loss']:.4f} lr {row['lr']:.2e}, {timing}"
+        )
     if done % t.checkpoint_every == 0 or done == run.stop:
         _save_checkpoint(
             run.out,

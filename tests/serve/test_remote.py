@@ -166,7 +166,7 @@ def test_resume_behind_the_same_url_refuses_another_served_model(
     other = ServerProcess("copy-last")
     try:
         other.start(port=port)
-        assert main(command) == 2  # refused input (docs/errors.md)
+        assert main(command) == 2  # input refused (docs/errors.md)
     finally:
         other.__exit__()
     err = " ".join(capsys.readouterr().err.split())
