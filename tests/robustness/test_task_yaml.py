@@ -124,3 +124,83 @@ def test_bad_physics_tasks_are_refused(
     out = tmp_path / "run"
     argv = ["evaluate", "--model", "copy-last", "--tasks", str(task), "--limit", "1"]
     assert_refused(capsys, [*argv, "--out", str(out), "--no-progress"], expected, out=out)
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "tasks"
+
+#: (id, shipped task file, (old, new) edit, the module the env needs, expected fragments)
+FAMILY_EDITS: list[tuple[str, str, tuple[str, str], str, list[str]]] = [
+    (
+        "atari-game-typo",
+        "atari-sim-pong.yaml",
+        ("atari-pong", "atari-pongg"),
+        "ale_py",
+        ["unknown env 'atari-pongg'", "Did you mean: atari-pong"],
+    ),
+    (
+        "atari-frameskip",
+        "atari-sim-pong.yaml",
+        ("resolution: 84}", "resolution: 84, kwargs: {frameskip: 0}}"),
+        "ale_py",
+        ["frameskip to be an integer from 1 to 8", "got 0"],
+    ),
+    (
+        "atari-unknown-option",
+        "atari-sim-pong.yaml",
+        ("resolution: 84}", "resolution: 84, kwargs: {difficulty: 9}}"),
+        "ale_py",
+        ["Unknown option 'difficulty'", "frameskip"],
+    ),
+    (
+        "atari-continuous-policy",
+        "atari-sim-pong.yaml",
+        ("policy: agent", "policy: continuous"),
+        "ale_py",
+        ["no continuous action space", "'continuous'"],
+    ),
+    (
+        "pusht-offset",
+        "pusht-sim.yaml",
+        ("max_offset: 40", "max_offset: -40"),
+        "pymunk",
+        ["max_offset to be None or in [0, 200]", "-40"],
+    ),
+    (
+        "pusht-option-typo",
+        "pusht-sim.yaml",
+        ("max_rotation: 45", "max_rotaton: 45"),
+        "pymunk",
+        ["'max_rotaton'", "Did you mean: max_rotation?"],
+    ),
+    (
+        "pusht-policy",
+        "pusht-sim.yaml",
+        ("policy: continuous", "policy: teleport"),
+        "pymunk",
+        ["Unknown episode policy 'teleport'", "'continuous'"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "module", "expected"),
+    [pytest.param(n, x, m, e, id=i) for i, n, x, m, e in FAMILY_EDITS],
+)
+def test_bad_atari_and_pusht_tasks_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    edit: tuple[str, str],
+    module: str,
+    expected: list[str],
+) -> None:
+    pytest.importorskip(module)
+    text = (SHIPPED / name).read_text()
+    assert edit[0] in text
+    for base in SHIPPED.glob("_*.yaml"):  # the templates the task includes
+        (tmp_path / base.name).write_text(base.read_text())
+    task = tmp_path / name
+    task.write_text(text.replace(*edit))
+    out = tmp_path / "run"
+    argv = ["evaluate", "--model", "copy-last", "--tasks", str(task), "--limit", "1"]
+    assert_refused(capsys, [*argv, "--out", str(out), "--no-progress"], expected, out=out)
