@@ -734,44 +734,46 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
         atomic_write_text(staging / "leaderboard.md", _markdown(df, config, tasks, svgs))
     )
     written.append(atomic_write_text(staging / "index.html", _html(df, config, tasks, svgs)))
-    _publish(staging, root)
-    written = [root / p.relative_to(staging) for p in written]
     from panbench.pages import write_task_pages
 
-    # Task pages link to the published plots/ and media/, so they are written after the swap,
-    # each atomically; a build killed here leaves pages that the next build rewrites.
+    # Task pages are staged too (their links are made for root/tasks, where they are moved).
     ranked = [ordered[n] for n in df["name"]] if subs else []
     title, suite = config.title, _suite_line(config)
-    written += write_task_pages(root, title, suite, ranked, tasks, svgs)
-    return written
+    written += write_task_pages(root, title, suite, ranked, tasks, svgs, out=staging / "tasks")
+    _publish(staging, root)
+    return [root / p.relative_to(staging) for p in written]
 
 
 #: prefix of the staging folder a build renders into (left behind only by a killed build)
 _STAGING = ".build-"
 _BOARD_FILES = ("leaderboard.csv", "leaderboard.md", "index.html")
+_BOARD_DIRS = ("plots", "tasks")
 
 
 def _recover_board(root: Path) -> None:
-    """Undoes what a killed build left: staging folders, and plots/ moved aside mid-swap."""
+    """Undoes what a killed build left: staging folders, and folders moved aside mid-swap."""
     import shutil
 
     for leftover in root.glob(_STAGING + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    aside = root / "plots.old"
-    if aside.is_dir() and not (root / "plots").exists():
-        os.replace(aside, root / "plots")
-    shutil.rmtree(aside, ignore_errors=True)
+    for sub in _BOARD_DIRS:
+        aside = root / f"{sub}.old"
+        if aside.is_dir() and not (root / sub).exists():
+            os.replace(aside, root / sub)
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _publish(staging: Path, root: Path) -> None:
-    """Moves a staged build into ``root``: plots/ swapped whole, then each page renamed."""
+    """Moves a staged build into ``root``: plots/ and tasks/ swapped whole, then each page."""
     import shutil
 
-    plots, aside = root / "plots", root / "plots.old"
-    if plots.exists():
-        os.replace(plots, aside)
-    os.replace(staging / "plots", plots)
+    for sub in _BOARD_DIRS:
+        folder, aside = root / sub, root / f"{sub}.old"
+        if folder.exists():
+            os.replace(folder, aside)
+        os.replace(staging / sub, folder)
     for name in _BOARD_FILES:
         os.replace(staging / name, root / name)
-    shutil.rmtree(aside, ignore_errors=True)
+    for sub in _BOARD_DIRS:
+        shutil.rmtree(root / f"{sub}.old", ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)

@@ -227,6 +227,8 @@ def write_task_pages(
     ranked: Sequence[Any],
     tasks: Sequence[str],
     plots: Sequence[str],
+    *,
+    out: Path | None = None,
 ) -> list[Path]:
     """Writes ``tasks/<task>.html`` for every task of a leaderboard.
 
@@ -237,6 +239,8 @@ def write_task_pages(
         ranked: the submissions, best first (the index's row order).
         tasks: the tasks, in the index's column order.
         plots: the figures written, relative to ``root`` (their drift/budget SVGs are shown).
+        out: the folder the pages are written into (default ``root/tasks``); their links
+            are made for ``root/tasks``, where a staged build moves them.
 
     Returns:
         The pages written.
@@ -244,11 +248,12 @@ def write_task_pages(
     from panbench.io import atomic_write_text
     from panbench.plots import headline_scores
 
-    folder = root / "tasks"
-    if folder.is_dir():  # pages of removed tasks must not linger
-        for old in folder.glob("*.html"):
+    folder = root / "tasks"  # where the pages are read from: their links start here
+    target = folder if out is None else out
+    if target.is_dir():  # pages of removed tasks must not linger
+        for old in target.glob("*.html"):
             old.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
     written = []
     scores = {sub.name: headline_scores(sub.results) for sub in ranked}
     for task in tasks:
@@ -280,7 +285,7 @@ def write_task_pages(
             "frame.</p>\n" + "\n".join(sections)
         )
         page = _page(f"{task} · {title}", body)
-        written.append(atomic_write_text(folder / f"{task}.html", page))
+        written.append(atomic_write_text(target / f"{task}.html", page))
     return written
 
 
