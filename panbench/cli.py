@@ -14,6 +14,7 @@ from typing import Any
 
 from panbench import __version__
 from panbench.errors import PanbenchError
+from panbench.options import parse_kv
 
 
 def _console(stderr: bool = False) -> Any:
@@ -242,75 +243,6 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     info = dsub.add_parser("info", help="summarise and verify an episode folder")
     info.add_argument("path", type=Path)
     info.set_defaults(func=_cmd_data_info)
-
-
-def _split_options(text: str) -> list[str]:
-    """Splits ``k=v,k=v`` at the commas outside quotes; ``\\,`` is a literal comma."""
-    items: list[str] = []
-    current: list[str] = []
-    quote: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and text[i + 1 : i + 2] == ",":
-            current.append(",")
-            i += 2
-            continue
-        if quote is not None:
-            quote = None if ch == quote else quote
-        elif ch in "\"'" and "".join(current).rstrip().endswith("="):
-            quote = ch  # only a quote that opens a value quotes (paths may hold an apostrophe)
-        elif ch == ",":
-            items.append("".join(current))
-            current = []
-            i += 1
-            continue
-        current.append(ch)
-        i += 1
-    items.append("".join(current))
-    return items
-
-
-def parse_kv(text: str) -> dict[str, Any]:
-    """Parses adapter/judge/env options given on the command line.
-
-    Two forms: ``"a=1,b=true,c=x"`` gives ``{"a": 1, "b": True, "c": "x"}`` (each value read as a
-    YAML scalar); a value with a comma is quoted (``prompt="left, then up"``) or escaped
-    (``prompt=left\\, then up``). Or a YAML/JSON mapping: ``'{prompt: "left, then up", steps: 4}'``.
-
-    Raises:
-        ConfigError: an item without ``=``, a repeated key, malformed quoting or mapping.
-    """
-    import yaml
-
-    from panbench.errors import ConfigError
-
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = yaml.safe_load(stripped)
-        except yaml.YAMLError as err:
-            raise ConfigError(
-                f"Expected a YAML/JSON mapping of options, but got {text!r}: {err}"
-            ) from None
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise ConfigError(f"Expected a mapping with string keys, but got {text!r}.")
-        return dict(data)
-    out: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in _split_options(text))):
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key:
-            raise ConfigError(f"Expected options of the form key=value, but got {item!r}.")
-        if key in out:
-            raise ConfigError(f"Option {key!r} is given twice in {text!r}.")
-        try:
-            out[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(
-                f"Cannot read the value of option {key!r} ({value!r}): {err}"
-            ) from None
-    return out
 
 
 def _cmd_data_generate(args: argparse.Namespace) -> int:
@@ -836,26 +768,12 @@ def build_parser() -> argparse.ArgumentParser:
     return decorate(parser)
 
 
-def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:
-    """Adds ``--debug`` to the parser and every subcommand, so it may follow the command too."""
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=False if top else argparse.SUPPRESS,
-        help="print the traceback of an error (also PANBENCH_DEBUG=1)",
-    )
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in set(action.choices.values()):
-                _add_debug(child, top=False)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; exit codes are listed in docs/errors.md (panbench.exitcodes)."""
     from panbench import exitcodes
 
     parser = build_parser()
-    _add_debug(parser)
+    exitcodes.add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         from panbench.preflight import check_args

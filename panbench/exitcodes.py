@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -14,6 +15,7 @@ __all__ = [
     "OK",
     "PENDING",
     "REFUSED",
+    "add_debug_flag",
     "debug_requested",
     "report_failure",
 ]
@@ -77,3 +79,17 @@ def report_failure(err: BaseException, console: Any, *, debug: bool) -> int:
         soft_wrap=True,
     )
     return INTERNAL
+
+
+def add_debug_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """Adds ``--debug`` to the parser and every subcommand, so it may follow the command too."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the traceback of an error (also PANBENCH_DEBUG=1)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                add_debug_flag(child, top=False)
