@@ -27,7 +27,7 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     from rich.markup import escape
     from rich.table import Table
 
-    from panbench.plots import headline_scores
+    from panbench.plots import headline_scores, suite_task_order
 
     res = as_results(results)
     heads = headline_scores(res)
@@ -35,7 +35,8 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     table = Table(title=f"{res.model.name} on {res.suite.name}")
     for col in ("task", "metric", "value", "95% CI", "n", ""):
         table.add_column(col)
-    for name, task in res.tasks.items():
+    for name in suite_task_order(res):  # the leaderboard's column order
+        task = res.tasks[name]
         head = heads[name]
         ci = f"[{_fmt(head.low, 1)}, {_fmt(head.high, 1)}]" if math.isfinite(head.low) else "-"
         table.add_row(f"[bold]{name}[/]", "[bold]headline (0-100)[/]", _fmt(head.score, 1), ci)
