@@ -14,9 +14,19 @@ CONSTRAINTS = ["-c", "constraints/cpu.txt"]
 PYTHON = os.environ.get("PANBENCH_NOX_PYTHON")  # None: the interpreter running nox
 
 
-def _install(session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data") -> None:
+def _install(
+    session: nox.Session, extras: str = "dev,model,wr,i2v,physics,data,serve,atari,pusht"
+) -> None:
     # Constrained so pip takes the CPU torch wheel instead of the multi-GB CUDA build.
     session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+    if "atari" in extras.split(","):
+        # OCAtari's metadata pins numpy<2 (and GUI packages); the parts panbench imports run on
+        # numpy 2, and the `atari` extra brings what they import, so it goes in without its deps.
+        session.install(*CONSTRAINTS, "--no-deps", "ocatari")
+    if "pusht" in extras.split(","):
+        # gym-pusht pins the GUI opencv-python < 5, which clashes with the headless OpenCV;
+        # its other requirements come with the `pusht` extra.
+        session.install(*CONSTRAINTS, "--no-deps", "gym-pusht")
 
 
 @nox.session(python=PYTHON)

@@ -369,17 +369,30 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--judge", default=None, help="judge kind for judge-scored tasks (WR-Arena)")
     p.add_argument("--judge-args", default="", help="judge options as k=v,k=v")
+    p.add_argument(
+        "--model-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="refuse an adapter whose reset/step/clone runs longer (default: no limit)",
+    )
     _add_threads(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from panbench.errors import ActionSpaceError
     from panbench.harness import JudgementsPending, evaluate
     from panbench.report import print_summary
 
     console = _console()
     try:
         results = _run_evaluate(args, console, evaluate)
+    except ActionSpaceError as err:  # unusable input: the model cannot take these actions
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return 2
     except JudgementsPending as waiting:
         from rich.markup import escape
 
@@ -423,7 +436,42 @@ def _run_evaluate(args: argparse.Namespace, console: Any, evaluate: Any) -> Any:
         console=console,
         judge=args.judge,
         judge_args=parse_kv(args.judge_args),
+        model_timeout=args.model_timeout,
     )
+
+
+# ============================================================================================ serve
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a model over the wire protocol (score it with --model remote)",
+        description="Serves any adapter so that `panbench evaluate --model remote --model-args "
+        "url=http://HOST:PORT` scores it from another process or machine (docs/remote.md). "
+        "Binds to loopback unless --host says otherwise; then a bearer token must be set in "
+        "the environment variable PANBENCH_SERVE_TOKEN.",
+    )
+    p.add_argument("--model", required=True, help="registered model name or module:Class")
+    p.add_argument("--model-args", default="", help="adapter options as k=v,k=v")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (0: any free one; default 8765)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    p.add_argument(
+        "--max-request-mb", type=float, default=512, help="refuse larger requests (default 512)"
+    )
+    p.add_argument(
+        "--max-states", type=int, default=100_000, help="model states held at once (default 1e5)"
+    )
+    p.add_argument(
+        "--ready-file", type=Path, default=None, help="write the server's url here once it listens"
+    )
+    _add_threads(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from panbench.serve.cli import run_serve
+
+    return run_serve(args, parse_kv(args.model_args), _console(stderr=True))
 
 
 # ============================================================================================ weights
@@ -628,9 +676,15 @@ def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard_verify(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from panbench.leaderboard import load_submissions
 
-    subs = load_submissions(args.path)
+    try:
+        subs = load_submissions(args.path)
+    except PanbenchError as err:  # verification failed: exit 1, as for weights verify
+        _console(stderr=True).print(f"[bold red]FAILED:[/] {escape(str(err))}", soft_wrap=True)
+        return 1
     _console().print(f"{len(subs)} submission(s) verified: {', '.join(s.name for s in subs)}")
     return 0
 
@@ -774,6 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_plot,
         _add_report,
         _add_judges,
+        _add_serve,
     ):
         add(sub)
     from panbench.cli_help import decorate
@@ -781,20 +836,39 @@ def build_parser() -> argparse.ArgumentParser:
     return decorate(parser)
 
 
+def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """Adds ``--debug`` to the parser and every subcommand, so it may follow the command too."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the traceback of an error (also PANBENCH_DEBUG=1)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_debug(child, top=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; exit codes are listed in docs/errors.md (panbench.exitcodes)."""
+    from panbench import exitcodes
+
     parser = build_parser()
+    _add_debug(parser)
     args = parser.parse_args(argv)
     try:
+        from panbench.preflight import check_args
+
+        check_args(args)  # ranges, devices, output paths: before anything is written
         if hasattr(args, "threads"):  # commands that run torch: before torch is imported
             from panbench.threads import configure
 
             configure(args.threads)
         return int(args.func(args) or 0)
-    except PanbenchError as err:
-        from rich.markup import escape
-
-        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        return 1
+    except (PanbenchError, OSError) as err:
+        debug = exitcodes.debug_requested(args)
+        return exitcodes.report_failure(err, _console(stderr=True), debug=debug)
     except KeyboardInterrupt:
         hint = (
             "episodes finished so far are kept; rerun the same command to resume"
@@ -803,6 +877,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _console(stderr=True).print(f"interrupted: {hint}")
         return 130
+    except Exception as err:  # a bug: reported as one, with the traceback under --debug
+        debug = exitcodes.debug_requested(args)
+        return exitcodes.report_failure(err, _console(stderr=True), debug=debug)
 
 
 if __name__ == "__main__":

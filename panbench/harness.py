@@ -12,6 +12,7 @@ size; per-episode values depend only on the episode, never on the rank, batch or
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import hashlib
 import os
@@ -59,6 +60,13 @@ class JudgementsPending(PanbenchError):
         )
 
 
+def _destroy_process_group() -> None:
+    import torch.distributed as td
+
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 @dataclass(frozen=True)
 class Dist:
     """This process's place in a (possibly single-process) run."""
@@ -75,6 +83,10 @@ class Dist:
 
             if not td.is_initialized():
                 td.init_process_group(backend="gloo")
+                # Left to interpreter teardown, gloo's worker threads can be destroyed while
+                # still joinable, and the process aborts ("terminate called without an active
+                # exception") after its work is done; tear the group down explicitly instead.
+                atexit.register(_destroy_process_group)
         return cls(rank=rank, world_size=world)
 
     def barrier(self) -> None:
@@ -208,6 +220,7 @@ def evaluate(
     console: Any = None,
     judge: str | None = None,
     judge_args: Mapping[str, Any] | None = None,
+    model_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Evaluates ``model`` on a suite (or a list of tasks) and writes the results folder.
 
@@ -228,6 +241,7 @@ def evaluate(
         judge: a judge kind (``panbench.judges``) for tasks scored by a judge; tasks that need
             one are refused up front without it.
         judge_args: the judge's options (``--judge-args k=v,...``).
+        model_timeout: seconds each adapter call may take (``GuardedModel``); None: no limit.
 
     Returns:
         The results dict written to ``results.json`` (on rank 0; other ranks get ``{}``).
@@ -257,8 +271,17 @@ def evaluate(
         raise ConfigError(
             f"The {judge_obj.kind!r} judge runs in one process; run without torchrun."
         )
-    wm = load_model(model, model_args).to(device)
+    from panbench.models.api import check_action_space
+    from panbench.models.guard import GuardedModel
+
+    # The timeout is not part of run.json: a resume may change it.
+    wm = GuardedModel(load_model(model, model_args), model_timeout).to(device)
+    for task in specs:  # before anything is written: a mismatch is the user's input, not a run
+        check_action_space(wm.spec, envs[task.name], task.name)
     run_config = _run_config(model, model_args, suite_info, specs, limit, seed, judge_obj)
+    identity = wm.identity()
+    if identity:  # e.g. the model a server serves: a resume must find the same one
+        run_config["model_identity"] = sanitize(dict(identity))
     store = SampleStore(out / "samples")
     if dist.is_main:
         store.folder.mkdir(parents=True, exist_ok=True)

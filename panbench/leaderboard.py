@@ -712,10 +712,10 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
     tasks = list(config.tasks)
     df = leaderboard_table(subs, tasks)
 
-    plots_dir = root / "plots"
-    if plots_dir.is_dir():  # figures of removed submissions or tasks must not linger
-        for old in [*plots_dir.glob("*.png"), *plots_dir.glob("*.svg")]:
-            old.unlink()
+    # Everything is rendered into a staging folder first and moved in at the end (renames
+    # only), so a build killed part way leaves the previous board, never a half-written one.
+    _recover_board(root)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
     written: list[Path] = []
     ordered = {s.name: s for s in subs}
     if subs:
@@ -724,16 +724,54 @@ def build_leaderboard(root: str | os.PathLike[str]) -> list[Path]:
             {t: parse_jsonl(text) for t, text in ordered[n].samples.items()} for n in df["name"]
         ]
         # The page shows the SVGs; the PNGs are previews, so screen resolution keeps them small.
-        written += plot_results(runs, plots_dir, tasks=tasks, samples=samples, dpi=120)
-    svgs = [p.relative_to(root).as_posix() for p in written if p.suffix == ".svg"]
+        written += plot_results(runs, staging / "plots", tasks=tasks, samples=samples, dpi=120)
+    (staging / "plots").mkdir(exist_ok=True)
+    svgs = [p.relative_to(staging).as_posix() for p in written if p.suffix == ".svg"]
 
     csv = df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
-    written.append(atomic_write_text(root / "leaderboard.csv", csv))
-    written.append(atomic_write_text(root / "leaderboard.md", _markdown(df, config, tasks, svgs)))
-    written.append(atomic_write_text(root / "index.html", _html(df, config, tasks, svgs)))
+    written.append(atomic_write_text(staging / "leaderboard.csv", csv))
+    written.append(
+        atomic_write_text(staging / "leaderboard.md", _markdown(df, config, tasks, svgs))
+    )
+    written.append(atomic_write_text(staging / "index.html", _html(df, config, tasks, svgs)))
+    _publish(staging, root)
+    written = [root / p.relative_to(staging) for p in written]
     from panbench.pages import write_task_pages
 
+    # Task pages link to the published plots/ and media/, so they are written after the swap,
+    # each atomically; a build killed here leaves pages that the next build rewrites.
     ranked = [ordered[n] for n in df["name"]] if subs else []
     title, suite = config.title, _suite_line(config)
     written += write_task_pages(root, title, suite, ranked, tasks, svgs)
     return written
+
+
+#: prefix of the staging folder a build renders into (left behind only by a killed build)
+_STAGING = ".build-"
+_BOARD_FILES = ("leaderboard.csv", "leaderboard.md", "index.html")
+
+
+def _recover_board(root: Path) -> None:
+    """Undoes what a killed build left: staging folders, and plots/ moved aside mid-swap."""
+    import shutil
+
+    for leftover in root.glob(_STAGING + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    aside = root / "plots.old"
+    if aside.is_dir() and not (root / "plots").exists():
+        os.replace(aside, root / "plots")
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _publish(staging: Path, root: Path) -> None:
+    """Moves a staged build into ``root``: plots/ swapped whole, then each page renamed."""
+    import shutil
+
+    plots, aside = root / "plots", root / "plots.old"
+    if plots.exists():
+        os.replace(plots, aside)
+    os.replace(staging / "plots", plots)
+    for name in _BOARD_FILES:
+        os.replace(staging / name, root / name)
+    shutil.rmtree(aside, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)

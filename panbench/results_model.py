@@ -210,9 +210,16 @@ class ModelSpecInfo:
     context_frames: int | None
     frames_per_step: int
     privileged: bool
+    #: absent in files written before models could declare reward prediction
+    predicts_rewards: bool = False
+    #: continuous models' action vector length (absent from files of other models)
+    action_dim: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], at: FieldPath) -> ModelSpecInfo:
+        rewards = (
+            _typed(data, "predicts_rewards", at, (bool,)) if "predicts_rewards" in data else False
+        )
         return cls(
             _typed(data, "name", at, (str,)),
             _typed(data, "action_space", at, (str,)),
@@ -220,6 +227,8 @@ class ModelSpecInfo:
             _count(data, "context_frames", at, 1, nullable=True),
             _count(data, "frames_per_step", at, 1),
             _typed(data, "privileged", at, (bool,)),
+            rewards,
+            _count(data, "action_dim", at, 1, nullable=True) if "action_dim" in data else None,
         )
 
 

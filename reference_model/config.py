@@ -401,6 +401,8 @@ def load_run_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{p}: not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{p}: expected a UTF-8 YAML training config, but {err}.") from err
     run = from_dict(RunConfig, data, str(p))
     run.model.validate(str(p))
     if run.data.source not in ("env", "folder"):

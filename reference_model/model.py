@@ -320,10 +320,10 @@ def check_weights(
     file: Path,
     config_file: Path,
 ) -> None:
-    """Refuses weights whose names or shapes differ from what the config builds.
+    """Refuses weights whose names, shapes or kinds of dtype differ from what the config builds.
 
     Raises:
-        ConfigError: naming both files and the first mismatches (key and both shapes).
+        ConfigError: naming both files and the first mismatches (key and both shapes or dtypes).
     """
     problems = []
     for key in expected:
@@ -333,6 +333,12 @@ def check_weights(
             problems.append(
                 f"{key} has shape {list(tensors[key].shape)} in the file but the config "
                 f"builds {list(expected[key].shape)}"
+            )
+        elif tensors[key].dtype.is_floating_point != expected[key].dtype.is_floating_point:
+            # A cast between float widths is harmless; integers for floats (or back) are not.
+            problems.append(
+                f"{key} has dtype {tensors[key].dtype} in the file but the config builds "
+                f"{expected[key].dtype}"
             )
     problems += [f"unexpected {key}" for key in tensors if key not in expected]
     if problems:

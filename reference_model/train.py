@@ -200,7 +200,14 @@ def _load_checkpoint(out: Path, model: PanModel, cfg: RunConfig) -> tuple[int, _
     ema = load_file(str(ckpt / "ema.safetensors"))
     for n in stage.ema:
         stage.ema[n].copy_(ema[n])
-    opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
+    try:  # weights_only: a pickle that would construct objects is refused, never run
+        opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DataError(
+            f"{ckpt / 'optimizer.pt'}: expected the optimizer state `panbench train` saves "
+            f"(plain tensors and numbers), but it cannot be loaded safely ({err}). Restart the "
+            "run without --resume into a new --out."
+        ) from err
     stage.optimizer.load_state_dict(opt["optimizer"])
     stage.scheduler.load_state_dict(opt["scheduler"])
     torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))

@@ -62,7 +62,7 @@ def test_unknown_env_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_pa
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "Unknown env 'shape'" in err and "Did you mean: shapes?" in err
     assert not (tmp_path / "d").exists()
 
@@ -70,7 +70,7 @@ def test_unknown_env_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_pa
 def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     code = main(["evaluate", "--model", "orcale", "--suite", "quick", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
-    assert code == 1 and "Unknown model 'orcale'" in err and "oracle" in err
+    assert code == 2 and "Unknown model 'orcale'" in err and "oracle" in err
     assert not (tmp_path / "r" / "results.json").exists()
 
 

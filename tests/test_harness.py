@@ -394,7 +394,7 @@ def test_resuming_a_different_run_from_the_cli_fails_cleanly(
     folder = _copy(cached_run("oracle", tasks=tuple(small_tasks())), tmp_path)
     before = _snapshot(folder)
     argv = ["evaluate", "--model", "copy-last", "--tasks", ",".join(small_tasks())]
-    assert main([*argv, "--out", str(folder), "--no-progress"]) == 1
+    assert main([*argv, "--out", str(folder), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "holds a different run" in err and "use another --out" in err
     assert _snapshot(folder) == before
@@ -505,7 +505,7 @@ def test_contract_violations_fail_the_run_with_a_clear_message(
 ) -> None:
     out = tmp_path / "run"
     argv = ["evaluate", "--model", f"{ADAPTERS}:{adapter}", "--tasks", small_tasks((task,))[0]]
-    assert main([*argv, "--out", str(out), "--batch-size", "2", "--no-progress"]) == 1
+    assert main([*argv, "--out", str(out), "--batch-size", "2", "--no-progress"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "broke the WorldModel contract" in err
     if "counterfactual" not in task:
@@ -547,7 +547,7 @@ def test_bad_model_options_fail_before_anything_is_written(
 ) -> None:
     out = tmp_path / "run"
     task = small_tasks(("small-counterfactual",))[0]
-    assert main(["evaluate", *argv, "--tasks", task, "--out", str(out), "--no-progress"]) == 1
+    assert main(["evaluate", *argv, "--tasks", task, "--out", str(out), "--no-progress"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     for piece in expected:
         assert piece in err, (piece, err)
@@ -558,11 +558,13 @@ def test_a_continuous_model_on_an_env_without_vectors_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["evaluate", "--model", f"{ADAPTERS}:ContinuousModel", "--out", str(tmp_path / "r")]
-    assert main([*argv, "--tasks", small_tasks(("small-rollout",))[0], "--no-progress"]) == 1
+    # Refused up front (exit 2: unusable input), before any episode runs or anything is written.
+    assert main([*argv, "--tasks", small_tasks(("small-rollout",))[0], "--no-progress"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "'continuous' takes continuous actions" in err and "env 'shapes'" in err
-    assert "step 0 of task 'small-rollout'" in err
-    assert not (tmp_path / "r" / "results.json").exists()
+    assert "task 'small-rollout'" in err and "no action space" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_an_action_space_given_as_text_is_accepted(tmp_path: Path) -> None:

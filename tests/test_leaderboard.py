@@ -422,16 +422,16 @@ def test_the_cli_submits_builds_and_refuses(
 ) -> None:
     root = tmp_path / "cli-board"
     assert main(["leaderboard", "init", str(root), "--suite", suite_path(1)]) == 0
-    assert main(["leaderboard", "init", str(root), "--suite", suite_path(1)]) == 1
+    assert main(["leaderboard", "init", str(root), "--suite", suite_path(1)]) == 2
     assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(root)]) == 0
-    assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(root)]) == 1
+    assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(root)]) == 2
     assert "duplicate" in capsys.readouterr().err
     v2 = str(mini_run("oracle", version=2))
-    assert main(["submit", v2, "--leaderboard", str(root), "--name", "v2"]) == 1
+    assert main(["submit", v2, "--leaderboard", str(root), "--name", "v2"]) == 2
     assert "suite.version" in capsys.readouterr().err
     assert main(["leaderboard", "build", str(root)]) == 0
     assert (root / "index.html").is_file() and (root / "plots" / "scores.png").is_file()
-    assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(tmp_path / "none")]) == 1
+    assert main(["submit", str(mini_run("oracle")), "--leaderboard", str(tmp_path / "none")]) == 2
     assert "leaderboard init" in capsys.readouterr().err
 
 

@@ -126,4 +126,4 @@ def test_the_cli_writes_figures(tmp_path: Path) -> None:
     assert code == 0
     assert (out / "scores.png").is_file() and (out / "scores.svg").is_file()
     bad = main(["plot", str(mini_run("oracle")), str(mini_run("oracle", version=2)), "--out", "x"])
-    assert bad == 1
+    assert bad == 2

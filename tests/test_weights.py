@@ -287,10 +287,10 @@ def test_cli_weights_commands(
     assert main(["weights", "list"]) == 0
     assert "toy-net" in capsys.readouterr().out
 
-    assert main(["weights", "path", "toy-net"]) == 1
+    assert main(["weights", "path", "toy-net"]) == 2
     assert "panbench weights pull toy-net" in capsys.readouterr().err.replace("\n", "")
     assert main(["weights", "verify", "toy-net"]) == 1
-    assert main(["weights", "verify", "toy-nett"]) == 1
+    assert main(["weights", "verify", "toy-nett"]) == 2
     assert "Did you mean" in capsys.readouterr().err
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", _fake_hf(PAYLOAD, []))

@@ -35,7 +35,10 @@ __all__ = [
     "make_episode",
 ]
 
-POLICIES = ("random", "agent", "intervention", "mixed")
+POLICIES = ("random", "agent", "intervention", "mixed", "continuous")
+"""How an env task's true actions are drawn: ``random`` (any non-wait action), ``agent``,
+``intervention``, ``mixed`` (as random), ``continuous`` (a uniform vector of the env's
+``action_space``, resolved by ``Env.vector_action``)."""
 
 
 @dataclass
@@ -84,6 +87,14 @@ def draw_action(env: Env, state: State, rng: np.random.Generator, policy: str) -
     Raises:
         ConfigError: an unknown policy, or no action of the policy's kind is available.
     """
+    if policy == "continuous":
+        space = env.action_space
+        if space is None:
+            raise ConfigError(
+                f"Env {env.name!r} has no continuous action space, so the 'continuous' episode "
+                f"policy cannot draw its actions; expected one of {POLICIES[:-1]}."
+            )
+        return env.vector_action(state, space.sample(rng))
     available = env.actions(state)
     if policy == "agent":
         pool = [a for a in available if a.kind == "agent"]
@@ -102,10 +113,14 @@ def draw_action(env: Env, state: State, rng: np.random.Generator, policy: str) -
 
 
 def hash_episode(frames: np.ndarray, actions: Sequence[Action]) -> str:
-    """sha256 over all of an episode's frames (context and future) and its action indices."""
+    """sha256 over all of an episode's frames (context and future) and its action indices
+    (and, for continuous actions, which have no index, their vectors)."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(frames).tobytes())
     h.update(",".join(str(a.index) for a in actions).encode())
+    vectors = [a.vector for a in actions if not a.has_index and a.vector is not None]
+    if vectors:  # absent from discrete episodes, whose hashes stay as they were
+        h.update(np.asarray(vectors, dtype=np.float64).tobytes())
     return h.hexdigest()
 
 

@@ -506,6 +506,12 @@ def verify_dataset(path: str | Path, *, check_episode_hashes: bool = True) -> Da
                     f"episode {rec.episode_id} has hash {rec.hash}, the index lists "
                     f"{listed.hash if listed else 'no such episode'}",
                 )
+            if listed.num_frames != rec.num_frames:
+                raise _corrupt(
+                    shard_path,
+                    f"episode {rec.episode_id} has {rec.num_frames} frames, the index lists "
+                    f"{listed.num_frames}",
+                )
             if check_episode_hashes:
                 recomputed = episode_hash(rec.frames, rec.actions, rec.states)
                 if recomputed != rec.hash:

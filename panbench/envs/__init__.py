@@ -20,6 +20,18 @@ ENVS.register("bounce", "panbench.envs.bounce:BounceEnv")
 ENVS.register("maze", "panbench.envs.maze:MazeEnv")
 ENVS.register("blocks", "panbench.envs.blocks:BlocksEnv")
 ENVS.register("table3d", "panbench.envs.table3d:Table3DEnv")
+for _game, _cls in (
+    ("pong", "PongEnv"),
+    ("breakout", "BreakoutEnv"),
+    ("boxing", "BoxingEnv"),
+    ("freeway", "FreewayEnv"),
+    ("mspacman", "MsPacmanEnv"),
+    ("spaceinvaders", "SpaceInvadersEnv"),
+    ("seaquest", "SeaquestEnv"),
+    ("asterix", "AsterixEnv"),
+):
+    ENVS.register(f"atari-{_game}", f"panbench.envs.atari:{_cls}")
+ENVS.register("pusht", "panbench.envs.pusht:PushTEnv")
 
 
 def make(name: str, resolution: int = 64, **kwargs: Any) -> Env:

@@ -72,6 +72,97 @@ class Action:
         return out
 
 
+@dataclass(frozen=True)
+class VectorSpace:
+    """A continuous action space as gymnasium's ``Box``: per-component bounds of ``Action.vector``.
+
+    Attributes:
+        low: the smallest value of each component.
+        high: the largest value of each component (``high[i] > low[i]``).
+
+    Example:
+        >>> space = VectorSpace(low=(-1.0, -1.0), high=(1.0, 1.0))
+        >>> space.dim, space.contains((0.5, -1.0)), space.contains((2.0, 0.0))
+        (2, True, False)
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        low = tuple(float(v) for v in self.low)
+        high = tuple(float(v) for v in self.high)
+        if (
+            not low
+            or len(low) != len(high)
+            or not all(h > lo for lo, h in zip(low, high, strict=False))
+        ):
+            raise ConfigError(
+                f"Expected VectorSpace bounds of one length >= 1 with high > low, but got "
+                f"low={low} and high={high}."
+            )
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    @property
+    def dim(self) -> int:
+        """The number of components of a vector action."""
+        return len(self.low)
+
+    def contains(self, vector: Sequence[float] | np.ndarray) -> bool:
+        """Whether ``vector`` has :attr:`dim` finite components within the bounds."""
+        v = np.asarray(vector, dtype=np.float64)
+        return (
+            v.shape == (self.dim,)
+            and bool(np.isfinite(v).all())
+            and bool((v >= np.asarray(self.low)).all() and (v <= np.asarray(self.high)).all())
+        )
+
+    def clip(self, vector: Sequence[float] | np.ndarray) -> np.ndarray:
+        """``vector`` clipped into the bounds, float64 [dim] (NaN becomes the centre)."""
+        v = np.asarray(vector, dtype=np.float64).reshape(self.dim)
+        v = np.where(np.isfinite(v), v, self.center)
+        return np.clip(v, self.low, self.high)
+
+    @property
+    def center(self) -> np.ndarray:
+        """float64 [dim], the middle of the box."""
+        return (np.asarray(self.low) + np.asarray(self.high)) / 2.0
+
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+        """Uniform draws: float64 [dim], or [n, dim] when ``n`` is given."""
+        shape = (self.dim,) if n is None else (n, self.dim)
+        return rng.uniform(self.low, self.high, size=shape)
+
+    def check(self, vector: Any, where: str) -> np.ndarray:
+        """``vector`` as float64 [dim] if it lies in the space.
+
+        Raises:
+            ConfigError: naming ``where``, the expected dimension and bounds and what was given.
+        """
+        try:
+            v = np.asarray(vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            v = np.asarray([np.nan])
+        if v.shape != (self.dim,) or not self.contains(v):
+            raise ConfigError(
+                f"{where}: expected an action vector of {self.dim} finite numbers within "
+                f"low={list(self.low)}, high={list(self.high)}, but got {vector!r}."
+            )
+        return v
+
+    def to_gym(self) -> Any:
+        """The same space as a ``gymnasium.spaces.Box`` (float32)."""
+        from gymnasium import spaces
+
+        return spaces.Box(
+            low=np.asarray(self.low, np.float32), high=np.asarray(self.high, np.float32)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dim": self.dim, "low": list(self.low), "high": list(self.high)}
+
+
 class Env(ABC):
     """A procedural ground-truth environment.
 
@@ -150,8 +241,44 @@ class Env(ABC):
         """Applies a resolved, valid action. Must not mutate ``state``."""
 
     def step(self, state: State, action: Action | int | str) -> State:
-        """Returns the state after ``action`` (an :class:`Action`, its index, or its text)."""
+        """Returns the state after ``action`` (an :class:`Action`, its index, or its text).
+
+        An :class:`Action` without a discrete id that carries a ``vector`` (a continuous action,
+        e.g. a planner's proposal) is resolved through :meth:`vector_action`.
+        """
+        if isinstance(action, Action) and not action.has_index and action.vector is not None:
+            return self._step(state, self.vector_action(state, action.vector))
         return self._step(state, self.resolve_action(state, action))
+
+    # ----------------------------------------------------------------------------------- vectors
+    @property
+    def action_space(self) -> VectorSpace | None:
+        """The continuous action space (bounds of ``Action.vector``), or None for envs whose
+        actions have no vector form. Envs with continuous controls override this."""
+        return None
+
+    def vector_action(self, state: State, vector: Sequence[float] | np.ndarray) -> Action:
+        """The action that ``vector`` (a point of :attr:`action_space`) commands in ``state``.
+
+        Envs with continuous controls override this to return an action carrying the vector
+        itself (``index`` :data:`NO_INDEX`). The default, for envs whose discrete actions carry
+        vectors (maze and blocks moves), snaps to the available action whose vector is nearest.
+
+        Raises:
+            ConfigError: the env has no vector form, or ``vector`` is not in its space.
+        """
+        space = self.action_space
+        if space is None:
+            raise ConfigError(
+                f"Env {self.name!r} has no continuous action space: expected a discrete action "
+                f"(an index or a text), but got the vector {list(np.ravel(vector))!r}."
+            )
+        v = space.check(vector, f"Env {self.name!r}")
+        pool = [a for a in self.actions(state) if a.vector is not None and len(a.vector) == len(v)]
+        if not pool:
+            raise ConfigError(f"Env {self.name!r} offers no vector actions in this state.")
+        dists = [float(np.sum((np.asarray(a.vector) - v) ** 2)) for a in pool]
+        return pool[int(np.argmin(dists))]
 
     def resolve_action(self, state: State, action: Action | int | str) -> Action:
         """Turns an index or text into the :class:`Action` available in ``state``.
@@ -241,6 +368,11 @@ class Env(ABC):
             )
         return frame
 
+    def outcome(self, state: State) -> tuple[float, bool] | None:
+        """(reward of the step that led to ``state``, whether the episode is over) for envs
+        with rewards (the Atari games); None for envs without (the default)."""
+        return None
+
     # ----------------------------------------------------------------------------------- goals
     def goals(self) -> list[str]:
         """Names of the goals this env defines (empty for envs without goals)."""
@@ -272,6 +404,25 @@ class Env(ABC):
         Returns:
             A sub-list of ``actions`` in their order (empty when perception found nothing
             usable), or None: this env has no heuristic (the default), so every action is one.
+        """
+        return None
+
+    def goal_state(self, state: State, goal: Any = None) -> State | None:
+        """A state where ``goal`` holds, close to ``state`` (optional; for goal images).
+
+        None (the default): image-goal scoring finds one by greedy descent on the true goal
+        distance (:func:`panbench.planning.scoring.goal_image`). Envs whose goal a few greedy
+        steps cannot reach (PushT) place it directly.
+        """
+        return None
+
+    def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
+        """A scripted expert's action toward ``goal`` from an observation (optional).
+
+        Read from ``obs`` alone (an ``observe()`` or ``perceive()`` dict), so the same expert
+        acts in the true env and in a model's imagination (the ``policy_eval`` protocol's
+        policies mix it with random actions). None: no move found, or (the default) this env
+        has no scripted expert.
         """
         return None
 

@@ -12,34 +12,44 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from panbench.envs.base import Env
+from panbench.envs.base import NO_INDEX, Action, Env
 
 GYM_IDS = {
     "shapes": "panbench/Shapes-v0",
     "bounce": "panbench/Bounce-v0",
     "maze": "panbench/Maze-v0",
     "blocks": "panbench/Blocks-v0",
+    "pusht": "panbench/PushT-v0",
 }
+#: envs registered with their continuous action space (``actions="vector"``)
+VECTOR_ACTIONS = frozenset({"pusht"})
 
 
 class PanbenchGymEnv(gymnasium.Env):
     """A gymnasium view of a panbench :class:`~panbench.envs.base.Env`.
 
     Actions are the env's stable discrete indices (``Discrete(env.num_actions)``); an index whose
-    entity is absent is a no-op. Goal envs (``maze``, ``blocks``) give reward 1 and terminate when
+    entity is absent is a no-op. With ``actions="vector"`` (``panbench/PushT-v0``) they are
+    points of the env's continuous action space (its ``VectorSpace`` as a ``Box``). Goal envs (``maze``, ``blocks``) give reward 1 and terminate when
     the goal is reached; the others give reward 0 and run until the time limit.
 
     Args:
         env_name: a registered panbench env name.
         render_mode: only ``"rgb_array"`` (or None) is supported.
         goal: the goal passed to ``goal_reached`` (``blocks``: a goal name).
+        actions: ``"discrete"`` (indices) or ``"vector"`` (the env's continuous action space).
         **kwargs: passed to :func:`panbench.envs.make` (``resolution``, env options).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (gymnasium's API)
 
     def __init__(
-        self, env_name: str, render_mode: str | None = "rgb_array", goal: Any = None, **kwargs: Any
+        self,
+        env_name: str,
+        render_mode: str | None = "rgb_array",
+        goal: Any = None,
+        actions: str = "discrete",
+        **kwargs: Any,
     ) -> None:
         from panbench.envs import make
 
@@ -50,7 +60,17 @@ class PanbenchGymEnv(gymnasium.Env):
         self.goal = goal
         res = self.env.resolution
         self.observation_space = spaces.Box(0, 255, shape=(res, res, 3), dtype=np.uint8)
-        self.action_space = spaces.Discrete(self.env.num_actions)
+        if actions not in ("discrete", "vector"):
+            raise ValueError(f"Expected actions 'discrete' or 'vector', but got {actions!r}.")
+        vector_space = self.env.action_space
+        if actions == "vector" and vector_space is None:
+            raise ValueError(f"Env {env_name!r} has no continuous action space.")
+        self.vector = actions == "vector"
+        self.action_space = (
+            vector_space.to_gym()
+            if self.vector and vector_space is not None
+            else spaces.Discrete(self.env.num_actions)
+        )
         self._state: Any = None
         self._has_goal = type(self.env).goal_reached is not Env.goal_reached
         goals = self.env.goals()
@@ -75,10 +95,14 @@ class PanbenchGymEnv(gymnasium.Env):
         self._state = self.env.reset(episode_seed)
         return self.env.render(self._state), self._info()
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("Call reset() before step().")
-        self._state = self.env.step(self._state, int(action))
+        if self.vector:
+            vector = tuple(float(v) for v in np.ravel(action))
+            self._state = self.env.step(self._state, Action(NO_INDEX, "", vector=vector))
+        else:
+            self._state = self.env.step(self._state, int(action))
         done = bool(self._has_goal and self.env.goal_reached(self._state, self.goal))
         return self.env.render(self._state), float(done), done, False, self._info()
 
@@ -95,6 +119,9 @@ def register_envs() -> None:
             gymnasium.register(
                 id=gym_id,
                 entry_point="panbench.envs.gym:PanbenchGymEnv",
-                kwargs={"env_name": name},
+                kwargs={
+                    "env_name": name,
+                    "actions": "vector" if name in VECTOR_ACTIONS else "discrete",
+                },
                 max_episode_steps=200,
             )

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panbench.envs._grid import TileSheet, check_seed, paint, tile_size
-from panbench.envs.base import Action, Env, Observation
+from panbench.envs.base import Action, Env, Observation, VectorSpace
 from panbench.errors import ConfigError, UnknownNameError
 from panbench.registry import did_you_mean
 
@@ -34,6 +34,9 @@ MOVES: tuple[tuple[str, int, int], ...] = (
     ("east", 0, 1),
     ("west", 0, -1),
 )
+
+#: the vector form of the moves: (dx, dy), each in [-1, 1]
+_MOVE_SPACE = VectorSpace(low=(-1.0, -1.0), high=(1.0, 1.0))
 
 #: the only goal of the maze
 REACH_GOAL = "reach-goal"
@@ -206,6 +209,12 @@ class MazeEnv(Env):
     def num_actions(self) -> int:
         return len(MOVES)
 
+    @property
+    def action_space(self) -> VectorSpace:
+        """The moves' vector form: (dx, dy) in [-1, 1]^2; a vector commands the nearest move
+        (:meth:`Env.vector_action`), so continuous-action models can run maze tasks."""
+        return _MOVE_SPACE
+
     def actions(self, state: MazeState) -> list[Action]:
         return list(self._actions)
 
@@ -322,6 +331,27 @@ class MazeEnv(Env):
         walls[agent] = walls[goal_cell] = False
         dist = _distances_from(walls.tobytes(), self.size, goal_cell)[agent]
         return float(dist) if dist >= 0 else unreachable
+
+    def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
+        """The first move of a shortest path through ``obs``'s walls (ties: north, south, east,
+        west); None when the agent or goal is not seen or no path joins them."""
+        self._check_goal(goal)
+        cells, valid = self.sheet.cells_of(obs["positions"])
+        if not (np.asarray(obs["present"], dtype=bool).reshape(-1) & valid).all():
+            return None
+        agent = (int(cells[0, 0]), int(cells[0, 1]))
+        goal_cell = (int(cells[1, 0]), int(cells[1, 1]))
+        walls = np.asarray(obs["walls"], dtype=bool).copy()
+        walls[agent] = walls[goal_cell] = False
+        dist = _distances_from(walls.tobytes(), self.size, goal_cell)
+        here = dist[agent]
+        if here <= 0:
+            return None
+        for action, (_, dr, dc) in zip(self._actions, MOVES, strict=True):
+            r, c = agent[0] + dr, agent[1] + dc
+            if 0 <= r < self.size and 0 <= c < self.size and dist[r, c] == here - 1:
+                return action
+        return None
 
     # ----------------------------------------------------------------------------------- planning
     def sensible_actions(self, frame: np.ndarray, actions: Sequence[Action]) -> list[Action] | None:

@@ -128,6 +128,16 @@ _GROUNDED: tuple[MetricInfo, ...] = (
         range=_FRACTION,
     ),
     MetricInfo(
+        "invention_rate",
+        "Fraction of the entities a predicted frame shows that are truly absent (invented).",
+        False,
+        "fraction",
+        "grounded",
+        True,
+        function=f"{_M}.grounded:invention_rate",
+        range=_FRACTION,
+    ),
+    MetricInfo(
         "presence_accuracy",
         "Object permanence: fraction of entity slots whose presence matches the truth.",
         True,
@@ -274,6 +284,28 @@ _PLANNING: tuple[MetricInfo, ...] = (
         function=f"{_M}.planning:goal_distance",
         range=_FRACTION,
     ),
+    MetricInfo(
+        "policy_rank_correlation",
+        "Spearman correlation of K policies' imagined and true success rates (0 without spread).",
+        True,
+        "",
+        "planning",
+        False,
+        function=f"{_M}.policy_eval:spearman",
+        level="set",
+        range=(-1.0, 1.0),
+        headline_divisor=1.0,
+        set_function=f"{_M}.policy_eval:policy_rank_correlation",
+    ),
+    MetricInfo(
+        "policy_success_error",
+        "Mean over policies of |imagined - true success| in an episode.",
+        False,
+        "fraction",
+        "planning",
+        False,
+        range=_FRACTION,
+    ),
 )
 
 _P = f"{_M}.physics"
@@ -354,8 +386,35 @@ _PHYSICS: tuple[MetricInfo, ...] = (
     ),
 )
 
+_O = f"{_M}.outcome"
+_OUTCOME: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "reward_sign_accuracy",
+        "Steps whose predicted reward has the emulator's reward sign (models that predict rewards).",
+        True,
+        "fraction",
+        "outcome",
+        True,
+        function=f"{_O}:reward_sign_agreement",
+        range=_FRACTION,
+        headline_divisor=1.0,
+    ),
+    MetricInfo(
+        "terminal_f1",
+        "F1 of the predicted episode-end flags over an episode's steps (1 when neither ends).",
+        True,
+        "fraction",
+        "outcome",
+        False,
+        function=f"{_O}:terminal_f1",
+        range=_FRACTION,
+        headline_divisor=1.0,
+    ),
+)
+
 METRICS: tuple[MetricInfo, ...] = (
     *_FRAME,
+    *_OUTCOME,
     *_GROUNDED,
     *_PHYSICS,
     *_CHOICE_AND_JUDGED,

@@ -147,6 +147,25 @@ def miss_rate(preds: Observation, target: Observation) -> np.ndarray:
     return _nanmean_last((~p_on).astype(np.float64), t_on)
 
 
+def invention_rate(preds: Observation, target: Observation) -> np.ndarray:
+    """Fraction of the entities the prediction shows that are truly absent (lower is better).
+
+    The other half of object permanence, beside :func:`miss_rate`: objects the prediction
+    invents.
+
+    Returns:
+        float64 [..., T]; NaN at steps where the prediction shows no entity.
+
+    Example:
+        >>> on = {"positions": np.zeros((1, 2, 2)), "present": np.array([[True, True]])}
+        >>> half = {"positions": np.zeros((1, 2, 2)), "present": np.array([[True, False]])}
+        >>> invention_rate(on, half).tolist()
+        [0.5]
+    """
+    _, p_on, _, t_on = _read_pair(preds, target)
+    return _nanmean_last((~t_on).astype(np.float64), p_on)
+
+
 def presence_accuracy(preds: Observation, target: Observation) -> np.ndarray:
     """Object permanence: fraction of the K slots whose presence matches the truth.
 

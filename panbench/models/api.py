@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from panbench.envs.base import Action, Env
-from panbench.errors import ContractError
+from panbench.errors import ActionSpaceError, ContractError
 
 __all__ = [
     "ActionSpace",
@@ -24,6 +24,7 @@ __all__ = [
     "ContractError",
     "ModelSpec",
     "WorldModel",
+    "check_action_space",
     "check_frames",
 ]
 
@@ -49,6 +50,12 @@ class ModelSpec:
         frames_per_step: frames returned by each ``step`` (k).
         privileged: True for baselines that read the true simulator (``oracle``,
             ``random-action``); such models receive ``Context.env`` and ``Context.states``.
+        predicts_rewards: True if the model also predicts each step's reward and terminal flag
+            (:meth:`WorldModel.outcomes`); tasks with reward metrics score only such models and
+            mark the others "n/a".
+        action_dim: for ``continuous`` models, the length of the action vectors they take
+            (None: any length); the harness refuses a task whose env's action space has
+            another dimension before anything runs. Must be None for other action spaces.
     """
 
     name: str
@@ -57,6 +64,8 @@ class ModelSpec:
     context_frames: int | None = None
     frames_per_step: int = 1
     privileged: bool = False
+    predicts_rewards: bool = False
+    action_dim: int | None = None
 
     def __post_init__(self) -> None:
         # Adapters often write action_space="text"; accept the plain value, refuse anything else
@@ -73,6 +82,7 @@ class ModelSpec:
             ("frames_per_step", 1, False),
             ("resolution", 1, True),
             ("context_frames", 1, True),
+            ("action_dim", 1, True),
         ):
             value = getattr(self, attr)
             if optional and value is None:
@@ -82,16 +92,25 @@ class ModelSpec:
                     f"Model {self.name!r}: expected ModelSpec.{attr} to be an integer >= "
                     f"{minimum}{' or None' if optional else ''}, but got {value!r}."
                 )
+        if self.action_dim is not None and self.action_space is not ActionSpace.CONTINUOUS:
+            raise ContractError(
+                f"Model {self.name!r}: ModelSpec.action_dim is for continuous models, but "
+                f"action_space is {self.action_space.value!r} (got action_dim={self.action_dim})."
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "action_space": self.action_space.value,
             "resolution": self.resolution,
             "context_frames": self.context_frames,
             "frames_per_step": self.frames_per_step,
             "privileged": self.privileged,
+            "predicts_rewards": self.predicts_rewards,
         }
+        if self.action_dim is not None:  # older results files have no such key
+            out["action_dim"] = self.action_dim
+        return out
 
 
 @dataclass
@@ -153,6 +172,18 @@ class WorldModel(ABC):
             H = W = the model's resolution.
         """
 
+    def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The reward and terminal flag the model predicts for its last step, per rollout.
+
+        Only called on models whose spec declares ``predicts_rewards``.
+
+        Returns:
+            (rewards float [B], terminals bool [B]).
+        """
+        raise ContractError(
+            f"Model {self.spec.name!r} declares predicts_rewards but does not implement outcomes()."
+        )
+
     def clone(self, state: Any) -> Any:
         """Returns an independent copy of ``state`` so a rollout can be branched."""
         import copy
@@ -161,6 +192,12 @@ class WorldModel(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Provenance for results files: options, checkpoint sha256, ... (JSON-serialisable)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must find unchanged besides the model's name and arguments
+        (JSON-serialisable; recorded in run.json): e.g. the model and checkpoint a server
+        reports for a served model, whose arguments are only its url. Default: nothing."""
         return {}
 
     def for_task(self, task: str) -> dict[str, Any]:
@@ -221,3 +258,31 @@ def check_frames(
             f"k=frames_per_step={frames_per_step}), but got {got}."
         )
     return frames
+
+
+def check_action_space(spec: ModelSpec, env: Env | None, task: str) -> None:
+    """Refuses, before anything runs, a task whose env's actions ``spec`` cannot consume.
+
+    A continuous model needs an env with a continuous action space (``Env.action_space``) of
+    its ``action_dim``. Tasks on recorded data (``env`` None) are checked per step instead, by
+    the model runner, since their vectors are only known once read.
+
+    Raises:
+        ActionSpaceError: naming the model, the task, what it expects and what the env offers.
+    """
+    if spec.action_space is not ActionSpace.CONTINUOUS or env is None:
+        return
+    space = env.action_space
+    if space is None:
+        raise ActionSpaceError(
+            f"Model {spec.name!r} takes continuous actions (action_space='continuous'"
+            f"{'' if spec.action_dim is None else f', action_dim={spec.action_dim}'}), but task "
+            f"{task!r} runs env {env.name!r}, whose actions are discrete or text only (no "
+            "action space); run it on a task whose env has continuous actions."
+        )
+    if spec.action_dim is not None and spec.action_dim != space.dim:
+        raise ActionSpaceError(
+            f"Model {spec.name!r} takes action vectors of dimension {spec.action_dim}, but task "
+            f"{task!r} runs env {env.name!r}, whose action space has dimension {space.dim} "
+            f"(low={list(space.low)}, high={list(space.high)})."
+        )

@@ -68,7 +68,9 @@ class OracleModel(WorldModel):
     """Renders the true future with the true simulator: the upper bound on every metric."""
 
     def __init__(self) -> None:
-        self.spec = ModelSpec(name="oracle", action_space=ActionSpace.DISCRETE, privileged=True)
+        self.spec = ModelSpec(
+            name="oracle", action_space=ActionSpace.DISCRETE, privileged=True, predicts_rewards=True
+        )
 
     def reset(self, context: Context) -> _SimState:
         env, states = _require_truth(context, self.spec.name)
@@ -78,6 +80,17 @@ class OracleModel(WorldModel):
         new = [state.env.step(s, a) for s, a in zip(state.states, actions, strict=True)]
         frames = state.env.render_batch(new)[:, None]
         return _SimState(state.env, new), frames
+
+    def outcomes(self, state: _SimState) -> tuple[np.ndarray, np.ndarray]:
+        """The true reward and terminal flag of the last step (envs with rewards only)."""
+        found = [state.env.outcome(s) for s in state.states]
+        if any(o is None for o in found):
+            raise ContractError(
+                f"Model 'oracle' predicts rewards from the simulator, but env "
+                f"{state.env.name!r} has none (expected an env whose outcome() gives them)."
+            )
+        rewards = np.array([o[0] for o in found if o is not None], dtype=np.float64)
+        return rewards, np.array([o[1] for o in found if o is not None], dtype=bool)
 
     def clone(self, state: _SimState) -> _SimState:
         return _SimState(state.env, list(state.states))  # env states are immutable values

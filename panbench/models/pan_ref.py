@@ -472,3 +472,13 @@ class PanRefModel(WorldModel):
 
     def describe(self) -> dict[str, Any]:
         return self._rollouts.describe()
+
+    def identity(self) -> dict[str, Any]:
+        """The weights' sha256: a resume must find the same weights, not a retrained checkpoint
+        saved to the same path (one run would mix two models' samples)."""
+        from panbench.io import sha256_file
+        from reference_model.model import WEIGHTS_NAME
+
+        if self.path is None:
+            return {}
+        return {"checkpoint_sha256": sha256_file(self.path / WEIGHTS_NAME)}

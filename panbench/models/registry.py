@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from panbench.errors import ConfigError, ContractError
+from panbench.errors import ConfigError, ContractError, PanbenchError
 from panbench.models.api import ModelSpec, WorldModel
 from panbench.registry import Registry, did_you_mean, import_string
 
@@ -22,6 +22,7 @@ MODELS.register("copy-last", "panbench.models.baselines:CopyLastModel")
 MODELS.register("random-action", "panbench.models.baselines:RandomActionModel")
 MODELS.register("pan-ref", "panbench.models.pan_ref:PanRefModel")
 MODELS.register("diffusers-i2v", "panbench.models.diffusers_i2v:DiffusersI2VModel")
+MODELS.register("remote", "panbench.models.remote:RemoteModel")
 
 M = TypeVar("M", bound=type[WorldModel])
 
@@ -86,10 +87,34 @@ def load_model(name: str, model_args: Mapping[str, Any] | None = None) -> WorldM
             f"Model {name!r} requires the argument(s) {', '.join(missing)}; "
             f"pass them with --model-args {missing[0]}=..."
         )
-    model = cls(**args)
+    model = _construct(cls, name, args)
     if not isinstance(getattr(model, "spec", None), ModelSpec):
         raise ContractError(
             f"Model {name!r} must set `spec` to a panbench.models.api.ModelSpec in __init__, "
             f"but it is {getattr(model, 'spec', None)!r}."
         )
     return model
+
+
+def _construct(cls: type, name: str, args: dict[str, Any]) -> Any:
+    """``cls(**args)``, with an adapter's own exceptions refused naming the model.
+
+    Raises:
+        ConfigError: the constructor refused a value (ValueError, TypeError): a bad --model-args.
+        ContractError: the constructor failed otherwise.
+    """
+    try:
+        return cls(**args)
+    except PanbenchError:
+        raise
+    except (TypeError, ValueError) as err:
+        shown = ",".join(f"{k}={v!r}" for k, v in args.items()) or "(none)"
+        raise ConfigError(
+            f"Model {name!r} refused its arguments {shown}: {type(err).__name__}: {err}. "
+            "Expected values of the types its constructor takes; --debug shows where."
+        ) from err
+    except Exception as err:
+        raise ContractError(
+            f"Model {name!r} broke the WorldModel contract: expected its constructor to "
+            f"return, but it raised {type(err).__name__}: {err}; --debug shows where."
+        ) from err

@@ -1,7 +1,8 @@
 """Planning with a world model in the loop: planners, proposers and goal scoring of imagined frames.
 
 Planners (registry ``PLANNERS``, plugins under the ``panbench.planners`` entry-point group):
-``propose-simulate-select``, ``cem`` and ``beam``. The closed-loop protocol
+``propose-simulate-select``, ``cem`` and ``beam`` over discrete actions; ``cem-continuous`` and
+``mppi`` over the action vectors of envs with a continuous action space. The closed-loop protocol
 (:mod:`panbench.protocols.closed_loop`) runs them against the true environment; see
 ``docs/planning.md``.
 """
@@ -38,6 +39,8 @@ PLANNERS: Registry[type[Planner]] = Registry("planner", entry_point_group="panbe
 PLANNERS.register("propose-simulate-select", "panbench.planning.pss:ProposeSimulateSelect")
 PLANNERS.register("cem", "panbench.planning.cem:CrossEntropyMethod")
 PLANNERS.register("beam", "panbench.planning.beam:BeamSearch")
+PLANNERS.register("cem-continuous", "panbench.planning.cem_continuous:ContinuousCEM")
+PLANNERS.register("mppi", "panbench.planning.mppi:MPPI")
 
 __all__ = [
     "PLANNERS",

@@ -193,6 +193,9 @@ def goal_image(
     Raises:
         ConfigError: no satisfying state was found within ``max_steps``.
     """
+    placed = env.goal_state(state, goal)
+    if placed is not None:
+        return env.render(placed)
     for _ in range(max_steps + 1):
         if env.goal_reached(state, goal):
             return env.render(state)

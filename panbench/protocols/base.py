@@ -130,8 +130,21 @@ class ModelRunner:
                     f"but {source} gives action {bare.text!r} no vector in {where}; "
                     "run it on tasks whose env has continuous actions."
                 )
+            wrong = next(
+                (a for a in actions if spec.action_dim not in (None, len(a.vector or ()))), None
+            )
+            if wrong is not None:
+                raise ContractError(
+                    f"Model {self.name!r} takes action vectors of dimension {spec.action_dim}, "
+                    f"but {source} gives a vector of dimension {len(wrong.vector or ())} "
+                    f"({wrong.text!r}) in {where}."
+                )
+        # A privileged baseline steps the true simulator, which resolves continuous actions.
+        through_env = spec.privileged and self.env is not None
         if spec.action_space is ActionSpace.DISCRETE:
-            bare = next((a for a in actions if not a.has_index), None)
+            bare = next(
+                (a for a in actions if not a.has_index and not (through_env and a.vector)), None
+            )
             if bare is not None:
                 raise ContractError(
                     f"Model {self.name!r} takes discrete actions (action_space='discrete'), "
@@ -158,6 +171,41 @@ class ModelRunner:
         )
         self.stats.frames += int(frames.shape[0] * frames.shape[1])
         return new_state, frames
+
+    def outcomes(self, state: Any, batch_size: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """The model's predicted reward and terminal flag of its last step, checked.
+
+        Returns:
+            (rewards float64 [B], terminals bool [B]).
+
+        Raises:
+            ContractError: the model does not declare ``predicts_rewards``, or returned
+                something else than two arrays of B values (finite rewards).
+        """
+        if not self.model.spec.predicts_rewards:
+            raise ContractError(
+                f"Model {self.name!r} does not declare predicts_rewards; outcomes were asked in "
+                f"{where}."
+            )
+        result = self.model.outcomes(state)
+        prefix = f"Model {self.name!r} broke the outcomes contract in {where}:"
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ContractError(
+                f"{prefix} expected (rewards [B], terminals [B]), but got {type(result).__name__}."
+            )
+        rewards = np.asarray(result[0], dtype=np.float64)
+        terminals = np.asarray(result[1])
+        if rewards.shape != (batch_size,) or terminals.shape != (batch_size,):
+            raise ContractError(
+                f"{prefix} expected rewards and terminals of shape ({batch_size},), but got "
+                f"{tuple(rewards.shape)} and {tuple(terminals.shape)}."
+            )
+        if not np.isfinite(rewards).all() or terminals.dtype != np.bool_:
+            raise ContractError(
+                f"{prefix} expected finite float rewards and bool terminals, but got "
+                f"{rewards.tolist()} and dtype {terminals.dtype}."
+            )
+        return rewards, terminals
 
     def clone(self, state: Any) -> Any:
         return self.model.clone(state)

@@ -115,10 +115,17 @@ def step_episode(
     )
 
 
+def _recorded(action: Action) -> int | list[float]:
+    """An executed action as the samples record it: its index, or its vector if it has none."""
+    if action.has_index or action.vector is None:
+        return action.index
+    return [round(float(v), 6) for v in action.vector]
+
+
 @dataclass
 class _Outcome:
     reached_at: int | None
-    actions: list[int]
+    actions: list[int | list[float]]
     compute: Compute
     plans: int
     tied_plans: int
@@ -285,7 +292,7 @@ class ClosedLoopProtocol(Protocol):
                 run.state = env.step(run.state, plan.action)
                 run.frames.append(env.render(run.state))
                 run.actions.append(plan.action)
-                outcome.actions.append(plan.action.index)
+                outcome.actions.append(_recorded(plan.action))
                 if env.goal_reached(run.state, run.goal.name):
                     outcome.reached_at = t + 1
             live = [run for run in live if run.outcome.reached_at is None]

@@ -28,6 +28,7 @@ __all__ = [
     "check_fresh_out",
     "free_port",
     "lr_lambda",
+    "recover_swap",
     "setup_distributed",
     "swap_dir",
     "training_record",
@@ -72,12 +73,25 @@ def swap_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def recover_swap(final: Path) -> None:
+    """Finishes a :func:`swap_dir` that a kill interrupted between its two renames.
+
+    The old folder was moved aside and the new one not yet moved in: the old one (complete) is
+    put back, so ``--resume`` finds the last checkpoint instead of none.
+    """
+    old = final.with_name(final.name + ".old")
+    if not final.exists() and old.is_dir():
+        os.replace(old, final)
+
+
 def check_fresh_out(out: Path, resume: bool) -> None:
-    """Refuses to start a new run in a folder that holds one.
+    """Refuses to start a new run in a folder that holds one (after recovering a killed swap).
 
     Raises:
         ConfigError: ``out`` holds a checkpoint and ``resume`` is False.
     """
+    recover_swap(out / "checkpoint")
+    recover_swap(out / "model")
     if not resume and (out / "checkpoint").exists():
         raise ConfigError(
             f"{out} already holds a training run; pass --resume to continue it or choose a new "

@@ -231,6 +231,8 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: expected a UTF-8 YAML training config, but {err}.") from err
 
 
 def load_ow_config(path: str | Path) -> OWConfig:

@@ -186,7 +186,7 @@ def test_cli_generate_and_info(
     assert "3 of 4 frames" in capsys.readouterr().out
     # A second run into the same folder is refused and leaves the first intact.
     before = files_of(out)
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "not empty" in capsys.readouterr().err
     assert files_of(out) == before
 
@@ -196,11 +196,11 @@ def test_cli_errors_exit_non_zero_and_write_nothing(
 ) -> None:
     out = tmp_path / "ds"
     base = ["data", "generate", "--out", str(out), "--resolution", "32"]
-    assert main([*base, "--env", "toy-dto", "--episodes", "2", "--length", "3"]) == 1
+    assert main([*base, "--env", "toy-dto", "--episodes", "2", "--length", "3"]) == 2
     assert "Did you mean: toy-dot" in capsys.readouterr().err
-    assert main([*base, "--env", toy_env, "--episodes", "0", "--length", "3"]) == 1
+    assert main([*base, "--env", toy_env, "--episodes", "0", "--length", "3"]) == 2
     assert "episodes to be an integer >= 1" in capsys.readouterr().err
-    assert main([*base, "--env", toy_env, "--episodes", "2", "--length", "0"]) == 1
+    assert main([*base, "--env", toy_env, "--episodes", "2", "--length", "0"]) == 2
     assert "length to be an integer >= 1" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -211,11 +211,11 @@ def test_cli_info_reports_damage(
     out = generate_episodes(toy_env, 2, 3, 0, tmp_path / "ds", 32)
     shard = out / "shard-00000.safetensors"
     shard.write_bytes(shard.read_bytes()[:100])
-    assert main(["data", "info", str(out)]) == 1
+    assert main(["data", "info", str(out)]) == 2
     err = capsys.readouterr().err
     assert "shard-00000.safetensors" in err and "expected sha256" in err
     (out / "index.json").unlink()
-    assert main(["data", "info", str(out)]) == 1
+    assert main(["data", "info", str(out)]) == 2
     assert "No index.json" in capsys.readouterr().err
 
 

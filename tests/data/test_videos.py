@@ -200,6 +200,6 @@ def test_cli_import_videos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["data", "info", str(out)]) == 0
     assert "video import" in capsys.readouterr().out
     (src / "bad.mp4").write_bytes(b"not a video")
-    assert main(["data", "import-videos", str(src), "--out", str(tmp_path / "ds2")]) == 1
+    assert main(["data", "import-videos", str(src), "--out", str(tmp_path / "ds2")]) == 2
     assert "bad.mp4" in capsys.readouterr().err
     assert siblings(tmp_path / "ds2") == []

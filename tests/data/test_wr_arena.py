@@ -279,5 +279,5 @@ def test_cli_import_prints_counts(fake, tmp_path: Path, capsys: pytest.CaptureFi
     assert "wr-smoothness: 1 of 3 samples skipped for a missing image" in text
     assert (out / "wr-stepwise.yaml").is_file() and (out / "wr-arena.yaml").is_file()
     code = main(["tasks", "import", "wr-arena", "--root", str(tmp_path), "--out", str(out)])
-    assert code == 1
+    assert code == 2
     assert "datasets/ folder" in capsys.readouterr().err

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 import panbench.envs
-from panbench.envs.gym import GYM_IDS
+from panbench.envs.gym import GYM_IDS, VECTOR_ACTIONS
 
 
 @pytest.mark.parametrize("name", sorted(GYM_IDS))
 def test_gym_env_matches_panbench_env(name: str) -> None:
+    if name in VECTOR_ACTIONS:
+        pytest.importorskip("gym_pusht")
     kwargs = {"goal": "line"} if name == "blocks" else {}
     genv = gymnasium.make(GYM_IDS[name], resolution=32, **kwargs)
     env = panbench.envs.make(name, resolution=32)
@@ -20,11 +22,18 @@ def test_gym_env_matches_panbench_env(name: str) -> None:
     assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
     np.testing.assert_array_equal(frame, env.render(state))
     assert genv.observation_space.contains(frame)
-    assert genv.action_space.n == env.num_actions
+    vector = name in VECTOR_ACTIONS
+    if vector:  # continuous controls: the env's VectorSpace as a gymnasium Box
+        assert genv.action_space == env.action_space.to_gym()
+    else:
+        assert genv.action_space.n == env.num_actions
     rng = np.random.default_rng(0)
     for _ in range(5):
         action = env.random_action(state, rng)
-        frame, _reward, _terminated, truncated, info = genv.step(action.index)
+        assert not vector or genv.action_space.contains(np.float32(action.vector))
+        frame, _reward, _terminated, truncated, info = genv.step(
+            np.asarray(action.vector) if vector else action.index
+        )
         state = env.step(state, action)
         np.testing.assert_array_equal(frame, env.render(state))
         np.testing.assert_array_equal(info["present"], env.observe(state)["present"])

@@ -98,6 +98,29 @@ def test_ssim_matches_skimage():
     )
 
 
+def test_ssim_equals_torchmetrics_full_map_cropped_to_the_valid_region():
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    preds, target = _videos(b=2, t=3, size=24, noise=40)
+    got = ssim_video(preds, target).numpy()
+    c = 5
+    for i in range(preds.shape[0]):
+        p = torch.from_numpy(preds[i]).permute(0, 3, 1, 2).double() / 255
+        t = torch.from_numpy(target[i]).permute(0, 3, 1, 2).double() / 255
+        _, full = structural_similarity_index_measure(
+            p,
+            t,
+            gaussian_kernel=True,
+            sigma=1.5,
+            kernel_size=11,
+            data_range=1.0,
+            reduction="none",
+            return_full_image=True,
+        )
+        want = full[..., c:-c, c:-c].reshape(p.shape[0], -1).mean(-1).numpy()
+        np.testing.assert_allclose(got[i], want, rtol=0, atol=1e-12)
+
+
 def test_psnr_is_per_image_not_pooled_mse():
     target = np.zeros((1, 2, 16, 16, 3), dtype=np.uint8)
     preds = target.copy()

@@ -18,7 +18,7 @@ def _old_headline(protocol: str, metric: str, value: float) -> float:
     if protocol == "wr_smoothness":
         return math.nan
     # recorded_rollout is rollout on data; physics is rollout plus physical outcome metrics
-    if protocol in ("rollout", "recorded_rollout", "physics"):
+    if protocol in ("rollout", "recorded_rollout", "physics", "atari"):
         if metric == "psnr":
             return float(np.clip(100.0 * value / 50.0, 0.0, 100.0))
         if not get_metric(metric).higher_is_better:
@@ -44,7 +44,11 @@ def test_entries_are_consistent() -> None:
             assert info.higher_is_better, f"{info.name}: a lower-is-better headline score"
     assert get_metric("fvd").needs_weights and get_metric("lpips").needs_weights
     assert not get_metric("psnr").needs_weights
-    assert {m.name for m in METRICS if m.set_level} == {"fvd", "normalized_score"}
+    assert {m.name for m in METRICS if m.set_level} == {
+        "fvd",
+        "normalized_score",
+        "policy_rank_correlation",
+    }
 
 
 @pytest.mark.parametrize("value", [0.0, 0.123456789, 0.5, 0.987654321, 1.0, 1.7, -0.2, 31.41])
@@ -54,7 +58,7 @@ def test_headline_scores_are_bit_identical_to_the_protocols_formulas(value: floa
         cls = PROTOCOLS.get(protocol)
         for metric in cls.metrics:
             info = get_metric(metric)
-            rollout = protocol in ("rollout", "recorded_rollout", "physics")
+            rollout = protocol in ("rollout", "recorded_rollout", "physics", "atari")
             if info.set_level or (not info.higher_is_better and not rollout):
                 continue  # never a shipped headline; the catalogue gives these no score
             if metric in ("delta_psnr", "smoothness"):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from panbench.envs.base import Action
+from panbench.envs.base import NO_INDEX, Action
 from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
 from panbench.models.baselines import CopyLastModel, OracleModel
 
@@ -154,6 +154,27 @@ class ContinuousModel(_Broken):
     def step(self, state: Any, actions: Sequence[Action]) -> Any:
         assert all(a.vector is not None for a in actions)
         return super().step(state, actions)
+
+
+class VectorOracle(OracleModel):
+    """The oracle as a continuous-action model: it steps the true env with each action's vector
+    alone (the index and text are dropped), so it is exact only if the vectors arrive intact.
+
+    Args:
+        action_dim: the vector length it declares (``--model-args action_dim=3``).
+    """
+
+    def __init__(self, action_dim: int | None = None) -> None:
+        super().__init__()
+        self.spec = ModelSpec(
+            name="vector-oracle",
+            action_space=ActionSpace.CONTINUOUS,
+            privileged=True,
+            action_dim=None if action_dim is None else int(action_dim),
+        )
+
+    def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
+        return super().step(state, [Action(NO_INDEX, "", vector=a.vector) for a in actions])
 
 
 class PlainStringSpaceModel(_Broken):

@@ -1,0 +1,487 @@
+"""PushT (gym-pusht on pymunk) behind the Env contract: push the T-block onto its goal pose.
+
+The physics is gym-pusht's own (its pymunk space, agent, T-block and PD controller, pinned with
+the package version); panbench adds what its contract needs:
+
+* immutable states that hold every moving quantity (agent position and velocity, block pose and
+  velocities), so a state is cloned by keeping it. Each step rebuilds gym-pusht's space from the
+  state and runs its control step, so a step is a pure function of (state, action): the same
+  state and action give the same next state whatever was simulated before.
+* continuous actions: ``Action.vector`` = (dx, dy) in [-1, 1]^2 moves the PD target to the agent
+  position plus ``move_scale`` world units times (dx, dy) (clipped to the 512 x 512 workspace);
+  nine discrete actions (eight directions and wait) with the same vectors and their texts.
+* rendering in numpy at the env's resolution (flat colours, each pixel's colour is what covers
+  its centre), so perception from pixels is exact up to the pixel grid:
+  ``perceive`` fits the agent (disk centroid) and the T pose (centroid, principal axis and the
+  sign of the third moment along it) from their fixed colours.
+
+World coordinates are gym-pusht's: 512 x 512 units, x to the right, y down as drawn. Observations
+are in pixels of the rendered frame (panbench's convention, see :mod:`panbench.envs.base`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from panbench.envs.base import NO_INDEX, Action, Env, Observation, VectorSpace
+from panbench.errors import ConfigError
+
+__all__ = ["GOAL", "SUCCESS_THRESHOLD", "PushTEnv", "PushTState", "t_polygons"]
+
+#: the workspace side in world units (gym-pusht's)
+WORLD = 512.0
+#: gym-pusht's goal pose (x, y, angle) and success threshold on coverage
+GOAL = (256.0, 256.0, math.pi / 4)
+SUCCESS_THRESHOLD = 0.95
+#: weight of the agent's distance to the T in ``goal_distance`` (a planning cost that is flat
+#: while the agent is away from the T gives a planner nothing to follow)
+APPROACH_WEIGHT = 0.1
+#: the T in the block's body frame (gym-pusht's ``add_tee`` with scale 30, length 4)
+_BAR = ((-60.0, 0.0), (60.0, 30.0))  # (x0, y0), (x1, y1)
+_STEM = ((-15.0, 30.0), (15.0, 120.0))
+_AGENT_RADIUS = 15.0
+#: area centroid of the T along its symmetry axis (body-frame y), world units
+_T_CENTROID_Y = (3600.0 * 15.0 + 2700.0 * 75.0) / 6300.0
+#: keypoints of the T in the body frame (the eight corners, gym-pusht's ``get_keypoints`` order)
+_KEYPOINTS = np.array(
+    [[-60, 30], [60, 30], [60, 0], [-60, 0], [-15, 30], [-15, 120], [15, 120], [15, 30]], float
+)
+
+# The colours of gym-pusht's own frames: the goal is LightGreen; pymunk's debug drawing fills
+# the block (LightSlateGray) and the agent (RoyalBlue) lighter, as below.
+BACKGROUND_RGB = (255, 255, 255)
+GOAL_RGB = (144, 238, 144)
+BLOCK_RGB = (143, 163, 184)
+AGENT_RGB = (78, 126, 255)
+WALL_RGB = (211, 211, 211)
+_PALETTE = np.array([BACKGROUND_RGB, GOAL_RGB, BLOCK_RGB, AGENT_RGB, WALL_RGB], dtype=np.int32)
+_PALETTE_BLOCK, _PALETTE_AGENT = 2, 3
+_COLOUR_TOLERANCE = 50.0  # max RGB distance of a pixel to its palette colour
+
+#: (name, dx, dy) of discrete actions 0..7; 8 is "wait"
+_DIAG = math.sqrt(0.5)
+DIRECTIONS: tuple[tuple[str, float, float], ...] = (
+    ("up", 0.0, -1.0),
+    ("up-right", _DIAG, -_DIAG),
+    ("right", 1.0, 0.0),
+    ("down-right", _DIAG, _DIAG),
+    ("down", 0.0, 1.0),
+    ("down-left", -_DIAG, _DIAG),
+    ("left", -1.0, 0.0),
+    ("up-left", -_DIAG, -_DIAG),
+)
+WAIT_INDEX = 8
+_SPACE = VectorSpace(low=(-1.0, -1.0), high=(1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class PushTState:
+    """Everything that moves, in world units (gym-pusht's bodies), and the step count."""
+
+    agent: tuple[float, float]
+    agent_velocity: tuple[float, float]
+    block: tuple[float, float]
+    angle: float
+    block_velocity: tuple[float, float]
+    block_spin: float
+    steps: int = 0
+
+
+def t_polygons(x: float, y: float, angle: float) -> list[np.ndarray]:
+    """The T's two rectangles at pose (x, y, angle) as float [4, 2] world-coordinate corners."""
+    c, s = math.cos(angle), math.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    out = []
+    for (x0, y0), (x1, y1) in (_BAR, _STEM):
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        out.append(corners @ rot.T + (x, y))
+    return out
+
+
+def coverage(x: float, y: float, angle: float, goal: tuple[float, float, float] = GOAL) -> float:
+    """Fraction of the goal T's area that the T at (x, y, angle) covers (gym-pusht's reward)."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    block = MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
+    target = MultiPolygon([Polygon(p) for p in t_polygons(*goal)])
+    return float(target.intersection(block).area / target.area)
+
+
+def keypoint_distance(x: float, y: float, angle: float, goal: tuple[float, float, float]) -> float:
+    """Mean distance (world units) between the T's eight corners at a pose and at ``goal``."""
+    a = _KEYPOINTS @ _rotation(angle).T + (x, y)
+    b = _KEYPOINTS @ _rotation(goal[2]).T + goal[:2]
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+def _rotation(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def _wrap(angle: float) -> float:
+    """``angle`` in (-pi, pi]."""
+    return float(math.pi - (math.pi - angle) % (2 * math.pi))
+
+
+def _gym_pusht() -> Any:
+    """gym-pusht's env class, imported lazily (the ``pusht`` extra), quietly."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from gym_pusht.envs.pusht import PushTEnv as GymPushT
+    except ImportError as err:
+        raise ConfigError(
+            f"The pusht env needs gym-pusht and pymunk ({err}); install them with "
+            "`pip install -e .[pusht]` and `pip install --no-deps gym-pusht==0.1.8`."
+        ) from None
+    return GymPushT
+
+
+class PushTEnv(Env):
+    """PushT: a blue disk agent pushes a grey T-block onto the green goal T.
+
+    Actions: ``Action.vector`` (dx, dy) in [-1, 1]^2 (:attr:`action_space`) moves gym-pusht's
+    PD target ``move_scale`` world units times (dx, dy) from the agent; one action is one
+    gym-pusht control step (0.1 s, ten physics steps). Discrete indices 0-7 are the unit
+    directions (``"move the agent up-left"``), 8 is ``"wait"`` (target at the agent). Index-less
+    vector actions (:meth:`vector_action`) carry the vector itself and a text naming its nearest
+    direction.
+
+    Observation keys (``observe`` and ``perceive``):
+        positions: float64 [2, 2], pixel (x, y) of the agent centre (slot 0) and of the
+            T-block's body origin (slot 1: the middle of the top edge of the T's bar).
+        present: bool [2].
+        angle: float64 [1], the T's angle in radians, in (-pi, pi].
+        coverage: float64 [1], the fraction of the goal T covered (gym-pusht's measure).
+
+    Goal ``"push-t"``: coverage above ``success_threshold`` (gym-pusht's 0.95 by default).
+    :meth:`goal_distance` is, in pixels, the mean distance between the T's eight corners and the
+    goal's plus 0.1 times the gap between the agent and the T, 0 once the goal is reached.
+
+    Args:
+        resolution: frame side in pixels (multiples of 8, 32 to 512; gym-pusht renders 96).
+        move_scale: world units the PD target moves for a unit vector.
+        max_offset: None: gym-pusht's own random reset (agent and block anywhere). A number: the
+            block starts within this many world units of the goal position (uniform in a disk)
+            and ``max_rotation`` degrees of its angle, the agent anywhere clear of the block;
+            the short-horizon starts planning tasks use.
+        max_rotation: see ``max_offset`` (degrees).
+        success_threshold: the coverage above which the goal is reached (gym-pusht's 0.95).
+    """
+
+    name: ClassVar[str] = "pusht"
+    description: ClassVar[str] = "PushT (gym-pusht, pymunk): push the grey T onto the green goal T."
+    version: ClassVar[str] = "1"
+
+    def __init__(
+        self,
+        resolution: int = 96,
+        move_scale: float = 100.0,
+        max_offset: float | None = None,
+        max_rotation: float = 30.0,
+        success_threshold: float = SUCCESS_THRESHOLD,
+    ) -> None:
+        super().__init__(resolution)
+        if (
+            isinstance(success_threshold, bool)
+            or not isinstance(success_threshold, (int, float))
+            or not 0.5 <= success_threshold < 1.0
+        ):
+            raise ConfigError(
+                f"Expected success_threshold in [0.5, 1), but got {success_threshold!r}."
+            )
+        self.success_threshold = float(success_threshold)
+        for label, value, lo, hi in (
+            ("move_scale", move_scale, 1.0, 512.0),
+            ("max_rotation", max_rotation, 0.0, 180.0),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not lo <= value <= hi
+            ):
+                raise ConfigError(
+                    f"Expected {label} to be a number in [{lo:g}, {hi:g}], but got {value!r}."
+                )
+        if max_offset is not None and (
+            isinstance(max_offset, bool)
+            or not isinstance(max_offset, (int, float))
+            or not 0 <= max_offset <= 200
+        ):
+            raise ConfigError(
+                f"Expected max_offset to be None or in [0, 200], but got {max_offset!r}."
+            )
+        self.move_scale = float(move_scale)
+        self.max_offset = None if max_offset is None else float(max_offset)
+        self.max_rotation = float(max_rotation)
+        self._record_config(
+            move_scale=self.move_scale,
+            max_offset=self.max_offset,
+            max_rotation=self.max_rotation,
+            success_threshold=self.success_threshold,
+        )
+        self.num_entities = 2
+        self._sim = _gym_pusht()(obs_type="state")
+        self._scale = self.resolution / WORLD  # pixels per world unit
+        centres = (np.arange(self.resolution) + 0.5) / self._scale
+        self._grid = np.stack(np.meshgrid(centres, centres), axis=-1)  # [R, R, 2] world (x, y)
+        self._actions = [
+            Action(index=i, text=f"move the agent {name}", vector=(dx, dy))
+            for i, (name, dx, dy) in enumerate(DIRECTIONS)
+        ] + [Action(index=WAIT_INDEX, text="wait", kind="wait", vector=(0.0, 0.0))]
+
+    # ----------------------------------------------------------------------------------- dynamics
+    def reset(self, seed: int) -> PushTState:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"Expected a non-negative integer seed, but got {seed!r}.")
+        sim = self._sim
+        if self.max_offset is None:
+            sim.reset(seed=int(seed))
+            return self._read(0)
+        rng = np.random.default_rng([int(seed), 7])
+        radius = self.max_offset * math.sqrt(rng.random())
+        phi = rng.uniform(0, 2 * math.pi)
+        block = (GOAL[0] + radius * math.cos(phi), GOAL[1] + radius * math.sin(phi))
+        angle = GOAL[2] + math.radians(rng.uniform(-self.max_rotation, self.max_rotation))
+        from shapely.geometry import MultiPolygon, Point, Polygon
+
+        body = MultiPolygon([Polygon(p) for p in t_polygons(*block, angle)])
+        while True:  # the agent 5 to 60 units clear of the block
+            agent = (float(rng.uniform(80, 432)), float(rng.uniform(80, 432)))
+            if 5 < body.distance(Point(agent)) - _AGENT_RADIUS < 60:
+                break
+        state = PushTState(agent, (0.0, 0.0), block, _wrap(angle), (0.0, 0.0), 0.0)
+        return state
+
+    def _read(self, steps: int) -> PushTState:
+        sim = self._sim
+        return PushTState(
+            agent=(float(sim.agent.position.x), float(sim.agent.position.y)),
+            agent_velocity=(float(sim.agent.velocity.x), float(sim.agent.velocity.y)),
+            block=(float(sim.block.position.x), float(sim.block.position.y)),
+            angle=_wrap(float(sim.block.angle)),
+            block_velocity=(float(sim.block.velocity.x), float(sim.block.velocity.y)),
+            block_spin=float(sim.block.angular_velocity),
+            steps=steps,
+        )
+
+    @property
+    def num_actions(self) -> int:
+        return len(self._actions)
+
+    @property
+    def action_space(self) -> VectorSpace:
+        """(dx, dy) in [-1, 1]^2: the PD target's move, in units of ``move_scale``."""
+        return _SPACE
+
+    def actions(self, state: PushTState) -> list[Action]:
+        return list(self._actions)
+
+    def vector_action(self, state: PushTState, vector: Any) -> Action:
+        v = _SPACE.check(vector, f"Env {self.name!r}")
+        if float(np.hypot(*v)) < 0.1:
+            text = "wait"
+        else:
+            nearest = max(DIRECTIONS, key=lambda d: d[1] * v[0] + d[2] * v[1])
+            text = f"move the agent {nearest[0]}"
+        return Action(index=NO_INDEX, text=text, vector=(float(v[0]), float(v[1])))
+
+    def random_action(self, state: PushTState, rng: np.random.Generator) -> Action:
+        """A uniform vector of the action space (PushT's controls are continuous)."""
+        return self.vector_action(state, _SPACE.sample(rng))
+
+    def _step(self, state: PushTState, action: Action) -> PushTState:
+        sim = self._sim
+        sim._setup()  # a fresh space: no contact cache carried over from other states
+        sim.agent.position = state.agent
+        sim.agent.velocity = state.agent_velocity
+        # Chipmunk turns a body about its centre of gravity: set the angle first, so that the
+        # position set next is the body origin's.
+        sim.block.angle = state.angle
+        sim.block.position = state.block
+        sim.block.velocity = state.block_velocity
+        sim.block.angular_velocity = state.block_spin
+        move = np.asarray(action.vector if action.vector is not None else (0.0, 0.0))
+        target = np.clip(np.asarray(state.agent) + self.move_scale * move, 0.0, WORLD)
+        sim.step(target)
+        return self._read(state.steps + 1)
+
+    # ----------------------------------------------------------------------------------- pixels
+    def _t_mask(self, x: float, y: float, angle: float) -> np.ndarray:
+        local = (self._grid - (x, y)) @ _rotation(angle)  # world -> body frame (R^T applied)
+        mask = np.zeros(self._grid.shape[:2], dtype=bool)
+        for (x0, y0), (x1, y1) in (_BAR, _STEM):
+            mask |= (
+                (local[..., 0] >= x0)
+                & (local[..., 0] <= x1)
+                & (local[..., 1] >= y0)
+                & (local[..., 1] <= y1)
+            )
+        return mask
+
+    def render(self, state: PushTState) -> np.ndarray:
+        frame = np.empty((self.resolution, self.resolution, 3), dtype=np.uint8)
+        frame[:] = BACKGROUND_RGB
+        g = self._grid
+        wall = (g < 7.0) | (g > WORLD - 7.0)  # gym-pusht's wall segments at 5 and 506, radius 2
+        frame[wall.any(-1)] = WALL_RGB
+        frame[self._t_mask(*GOAL)] = GOAL_RGB
+        frame[self._t_mask(*state.block, state.angle)] = BLOCK_RGB
+        agent = ((g - state.agent) ** 2).sum(-1) <= _AGENT_RADIUS**2
+        frame[agent] = AGENT_RGB
+        return frame
+
+    def _pixels(self, xy: tuple[float, float] | np.ndarray) -> np.ndarray:
+        return np.asarray(xy, dtype=np.float64) * self._scale - 0.5
+
+    def observe(self, state: PushTState) -> Observation:
+        return {
+            "positions": np.stack([self._pixels(state.agent), self._pixels(state.block)]),
+            "present": np.array([True, True]),
+            "angle": np.array([state.angle]),
+            "coverage": np.array([coverage(*state.block, state.angle)]),
+        }
+
+    def perceive(self, frame: np.ndarray) -> Observation:
+        frame = self._check_frame(frame).astype(np.int32)
+        positions = np.full((2, 2), np.nan)
+        present = np.zeros(2, dtype=bool)
+        angle = math.nan
+        min_pixels = max(3.0, 0.25 * (self._scale * _AGENT_RADIUS) ** 2)
+        # Nearest palette colour within a tolerance: blurred or noisy pixels go to the colour
+        # they are closest to, not to none.
+        diff = frame[:, :, None, :] - _PALETTE[None, None]
+        dist2 = np.einsum("hwpc,hwpc->hwp", diff, diff)  # squared RGB distances, integers
+        nearest = dist2.argmin(axis=-1)
+        close = np.take_along_axis(dist2, nearest[..., None], -1)[..., 0] < _COLOUR_TOLERANCE**2
+        label = np.where(close, nearest, -1)
+        agent = _largest_blob(label == _PALETTE_AGENT)
+        if agent.sum() >= min_pixels:
+            rows, cols = np.nonzero(agent)
+            positions[0] = (cols.mean(), rows.mean())
+            present[0] = True
+        block = _largest_blob(label == _PALETTE_BLOCK)
+        if block.sum() >= 4 * min_pixels:
+            pose = _fit_t(block)
+            if pose is not None:
+                centre, angle = pose
+                origin = centre - self._scale * _rotation(angle) @ (0.0, _T_CENTROID_Y)
+                positions[1] = origin
+                present[1] = True
+        cover = math.nan
+        if present[1]:
+            cover = coverage(*self._world(positions[1]), angle)
+        return {
+            "positions": positions,
+            "present": present,
+            "angle": np.array([angle]),
+            "coverage": np.array([cover]),
+        }
+
+    def _world(self, pixel_xy: np.ndarray) -> tuple[float, float]:
+        x, y = (np.asarray(pixel_xy) + 0.5) / self._scale
+        return float(x), float(y)
+
+    # ----------------------------------------------------------------------------------- goals
+    def goals(self) -> list[str]:
+        return ["push-t"]
+
+    def _check_goal(self, goal: Any) -> None:
+        if goal not in (None, "push-t"):
+            raise ConfigError(f"Unknown goal {goal!r} for env 'pusht'; expected 'push-t'.")
+
+    def goal_state(self, state: PushTState, goal: Any = None) -> PushTState:
+        """``state`` with the T on the goal pose, at rest (the agent where it is, or beside
+        the goal T if it would overlap it): the goal image of image-goal scoring."""
+        self._check_goal(goal)
+        from shapely.geometry import MultiPolygon, Point, Polygon
+
+        body = MultiPolygon([Polygon(p) for p in t_polygons(*GOAL)])
+        agent = state.agent
+        if body.distance(Point(agent)) < _AGENT_RADIUS:
+            agent = (GOAL[0], GOAL[1] - 60.0)  # above the bar, clear of the T
+        return PushTState(agent, (0.0, 0.0), GOAL[:2], GOAL[2], (0.0, 0.0), 0.0, state.steps)
+
+    def goal_reached(self, state: PushTState, goal: Any = None) -> bool:
+        self._check_goal(goal)
+        return coverage(*state.block, state.angle) > self.success_threshold
+
+    def goal_distance(self, obs: Observation, goal: Any = None) -> float:
+        self._check_goal(goal)
+        if not bool(np.asarray(obs["present"])[1]):
+            return float(WORLD * self._scale)  # no T seen: as far as the frame is wide
+        if float(np.asarray(obs["coverage"])[0]) > self.success_threshold:
+            return 0.0
+        x, y = self._world(np.asarray(obs["positions"])[1])
+        angle = float(np.asarray(obs["angle"])[0])
+        distance = keypoint_distance(x, y, angle, GOAL)
+        if bool(np.asarray(obs["present"])[0]):  # approach: the T only moves when touched
+            distance += APPROACH_WEIGHT * _gap(
+                self._world(np.asarray(obs["positions"])[0]), x, y, angle
+            )
+        return distance * self._scale
+
+
+def _gap(agent: tuple[float, float], x: float, y: float, angle: float) -> float:
+    """World units between the agent's rim and the T at (x, y, angle) (0 when touching)."""
+    from shapely.geometry import MultiPolygon, Point, Polygon
+
+    body = MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
+    return max(0.0, float(body.distance(Point(agent))) - _AGENT_RADIUS)
+
+
+def _largest_blob(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of ``mask`` (stray pixels of noise dropped)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == int(np.argmax(sizes)) + 1
+
+
+def _fit_t(mask: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The T's area centroid (pixel x, y) and angle from its pixel mask, or None if degenerate.
+
+    Coarse angle: the T's symmetry axis is its major principal axis (variance ~1214 versus
+    ~718 world units^2) and its mass lies towards the bar, so the third moment along the axis
+    pointing from bar to stem is positive, which fixes the axis's sign; the body frame's +y
+    points from bar to stem. The principal axes of a T are weakly separated, so pixelisation
+    moves them by degrees; the angle is refined from the edges: every edge of the T is at the
+    block's angle modulo 90 degrees, so the gradient orientations of the (lightly smoothed)
+    mask, averaged as ``exp(4i phi)`` weighted by gradient strength, give it to a fraction of a
+    degree, and the coarse angle picks the quarter turn.
+    """
+    from scipy import ndimage
+
+    rows, cols = np.nonzero(mask)
+    pts = np.stack([cols, rows], axis=1).astype(np.float64)
+    centre = pts.mean(axis=0)
+    d = pts - centre
+    cov = d.T @ d / len(d)
+    values, vectors = np.linalg.eigh(cov)
+    if values[1] <= values[0] * 1.05:
+        return None  # no clear axis: not a T
+    axis = vectors[:, 1]
+    if ((d @ axis) ** 3).mean() < 0:
+        axis = -axis
+    coarse = math.atan2(-axis[0], axis[1])
+    r0, c0 = max(rows.min() - 3, 0), max(cols.min() - 3, 0)
+    crop = mask[r0 : rows.max() + 4, c0 : cols.max() + 4].astype(np.float64)
+    soft = ndimage.gaussian_filter(crop, 1.0)
+    gy, gx = ndimage.sobel(soft, axis=0), ndimage.sobel(soft, axis=1)
+    z = (np.hypot(gx, gy) * np.exp(4j * np.arctan2(gy, gx))).sum()
+    if abs(z) == 0:
+        return centre, _wrap(coarse)
+    edges = float(np.angle(z)) / 4.0
+    quarter = round((coarse - edges) / (math.pi / 2))
+    return centre, _wrap(edges + quarter * math.pi / 2)
