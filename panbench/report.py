@@ -55,6 +55,28 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     console.print(f"suite score: {_fmt(mean, 1)}{ci} (mean of task headlines, 95% CI)")
 
 
+WEIGHTS_COLUMNS = ("name", "status", "size", "licence", "sha256", "from")
+"""The columns of ``panbench weights list``."""
+
+_STATUS_MARKS = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
+
+
+def weights_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """``panbench weights list`` rows from :func:`panbench.weights.describe`: whole names,
+    coloured status, sizes in binary units, 12-hex-digit pins."""
+    return [
+        [
+            r["name"],
+            _STATUS_MARKS.get(r["status"], f"[green]{r['status']}[/]"),
+            human_size(r["size"]),
+            r["licence"],
+            r["sha256"][:12],
+            r["source"],
+        ]
+        for r in rows
+    ]
+
+
 def human_size(n: int | None) -> str:
     """Bytes in binary units: ``244408911`` -> ``"233.1 MiB"``; None -> ``"?"``.
 
