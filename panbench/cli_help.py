@@ -42,11 +42,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "weights verify": ("panbench weights verify", "panbench weights verify alexnet"),
     "weights path": ("panbench weights path alexnet",),
     "demo": ("panbench demo", "panbench demo --out /tmp/demo --threads 4"),
-    "serve": (
-        "panbench serve --model pan-ref --port 8765",
-        "panbench evaluate --model remote --model-args url=http://127.0.0.1:8765 --suite quick "
-        "--out runs/remote",
-    ),
     "train": (
         "panbench train --config reference_model/configs/tiny.yaml --out runs/tiny",
         "panbench train --config reference_model/configs/tiny.yaml --out runs/tiny --resume",
