@@ -430,26 +430,11 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_weights_list(args: argparse.Namespace) -> int:
-    from panbench.report import human_size
+    from panbench.report import WEIGHTS_COLUMNS, weights_rows
     from panbench.weights import describe, weights_dir
 
     rows = describe(verify_files=args.verify)
-    marks = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
-    _table(
-        "weights",
-        ["name", "status", "size", "licence", "sha256", "from"],
-        [
-            [
-                r["name"],
-                marks.get(r["status"], f"[green]{r['status']}[/]"),
-                human_size(r["size"]),
-                r["licence"],
-                r["sha256"][:12],
-                r["source"],
-            ]
-            for r in rows
-        ],
-    )
+    _table("weights", WEIGHTS_COLUMNS, weights_rows(rows))
     console = _console()
     console.print(f"cache: {weights_dir()}", soft_wrap=True)
     missing = [r["name"] for r in rows if r["status"] == "missing"]
@@ -692,32 +677,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-# ============================================================================================ report
-def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "report",
-        help="render one results folder as a static HTML page (scores, curves, rollouts)",
-        description="Exit codes: 0 written, 2 the folder holds no readable results.",
-    )
-    p.add_argument("run", type=Path, help="a results folder written by `panbench evaluate`")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: RUN/report)")
-    p.set_defaults(func=_cmd_report)
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
-    from panbench.pages import write_report
-
-    try:
-        page = write_report(args.run, args.out)
-    except PanbenchError as err:  # unusable input: exit 2, as compare does
-        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        return 2
-    _console().print(f"wrote {page}", soft_wrap=True)
-    return 0
-
-
 # ============================================================================================ judges
 def _add_judges(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judges", help="judges that score clips against a rubric")
@@ -747,6 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"panbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    from panbench.report_cli import add_report
+
     for add in (
         _add_ls,
         _add_tasks,
@@ -758,7 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_leaderboard,
         _add_compare,
         _add_plot,
-        _add_report,
+        add_report,
         _add_judges,
         _add_serve,
     ):

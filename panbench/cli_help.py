@@ -63,6 +63,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "panbench plot runs/* --out figures/ --format pdf,svg,png",
     ),
     "report": ("panbench report runs/pan-ref", "panbench report runs/pan-ref --out report/"),
+    "serve": (
+        "panbench serve --model pan-ref --port 8765",
+        "panbench evaluate --model remote --model-args url=http://127.0.0.1:8765 --suite quick "
+        "--out runs/remote  # from another process",
+    ),
     "judges": ("panbench judges ls",),
     "judges ls": ("panbench judges ls",),
 }

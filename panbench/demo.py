@@ -49,19 +49,22 @@ def demo_table(results: dict[str, Any], seconds: dict[str, float], limit: int) -
     """The demo's table: per task and model, the headline score with its 95% CI."""
     from rich.table import Table
 
-    from panbench.plots import headline_scores
+    from panbench.plots import headline_scores, rank_order, suite_task_order
     from panbench.report import suite_ci
+    from panbench.results_model import as_results
 
-    models = list(results)
+    # The leaderboard's order: models best suite score first, tasks as the suite lists them.
+    typed = [(m, as_results(r)) for m, r in results.items()]
+    models = [typed[i][0] for i in rank_order(typed)]
     table = Table(
         title=f"quick suite, headline scores (0-100) [95% CI], {limit} episodes per task",
         caption="a preview: CIs are wide at this size; not comparable to full runs",
     )
-    table.add_column("task")
+    table.add_column("task", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
     heads = {m: headline_scores(results[m]) for m in models}
-    for task in heads[models[0]]:
+    for task in suite_task_order(typed[0][1]):
         table.add_row(task, *[_cell(heads[m][task]) for m in models])
     suite = [suite_ci(list(heads[m].values())) for m in models]
     table.add_row("[bold]suite (mean)[/]", *[_cell_of(*s) for s in suite])
@@ -80,7 +83,7 @@ def _cell_of(score: float, low: float, high: float) -> str:
         return "-"
     if not math.isfinite(low):
         return f"{score:.1f}"
-    return f"{score:.1f} [{low:.0f}, {high:.0f}]"
+    return f"{score:.1f}\n[{low:.0f}, {high:.0f}]"  # the CI under the score: narrow columns
 
 
 def run_demo(out: Path, console: Any = None, limit: int = 4) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     from rich.markup import escape
     from rich.table import Table
 
-    from panbench.plots import headline_scores
+    from panbench.plots import headline_scores, suite_task_order
 
     res = as_results(results)
     heads = headline_scores(res)
@@ -35,7 +35,8 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     table = Table(title=f"{res.model.name} on {res.suite.name}")
     for col in ("task", "metric", "value", "95% CI", "n", ""):
         table.add_column(col)
-    for name, task in res.tasks.items():
+    for name in suite_task_order(res):  # the leaderboard's column order
+        task = res.tasks[name]
         head = heads[name]
         ci = f"[{_fmt(head.low, 1)}, {_fmt(head.high, 1)}]" if math.isfinite(head.low) else "-"
         table.add_row(f"[bold]{name}[/]", "[bold]headline (0-100)[/]", _fmt(head.score, 1), ci)
@@ -52,6 +53,28 @@ def print_summary(results: Results | Mapping[str, Any], console: Any = None) -> 
     mean, low, high = suite_ci([h for h in heads.values()])
     ci = f" [{_fmt(low, 1)}, {_fmt(high, 1)}]" if math.isfinite(low) else ""
     console.print(f"suite score: {_fmt(mean, 1)}{ci} (mean of task headlines, 95% CI)")
+
+
+WEIGHTS_COLUMNS = ("name", "status", "size", "licence", "sha256", "from")
+"""The columns of ``panbench weights list``."""
+
+_STATUS_MARKS = {"missing": "[yellow]missing[/]", "bad sha256": "[bold red]bad sha256[/]"}
+
+
+def weights_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """``panbench weights list`` rows from :func:`panbench.weights.describe`: whole names,
+    coloured status, sizes in binary units, 12-hex-digit pins."""
+    return [
+        [
+            r["name"],
+            _STATUS_MARKS.get(r["status"], f"[green]{r['status']}[/]"),
+            human_size(r["size"]),
+            r["licence"],
+            r["sha256"][:12],
+            r["source"],
+        ]
+        for r in rows
+    ]
 
 
 def human_size(n: int | None) -> str:

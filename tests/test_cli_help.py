@@ -29,7 +29,7 @@ def test_examples_parse(path: str) -> None:
     if path.split()[0] not in commands(parser):
         pytest.skip(f"{path} is not a command in this build")
     for line in EXAMPLES[path]:
-        argv = shlex.split(line)[1:]
+        argv = shlex.split(line, comments=True)[1:]
         if "--help" in argv:
             continue
         args = parser.parse_args(argv)
