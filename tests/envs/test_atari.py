@@ -135,6 +135,11 @@ def test_perception_agrees_with_ram_on_native_frames(name: str) -> None:
     assert matched / total >= 0.95, f"{name}: {matched}/{total}"
 
 
+#: Ms. Pac-Man: OCAtari keeps reporting the four ghosts while the screen hides them (after a life
+#: is lost), so ~7% of its RAM ghosts have nothing to be found in pixels (docs/envs.md)
+RAM_FLOOR = {"atari-mspacman": 0.9}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ATARI)
 def test_perception_agrees_with_ram_over_2000_frames(name: str) -> None:
@@ -146,7 +151,7 @@ def test_perception_agrees_with_ram_over_2000_frames(name: str) -> None:
             m, t = agreement(env.game, env.perceive_native(state.screen), env.ram_truth(state))
             matched, total, frames = matched + m, total + t, frames + 1
         seed += 1
-    assert matched / total >= 0.95, f"{name}: {matched}/{total}"
+    assert matched / total >= RAM_FLOOR.get(name, 0.95), f"{name}: {matched}/{total}"
 
 
 @pytest.mark.parametrize("name", ["atari-pong", "atari-mspacman", "atari-asterix"])
