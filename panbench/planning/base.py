@@ -169,6 +169,25 @@ def n_tied(keys: Sequence[np.ndarray], order: np.ndarray) -> int:
     return int(same.sum())
 
 
+def pick_best(
+    costs: Sequence[np.ndarray], steps: Sequence[np.ndarray], rng: np.random.Generator
+) -> tuple[int, float, int]:
+    """The best of every candidate a search imagined, over all its rounds.
+
+    Args:
+        costs: per round, float [N] goal distances (lower is better).
+        steps: per round, int [N] tie-breakers (how soon; lower is better).
+        rng: breaks the remaining ties (see :func:`rank`).
+
+    Returns:
+        (index into the rounds' concatenation, its cost, how many candidates tie with it).
+    """
+    keys = [np.concatenate(costs), np.concatenate(steps)]
+    order = rank(keys, rng)
+    i = int(order[0])
+    return i, float(keys[0][i]), n_tied(keys, order)
+
+
 @dataclass
 class Request:
     """Sequences a planner wants imagined from one :class:`Imagination`'s observation."""

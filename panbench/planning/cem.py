@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Search, Situation, n_tied, rank
+from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best, rank
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["CrossEntropyMethod"]
@@ -106,8 +106,5 @@ class CrossEntropyMethod(Planner):
             seen_first.append(first)
         self._probs = probs
         all_idx = np.concatenate(seen)
-        keys = [np.concatenate(seen_best), np.concatenate(seen_first)]
-        order = rank(keys, rng)
-        i = int(order[0])
-        sequence = [actions[int(j)] for j in all_idx[i]]
-        return sequence, float(keys[0][i]), len(all_idx), n_tied(keys, order)
+        i, cost, ties = pick_best(seen_best, seen_first, rng)
+        return [actions[int(j)] for j in all_idx[i]], cost, len(all_idx), ties

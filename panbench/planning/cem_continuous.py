@@ -15,9 +15,8 @@ import numpy as np
 
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Search, Situation, n_tied, rank
+from panbench.planning.base import rank
 from panbench.planning.continuous import GaussianPlanner, positive_int
-from panbench.planning.scoring import GoalScorer
 
 __all__ = ["ContinuousCEM"]
 
@@ -57,32 +56,18 @@ class ContinuousCEM(GaussianPlanner):
         self.min_std = float(min_std)
         self.smoothing = float(smoothing)
 
-    def search(
+    def update(
         self,
-        situation: Situation,
-        imagination: Imagination,
-        scorer: GoalScorer,
+        mean: np.ndarray,
+        std: np.ndarray,
+        samples: np.ndarray,
+        costs: np.ndarray,
+        steps: np.ndarray,
         rng: np.random.Generator,
-    ) -> Search:
-        mean = self.initial_mean()
-        std = np.broadcast_to(self.init_std * self._half, mean.shape).copy()
-        floor = self.min_std * self._half
-        seen, seen_best, seen_first = [], [], []
-        for _ in range(self.iterations):
-            samples = self.sample(mean, std, rng)
-            frames = yield from imagination.request(self.to_sequences(samples))
-            best, first = self.score(scorer, frames)
-            elite = samples[rank([best, first], rng)[: self.elites]]
-            a = self.smoothing
-            mean = a * mean + (1 - a) * elite.mean(axis=0)
-            std = np.maximum(a * std + (1 - a) * elite.std(axis=0), floor)
-            seen.append(samples)
-            seen_best.append(best)
-            seen_first.append(first)
-        self._mean = mean
-        candidates = np.concatenate(seen)
-        keys = [np.concatenate(seen_best), np.concatenate(seen_first)]
-        order = rank(keys, rng)
-        i = int(order[0])
-        sequence = self.to_sequences(candidates[i : i + 1])[0]
-        return sequence, float(keys[0][i]), len(candidates), n_tied(keys, order)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Refits to the elites (smoothed), the std kept above ``min_std``."""
+        elite = samples[rank([costs, steps], rng)[: self.elites]]
+        a = self.smoothing
+        mean = a * mean + (1 - a) * elite.mean(axis=0)
+        std = np.maximum(a * std + (1 - a) * elite.std(axis=0), self.min_std * self._half)
+        return mean, std

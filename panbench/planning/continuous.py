@@ -19,7 +19,7 @@ import numpy as np
 
 from panbench.envs.base import NO_INDEX, Action, Env, VectorSpace
 from panbench.errors import ConfigError
-from panbench.planning.base import Planner, Situation
+from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["GaussianPlanner", "positive_int"]
@@ -134,6 +134,42 @@ class GaussianPlanner(Planner):
             return sequence_scores(scorer, frames)
         n, length = frames.shape[:2]
         return scorer(np.ascontiguousarray(frames[:, -1])), np.full(n, length - 1, np.int64)
+
+    def update(
+        self,
+        mean: np.ndarray,
+        std: np.ndarray,
+        samples: np.ndarray,
+        costs: np.ndarray,
+        steps: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The next round's (mean, std) [H, D] from this round's samples [N, H, D] and their
+        ``(cost, step)`` scores; each planner's own rule."""
+        raise NotImplementedError
+
+    def search(
+        self,
+        situation: Situation,
+        imagination: Imagination,
+        scorer: GoalScorer,
+        rng: np.random.Generator,
+    ) -> Search:
+        mean = self.initial_mean()
+        std = np.broadcast_to(self.init_std * self._half, mean.shape).copy()
+        seen, seen_costs, seen_steps = [], [], []
+        for _ in range(self.iterations):
+            samples = self.sample(mean, std, rng)
+            frames = yield from imagination.request(self.to_sequences(samples))
+            costs, steps = self.score(scorer, frames)
+            mean, std = self.update(mean, std, samples, costs, steps, rng)
+            seen.append(samples)
+            seen_costs.append(costs)
+            seen_steps.append(steps)
+        self._mean = mean
+        candidates = np.concatenate(seen)
+        i, cost, ties = pick_best(seen_costs, seen_steps, rng)
+        return self.to_sequences(candidates[i : i + 1])[0], cost, len(candidates), ties
 
     def random_action(self, situation: Situation, rng: np.random.Generator) -> Action:
         """A uniform vector of the box: what this planner does when its model ignores actions."""

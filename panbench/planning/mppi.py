@@ -15,9 +15,7 @@ import numpy as np
 
 from panbench.envs.base import Env
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Search, Situation, n_tied, rank
 from panbench.planning.continuous import GaussianPlanner
-from panbench.planning.scoring import GoalScorer
 
 __all__ = ["MPPI"]
 
@@ -43,29 +41,15 @@ class MPPI(GaussianPlanner):
             raise ConfigError(f"Expected temperature > 0, but got {temperature!r}.")
         self.temperature = float(temperature)
 
-    def search(
+    def update(
         self,
-        situation: Situation,
-        imagination: Imagination,
-        scorer: GoalScorer,
+        mean: np.ndarray,
+        std: np.ndarray,
+        samples: np.ndarray,
+        costs: np.ndarray,
+        steps: np.ndarray,
         rng: np.random.Generator,
-    ) -> Search:
-        mean = self.initial_mean()
-        std = np.broadcast_to(self.init_std * self._half, mean.shape)
-        seen, seen_best, seen_first = [], [], []
-        for _ in range(self.iterations):
-            samples = self.sample(mean, std, rng)
-            frames = yield from imagination.request(self.to_sequences(samples))
-            best, first = self.score(scorer, frames)
-            weights = np.exp(-(best - best.min()) / self.temperature)
-            mean = np.tensordot(weights / weights.sum(), samples, axes=1)
-            seen.append(samples)
-            seen_best.append(best)
-            seen_first.append(first)
-        self._mean = mean
-        candidates = np.concatenate(seen)
-        keys = [np.concatenate(seen_best), np.concatenate(seen_first)]
-        order = rank(keys, rng)
-        i = int(order[0])
-        sequence = self.to_sequences(candidates[i : i + 1])[0]
-        return sequence, float(keys[0][i]), len(candidates), n_tied(keys, order)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The mean becomes the samples' average weighted by exp(-cost / temperature)."""
+        weights = np.exp(-(costs - costs.min()) / self.temperature)
+        return np.tensordot(weights / weights.sum(), samples, axes=1), std
