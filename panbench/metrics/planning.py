@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, empty_set_level_entry
 
 __all__ = ["goal_distance", "normalized_score"]
 
@@ -65,14 +65,7 @@ def normalized_score(
             rows.append(vals)
             curves.append([r.get("curves", {}).get(k) for k in keys])
     n = len(rows)
-    entry: dict[str, Any] = {
-        "value": math.nan,
-        "ci95": [math.nan, math.nan],
-        "n": n,
-        "n_missing": len(records) - n,
-        "higher_is_better": True,
-        "set_level": True,
-    }
+    entry = empty_set_level_entry(n, len(records))
     if n == 0:
         return entry
     values = np.asarray(rows, dtype=np.float64)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, empty_set_level_entry
 
 __all__ = ["policy_rank_correlation", "spearman"]
 
@@ -67,14 +67,7 @@ def policy_rank_correlation(
         if isinstance(ps, Mapping) and ps.get("true") is not None and ps.get("imagined"):
             rows.append((ps["true"], ps["imagined"]))
     n = len(rows)
-    entry: dict[str, Any] = {
-        "value": math.nan,
-        "ci95": [math.nan, math.nan],
-        "n": n,
-        "n_missing": len(records) - n,
-        "higher_is_better": True,
-        "set_level": True,
-    }
+    entry = empty_set_level_entry(n, len(records))
     if n == 0:
         return entry
     values = np.asarray(rows, dtype=np.float64)  # [N, 2, K]

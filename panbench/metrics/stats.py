@@ -330,3 +330,16 @@ def split_stats(
     arr = np.asarray(values)
     std = float(arr.std(ddof=1)) if k > 1 else math.nan
     return SplitStats(float(arr.mean()), std, values, split_size, int(n))
+
+
+def empty_set_level_entry(n: int, n_records: int) -> dict[str, Any]:
+    """A set-level results entry (one value for the whole task, higher is better) before its
+    value and CI are filled in: NaN value and CI, ``n`` usable of ``n_records`` episodes."""
+    return {
+        "value": math.nan,
+        "ci95": [math.nan, math.nan],
+        "n": n,
+        "n_missing": n_records - n,
+        "higher_is_better": True,
+        "set_level": True,
+    }
