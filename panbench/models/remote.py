@@ -247,6 +247,21 @@ class RemoteModel(WorldModel):
     def clone(self, state: RemoteState) -> RemoteState:
         return self._handle(self._client.call("clone", {"state": self._state_id(state)}))
 
+    def outcomes(self, state: RemoteState) -> tuple[np.ndarray, np.ndarray]:
+        reply = self._client.call("outcomes", {"state": self._state_id(state)})
+        rewards, terminals = reply.arrays.get("rewards"), reply.arrays.get("terminals")
+        if not (
+            isinstance(rewards, np.ndarray)
+            and isinstance(terminals, np.ndarray)
+            and rewards.ndim == 1
+            and terminals.shape == rewards.shape
+        ):
+            raise RemoteError(
+                f"{self._who()} replied to outcomes without rewards and terminals of one length "
+                f"(got {_shape(rewards)} and {_shape(terminals)})."
+            )
+        return rewards, terminals
+
     def for_task(self, task: str) -> dict[str, Any]:
         settings = self._client.call("for_task", {"task": task}).fields.get("settings") or {}
         if not isinstance(settings, dict):
@@ -331,8 +346,23 @@ def _action(action: Action) -> dict[str, Any]:
     return out
 
 
+def _shape(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} {list(value.shape)}"
+    return "nothing"
+
+
 def _spec_fields(spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise TypeError(f"expected an object, got {spec!r}")
-    keys = ("name", "action_space", "resolution", "context_frames", "frames_per_step", "privileged")
-    return {k: spec[k] for k in keys if k in spec}
+    keys = (
+        "name",
+        "action_space",
+        "resolution",
+        "context_frames",
+        "frames_per_step",
+        "privileged",
+        "predicts_rewards",
+        "action_dim",
+    )
+    return {k: spec[k] for k in keys if k in spec and spec[k] is not None}

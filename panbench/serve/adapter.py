@@ -65,5 +65,9 @@ class AdapterBackend(Backend):
     def clone(self, state: Any) -> Any:
         return self.model.clone(state)
 
+    def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        rewards, terminals = self.model.outcomes(state)
+        return np.asarray(rewards), np.asarray(terminals)
+
     def for_task(self, task: str) -> dict[str, Any]:
         return dict(self.model.for_task(task))

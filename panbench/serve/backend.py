@@ -32,7 +32,8 @@ class Backend(ABC):
     """A world model as the server sees it.
 
     Subclasses implement :meth:`spec`, :meth:`reset` and :meth:`step`; :meth:`clone` defaults to
-    a deep copy, :meth:`info` and :meth:`for_task` to nothing.
+    a deep copy, :meth:`info` and :meth:`for_task` to nothing; a model that predicts rewards
+    (``predicts_rewards`` in its spec) implements :meth:`outcomes`.
     """
 
     @abstractmethod
@@ -61,6 +62,11 @@ class Backend(ABC):
     def clone(self, state: Any) -> Any:
         """An independent copy of ``state`` (a branch of the rollouts)."""
         return copy.deepcopy(state)
+
+    def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The reward (float [B]) and terminal flag (bool [B]) the model predicts for the step
+        that made ``state``; only asked of models whose spec says ``predicts_rewards``."""
+        raise NotImplementedError("this model does not predict rewards")
 
     def for_task(self, task: str) -> dict[str, Any]:
         """Per-task settings before a task's episodes (see ``WorldModel.for_task``)."""

@@ -38,7 +38,7 @@ __all__ = [
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
 #: the calls a client may make, each ``POST /v<VERSION>/<call>``
-CALLS = ("info", "reset", "step", "clone", "release", "for_task")
+CALLS = ("info", "reset", "step", "clone", "outcomes", "release", "for_task")
 
 
 class ServeError(RuntimeError):
@@ -100,6 +100,8 @@ def check_spec(spec: Any) -> dict[str, Any]:
         "resolution": spec.get("resolution"),
         "context_frames": spec.get("context_frames"),
         "frames_per_step": spec.get("frames_per_step", 1),
+        "predicts_rewards": bool(spec.get("predicts_rewards", False)),
+        "action_dim": spec.get("action_dim"),
     }
 
 
@@ -201,6 +203,18 @@ class _App:
 
     def do_clone(self, message: wire.Message) -> Any:
         return _reply({"state": self.states.put(self.backend.clone(self.state(message)))})
+
+    def do_outcomes(self, message: wire.Message) -> Any:
+        if not self.spec.get("predicts_rewards"):
+            raise _Refusal(
+                400, "malformed", f"Model {self.spec['name']!r} does not predict rewards."
+            )
+        rewards, terminals = self.backend.outcomes(self.state(message))
+        arrays = {
+            "rewards": np.asarray(rewards, dtype=np.float64),
+            "terminals": np.asarray(terminals, dtype=bool),
+        }
+        return _reply({}, arrays)
 
     def do_release(self, message: wire.Message) -> Any:
         return _reply({"held": len(self.states), "calls": dict(self.calls)})

@@ -97,3 +97,26 @@ class WrongShapeModel(NoisyModel):
     def step(self, state: _State, actions: Sequence[Action]) -> tuple[_State, np.ndarray]:
         new, frames = super().step(state, actions)
         return new, frames[1:]
+
+
+class RewardModel(NoisyModel):
+    """``NoisyModel`` that also predicts a reward (the last frame's mean brightness, on [0, 1],
+    minus one half) and a terminal flag (the reward is positive) for each step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ModelSpec(
+            name="rewarding", action_space=ActionSpace.DISCRETE, predicts_rewards=True
+        )
+
+    def outcomes(self, state: _State) -> tuple[np.ndarray, np.ndarray]:
+        rewards = state.frames.reshape(len(state.frames), -1).mean(axis=1) / 255.0 - 0.5
+        return rewards, rewards > 0
+
+
+class VectorModel(NoisyModel):
+    """``NoisyModel`` over 2-D action vectors (shifts by the first component)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ModelSpec(name="vector", action_space=ActionSpace.CONTINUOUS, action_dim=2)

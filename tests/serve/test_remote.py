@@ -191,3 +191,37 @@ def test_one_request_per_harness_call_whatever_the_batch(tmp_path: Path) -> None
     assert calls["reset"] == harness["reset_calls"]
     assert calls["step"] == harness["step_calls"] == 2 * 4  # horizon 4
     assert calls["info"] == 2  # the run's adapter and this check's
+
+
+def test_served_reward_predictions_match_in_process_ones() -> None:
+    from tests.serve.models import RewardModel
+
+    with ServerProcess("tests.serve.models:RewardModel") as srv:
+        remote, local = RemoteModel(srv.url), RewardModel()
+        assert remote.spec.predicts_rewards
+        context = _context(3)
+        context.frames[1] = 200  # one rollout bright, so rewards and terminals differ by row
+        states = [m.reset(context) for m in (remote, local)]
+        for step in range(2):
+            actions = [Action(i + step, f"a{i}") for i in range(3)]
+            states = [m.step(s, actions)[0] for m, s in zip((remote, local), states, strict=True)]
+            (r_rew, r_term), (l_rew, l_term) = (
+                m.outcomes(s) for m, s in zip((remote, local), states, strict=True)
+            )
+            np.testing.assert_array_equal(r_rew, l_rew)
+            np.testing.assert_array_equal(r_term, l_term)
+            assert r_term.dtype == bool and r_term.tolist() == [False, True, False]
+
+
+def test_a_model_without_rewards_is_refused_outcomes_and_vector_specs_travel(
+    server: ServerProcess,
+) -> None:
+    from panbench.errors import RemoteError
+
+    model = RemoteModel(server.url)
+    state = model.reset(_context(2))
+    with pytest.raises(RemoteError, match="does not predict rewards"):
+        model.outcomes(state)
+    with ServerProcess("tests.serve.models:VectorModel") as srv:
+        spec = RemoteModel(srv.url).spec
+    assert (spec.action_space.value, spec.action_dim) == ("continuous", 2)
