@@ -25,8 +25,9 @@ from panbench.envs.base import Action, Env, Observation
 from panbench.metrics import grounded, outcome
 from panbench.metrics.frame import psnr_video
 from panbench.protocols.base import ModelRunner, Protocol, Record
+from panbench.protocols.counterfactual import CounterfactualProtocol
 from panbench.protocols.declare import Option
-from panbench.protocols.rollout import RolloutProtocol, _nanmean
+from panbench.protocols.rollout import RolloutProtocol, add_curves
 
 _REWARD_METRICS = ("reward_sign_accuracy", "terminal_f1")
 NOT_PREDICTED = "n/a: the model does not predict rewards (ModelSpec.predicts_rewards is False)"
@@ -86,7 +87,7 @@ class AtariProtocol(RolloutProtocol):
             "miss_rate": grounded.miss_rate(p_obs, t_obs),
             "invention_rate": grounded.invention_rate(p_obs, t_obs),
         }
-        self._add(record, {k: v for k, v in curves.items() if k in wanted}, {})
+        add_curves(record, {k: v for k, v in curves.items() if k in wanted}, {})
 
     def _score_rewards(
         self, record: Record, episode: Episode, rewards: np.ndarray, ends: np.ndarray
@@ -100,29 +101,16 @@ class AtariProtocol(RolloutProtocol):
             curves["reward_sign_accuracy"] = outcome.reward_sign_agreement(rewards, true_rewards)
         if "terminal_f1" in wanted:
             values["terminal_f1"] = outcome.terminal_f1(ends, true_ends)
-        self._add(record, curves, values)
-
-    @staticmethod
-    def _add(record: Record, curves: dict[str, np.ndarray], values: dict[str, float]) -> None:
-        record_curves = record.curves if record.curves is not None else {}
-        for key, curve in curves.items():
-            record.metrics[key] = _nanmean(curve)
-            record_curves[key] = [float(x) for x in curve]
-        record.curves = record_curves
-        record.metrics.update(values)
+        add_curves(record, curves, values)
 
 
 class AtariCounterfactualProtocol(Protocol):
     """Two action sequences from one context; the predictions must differ as the truth does."""
 
     name: ClassVar[str] = "atari_counterfactual"
-    metrics: ClassVar[tuple[str, ...]] = ("counterfactual_accuracy", "delta_psnr")
-    options: ClassVar[tuple[Option, ...]] = (
-        Option(
-            "min_px", float, grounded.DEFAULT_MIN_PX, "agreement tolerance floor, px", minimum=0
-        ),
-        Option("rel", float, grounded.DEFAULT_REL, "relative agreement tolerance", minimum=0),
-    )
+    # scored as the one-step counterfactual task is, with its tolerances
+    metrics: ClassVar[tuple[str, ...]] = CounterfactualProtocol.metrics
+    options: ClassVar[tuple[Option, ...]] = CounterfactualProtocol.options
 
     def __init__(self, task: Any, env: Env) -> None:
         super().__init__(task, env)

@@ -21,7 +21,7 @@ from panbench.errors import ConfigError
 from panbench.metrics import grounded, physics
 from panbench.protocols.base import Record
 from panbench.protocols.declare import Option
-from panbench.protocols.rollout import RolloutProtocol, _nanmean
+from panbench.protocols.rollout import RolloutProtocol, add_curves
 
 _MASK_METRICS = ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou")
 
@@ -94,10 +94,5 @@ class PhysicsProtocol(RolloutProtocol):
             )
         if "mse" in wanted:
             curves["mse"] = physics.frame_mse(pred, episode.frames)
-        record_curves = record.curves if record.curves is not None else {}
-        for key, curve in curves.items():
-            record.metrics[key] = _nanmean(curve)
-            record_curves[key] = [float(x) for x in curve]
-        record.curves = record_curves
-        record.metrics.update(values)
+        add_curves(record, curves, values)
         return record

@@ -35,6 +35,18 @@ def _nanmean(x: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
+def add_curves(record: Record, curves: dict[str, np.ndarray], values: dict[str, float]) -> None:
+    """Adds per-step ``curves`` (each also as its NaN-skipping mean) and per-episode ``values``
+    to a record that :meth:`RolloutProtocol.run_batch` scored: what the protocols built on the
+    rollout report beyond it."""
+    record_curves = record.curves if record.curves is not None else {}
+    for key, curve in curves.items():
+        record.metrics[key] = _nanmean(curve)
+        record_curves[key] = [float(x) for x in curve]
+    record.curves = record_curves
+    record.metrics.update(values)
+
+
 class RolloutProtocol(Protocol):
     """Open-loop rollout under the true actions, scored per step (options: see ``options``)."""
 
