@@ -22,17 +22,6 @@ from panbench.metrics.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, empty_set_
 __all__ = ["policy_rank_correlation", "spearman"]
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean of their positions), float [K]."""
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x), dtype=np.float64)
-    for value in np.unique(x):
-        tied = x == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
 def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """Spearman's rank correlation of two float [K] vectors; 0 when either has no spread.
 
@@ -40,7 +29,10 @@ def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
         >>> spearman([0.1, 0.5, 0.9], [0.0, 0.2, 0.3])
         1.0
     """
-    ra, rb = _ranks(np.asarray(a, np.float64)), _ranks(np.asarray(b, np.float64))
+    from scipy.stats import rankdata  # average ranks for ties
+
+    ra = rankdata(np.asarray(a, np.float64))
+    rb = rankdata(np.asarray(b, np.float64))
     da, db = ra - ra.mean(), rb - rb.mean()
     denom = math.sqrt(float((da * da).sum() * (db * db).sum()))
     return float((da * db).sum() / denom) if denom > 0 else 0.0
