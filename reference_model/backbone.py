@@ -68,6 +68,8 @@ class Backbone(nn.Module):
         self.state_pos = nn.Parameter(torch.randn(self.num_tokens, b.hidden_size) * 0.02)
         self.queries = nn.Parameter(torch.randn(self.num_tokens, b.hidden_size) * 0.02)
         self.latent_out = nn.Linear(b.hidden_size, d)
+        # Only models with a reward head carry it, so earlier checkpoints load unchanged.
+        self.outcome_out = nn.Linear(b.hidden_size, 2) if config.reward_head else None
 
     @property
     def hidden_size(self) -> int:
@@ -101,3 +103,13 @@ class Backbone(nn.Module):
     def to_latent(self, states: torch.Tensor) -> torch.Tensor:
         """The latent-objective head: states [M, N, D] to predicted latents [M, C, h, w]."""
         return unpatchify(self.latent_out(states), self.patch, self.latent_channels)
+
+    def to_outcomes(self, states: torch.Tensor) -> torch.Tensor:
+        """The reward head: states [M, N, D] to [M, 2] (reward, terminal logit).
+
+        Raises:
+            ValueError: the model was built without ``reward_head``.
+        """
+        if self.outcome_out is None:
+            raise ValueError("This model has no reward head (model.reward_head is false).")
+        return self.outcome_out(states.mean(dim=1))

@@ -25,6 +25,7 @@ __all__ = [
     "EncoderConfig",
     "ModelConfig",
     "RunConfig",
+    "StreamConfig",
     "TrainConfig",
     "load_run_config",
 ]
@@ -130,6 +131,12 @@ class ModelConfig:
             sprite is about 5% of a shapes frame, so without it the loss is dominated by the
             static scene and f barely learns to move the commanded object. 0: uniform (PAN).
         change_threshold: what counts as a change for ``change_weight``.
+        reward_head: a small head on f's state tokens predicts each step's reward (clipped to
+            [-1, 1]) and terminal flag, trained where the data has them (Atari); the pan-ref
+            adapter then declares ``predicts_rewards``.
+        reward_weight: weight of the reward and terminal losses.
+        action_dim: length of the continuous action vectors the model was trained on (0: none);
+            such vectors reach f as fixed numeric text (``reference_model.tokenizer.action_text``).
         encoder / backbone / decoder: the three parts.
     """
 
@@ -139,6 +146,9 @@ class ModelConfig:
     latent_weight: float = 0.0
     change_weight: float = 0.0
     change_threshold: float = 0.25
+    reward_head: bool = False
+    reward_weight: float = 1.0
+    action_dim: int = 0
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
@@ -172,6 +182,11 @@ class ModelConfig:
             raise ConfigError(
                 f"{where}: expected change_weight >= 0 and change_threshold >= 0, but got "
                 f"{self.change_weight} and {self.change_threshold}."
+            )
+        if self.action_dim < 0 or self.reward_weight < 0:
+            raise ConfigError(
+                f"{where}: expected action_dim >= 0 and reward_weight >= 0, but got "
+                f"{self.action_dim} and {self.reward_weight}."
             )
         if self.history < 1:
             raise ConfigError(f"{where}: expected history >= 1, but got {self.history}.")
@@ -225,6 +240,9 @@ class TrainConfig:
         ema_decay: decay of the exponential moving average of the weights (exported model).
         log_every / sample_every / checkpoint_every: in steps.
         compile: wrap the stage's trainable modules in ``torch.compile``.
+        init_from: a checkpoint folder of the same architecture whose weights (h, f, g, and
+            the reward head where it has one) start the run: a warm start. Stage 1 (if any)
+            then fine-tunes h from them.
         init_encoder: a checkpoint folder whose trained encoder h (weights and latent
             statistics) replaces stage 1; requires ``ae_steps: 0``. Lets several f/g runs share
             one first-stage model, as PAN pretrains h once.
@@ -247,8 +265,34 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 250
     compile: bool = False
+    init_from: str | None = None
     init_encoder: str | None = None
     num_threads: int = 0
+
+
+@dataclass
+class StreamConfig:
+    """One env stream of a multi-domain ``data.streams`` list.
+
+    Attributes:
+        env: env name (``panbench ls envs``).
+        env_kwargs: keyword arguments of the env.
+        resolution: side the env renders at (0: the model's); frames are then resized
+            (``squash``, as the harness resizes a task's frames) to the model's resolution.
+            Envs with a minimum side (table3d: 64) need it; use the tasks' resolution.
+        policy: action policy (``agent``, ``intervention``, ``random``, ``mixed``,
+            ``continuous``).
+        weight: relative share of the training windows drawn from this stream.
+        wait_prob: probability that a step takes the env's ``wait`` action (where it has one),
+            so the model sees that nothing moves when nothing is commanded.
+    """
+
+    env: str = "shapes"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    resolution: int = 0
+    policy: str = "agent"
+    weight: float = 1.0
+    wait_prob: float = 0.0
 
 
 @dataclass
@@ -265,6 +309,8 @@ class DataConfig:
         effective_only: (source ``env``) redraw an action that leaves the frame unchanged (a
             move blocked by a wall or another object), up to 8 times, so nearly every training
             transition shows an effect to learn from.
+        streams: (source ``env``) several env streams with weights, each window drawn from one
+            of them (see :class:`StreamConfig`); replaces ``env``/``env_kwargs``/``policy``.
     """
 
     source: str = "env"
@@ -273,6 +319,27 @@ class DataConfig:
     policy: str = "agent"
     path: str | None = None
     effective_only: bool = False
+    streams: list[dict[str, Any]] = field(default_factory=list)
+
+    def stream_configs(self, where: str = "data") -> list[StreamConfig]:
+        """The env streams: ``streams`` checked strictly, or the single ``env`` stream.
+
+        Raises:
+            ConfigError: an unknown key or bad value in a stream (named by its index).
+        """
+        if not self.streams:
+            return [StreamConfig(self.env, dict(self.env_kwargs), 0, self.policy)]
+        out = []
+        for i, item in enumerate(self.streams):
+            stream = from_dict(StreamConfig, item, where, f"data.streams[{i}]")
+            if not (stream.weight > 0 and 0 <= stream.wait_prob <= 1 and stream.resolution >= 0):
+                raise ConfigError(
+                    f"{where}: expected data.streams[{i}] to have weight > 0, wait_prob in "
+                    f"[0, 1] and resolution >= 0, but got weight {stream.weight}, wait_prob "
+                    f"{stream.wait_prob}, resolution {stream.resolution}."
+                )
+            out.append(stream)
+        return out
 
 
 @dataclass
@@ -416,6 +483,11 @@ def load_run_config(path: str | Path) -> RunConfig:
             f"{p}: train.init_encoder loads a trained encoder, so train.ae_steps must be 0, "
             f"but it is {run.train.ae_steps}."
         )
+    if run.train.init_from and run.train.init_encoder:
+        raise ConfigError(
+            f"{p}: train.init_from already loads the encoder; drop train.init_encoder."
+        )
+    run.data.stream_configs(str(p))
     if run.data.source == "folder" and not run.data.path:
         raise ConfigError(f"{p}: data.source is 'folder' but data.path is not set.")
     return run

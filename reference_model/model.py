@@ -98,7 +98,11 @@ class PanModel(nn.Module):
         return self.encoder.reconstruction_loss(frames_to_tensor(frames.to(self.device)), generator)
 
     def dynamics_loss(
-        self, frames: torch.Tensor, action_ids: torch.Tensor, generator: torch.Generator | None
+        self,
+        frames: torch.Tensor,
+        action_ids: torch.Tensor,
+        generator: torch.Generator | None,
+        outcomes: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Second stage: predict frame r+1 from rounds 0..r of a window, for every r.
 
@@ -106,11 +110,14 @@ class PanModel(nn.Module):
             frames: uint8 [B, R+1, H, W, 3] a window of consecutive frames.
             action_ids: int64 [B, R, L] the actions between them.
             generator: all random draws of the decoder loss.
+            outcomes: float [B, R, 3] per transition (reward, terminal, known): the targets of
+                the reward head where ``known`` is 1 (ignored without a reward head).
 
         Returns:
-            ``{"loss", "diffusion", "latent", "collapse"}``: ``collapse`` is the collapse probe,
-            the variance of the predicted state tokens across the batch (mean over tokens and
-            features; detached). A latent-only objective drives it towards zero.
+            ``{"loss", "diffusion", "latent", "outcome", "collapse"}``: ``collapse`` is the
+            collapse probe, the variance of the predicted state tokens across the batch (mean
+            over tokens and features; detached). A latent-only objective drives it towards
+            zero. ``outcome`` is the reward head's loss (0 without a head or targets).
         """
         with torch.no_grad():
             latents = self.encode_frames(frames)  # h is frozen in this stage
@@ -129,8 +136,36 @@ class PanModel(nn.Module):
             loss = diffusion + self.config.latent_weight * latent
         else:
             loss = diffusion + latent
+        outcome = self.outcome_loss(flat_states, outcomes)
+        loss = loss + self.config.reward_weight * outcome
         collapse = flat_states.detach().float().var(dim=0).mean()
-        return {"loss": loss, "diffusion": diffusion, "latent": latent, "collapse": collapse}
+        return {
+            "loss": loss,
+            "diffusion": diffusion,
+            "latent": latent,
+            "outcome": outcome,
+            "collapse": collapse,
+        }
+
+    def outcome_loss(self, states: torch.Tensor, outcomes: torch.Tensor | None) -> torch.Tensor:
+        """Reward MSE (rewards clipped to [-1, 1]) plus terminal cross-entropy, over known rows.
+
+        Args:
+            states: float [M, N, D] predicted state tokens.
+            outcomes: float [M', 3] (or [B, R, 3]) reward, terminal, known; None: no targets.
+        """
+        if not self.config.reward_head or outcomes is None:
+            return states.new_zeros(())
+        target = outcomes.reshape(-1, 3).to(states.device, torch.float32)
+        known = target[:, 2]
+        if float(known.sum()) == 0:
+            return states.new_zeros(())
+        pred = self.backbone.to_outcomes(states).float()
+        reward = (pred[:, 0] - target[:, 0].clamp(-1, 1)) ** 2
+        terminal = nn.functional.binary_cross_entropy_with_logits(
+            pred[:, 1], target[:, 1], reduction="none"
+        )
+        return ((reward + terminal) * known).sum() / known.sum()
 
     def change_weights(self, prev: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         """Per-cell loss weights from ``change_weight`` (None when it is 0).
@@ -176,8 +211,29 @@ class PanModel(nn.Module):
         Returns:
             float [B, C, h, w] the sampled latent of the next frame.
         """
+        return self.predict_step(latents, action_ids, generators, steps, guidance)[0]
+
+    @torch.no_grad()
+    def predict_step(
+        self,
+        latents: torch.Tensor,
+        action_ids: torch.Tensor,
+        generators: Sequence[torch.Generator],
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`predict_next` and the reward head's prediction for the same step.
+
+        Returns:
+            The next latents float [B, C, h, w] and, with a reward head, float [B, 2]
+            (reward, terminal probability); else None.
+        """
         states = self.backbone(latents, action_ids)[:, -1]
-        return self.decoder.sample(latents[:, -1], states, generators, steps, guidance)
+        nxt = self.decoder.sample(latents[:, -1], states, generators, steps, guidance)
+        if not self.config.reward_head:
+            return nxt, None
+        raw = self.backbone.to_outcomes(states).float()
+        return nxt, torch.stack([raw[:, 0].clamp(-1, 1), torch.sigmoid(raw[:, 1])], dim=1)
 
     # ------------------------------------------------------------------------------- checkpoints
     def save_pretrained(self, path: str | Path, training: dict[str, Any] | None = None) -> Path:

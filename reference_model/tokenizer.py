@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["ByteTokenizer"]
+__all__ = ["ByteTokenizer", "action_text"]
+
+
+def action_text(action: Any) -> str:
+    """The text f reads for an :class:`~panbench.envs.base.Action`.
+
+    Text and discrete actions read as their text. A continuous action (a vector and no discrete
+    id: PushT's pushes) reads as its vector in fixed numeric text, two decimals per component
+    ("push +0.42 -0.13"): the same byte embedding as every other action, no extra weights, and
+    one checkpoint takes all three kinds of action. (An env's own text for such a vector only
+    names its nearest direction, which loses the magnitude.)
+
+    Example:
+        >>> from panbench.envs.base import Action
+        >>> action_text(Action(index=-1, text="move the agent up", vector=(0.4213, -1.0)))
+        'push +0.42 -1.00'
+    """
+    vector = getattr(action, "vector", None)
+    if vector is None or action.has_index:
+        return str(action.text)
+    return "push " + " ".join(f"{float(v):+.2f}" for v in vector)
 
 
 class ByteTokenizer:

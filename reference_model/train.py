@@ -59,6 +59,7 @@ LOG_COLUMNS = (
     "kl",
     "diffusion",
     "latent",
+    "outcome",
     "collapse",
     "lr",
     "grad_norm",
@@ -70,7 +71,7 @@ _SAMPLE_SALT = 2
 
 
 def _trainable(model: PanModel, stage: str) -> dict[str, nn.Parameter]:
-    parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")
+    parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")  # reward head: in f
     return {n: p for n, p in model.named_parameters() if n.split(".")[0] in parts}
 
 
@@ -145,6 +146,20 @@ def _init_encoder(model: PanModel, path: Path, cfg: RunConfig) -> None:
             "model.encoder section of the training config."
         )
     model.encoder.load_state_dict(source.encoder.state_dict())
+
+
+def _init_from(model: PanModel, path: Path) -> None:
+    """Warm start: every weight of the checkpoint at ``path`` (a model of the same architecture;
+    a reward head it lacks keeps its fresh initialisation)."""
+    source = PanModel.from_pretrained(path).state_dict()
+    own = model.state_dict()
+    bad = [k for k in source if k not in own or own[k].shape != source[k].shape]
+    if bad:
+        raise ConfigError(
+            f"train.init_from: {path / 'config.json'} is not the architecture of the training "
+            f"config (first mismatch: {bad[0]})."
+        )
+    model.load_state_dict(source, strict=False)
 
 
 def _save_checkpoint(
@@ -353,6 +368,8 @@ def _start(
         model.to(dev)
         stage = _make_stage_on(model, stage, dev)
     else:
+        if t.init_from:
+            _init_from(model, Path(t.init_from))
         if t.init_encoder:
             _init_encoder(model, Path(t.init_encoder), cfg)
         stage = _make_stage(model, AUTOENCODER if t.ae_steps > 0 else DYNAMICS, cfg)
@@ -383,10 +400,10 @@ def _losses(
         frames, _ = run.stream.batch(step, size)
         with autocast:
             return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
-    frames, texts = run.stream.batch(step, t.batch_size)
+    frames, texts, outcomes = run.stream.windows(step, t.batch_size)
     ids = run.model.encode_actions(texts)
     with autocast:
-        return runner(DYNAMICS, frames.to(dev), ids, gen)
+        return runner(DYNAMICS, frames.to(dev), ids, gen, outcomes)
 
 
 def _report(
