@@ -90,6 +90,24 @@ def test_oracle_ranks_perfectly_and_a_frozen_frame_ranks_nothing(tmp_path: Path)
     assert rates[0] < rates[1] < rates[2] == 1.0  # competence orders the true success
 
 
+def test_shipped_blocks_task_ranks_graded_policies(tmp_path: Path) -> None:
+    """policy-eval-blocks (the control suite), 10 episodes: the truth orders the five scripted
+    policies by competence; the oracle ranks them perfectly, a frozen frame ranks nothing."""
+    runs = {
+        model: evaluate(
+            model, out=tmp_path / model, tasks=["policy-eval-blocks"], limit=10, progress=False
+        )["tasks"]["policy-eval-blocks"]["metrics"]
+        for model in ("oracle", "copy-last")
+    }
+    assert runs["oracle"]["policy_rank_correlation"]["value"] == 1.0
+    assert runs["oracle"]["policy_success_error"]["value"] == 0.0
+    low, high = runs["copy-last"]["policy_rank_correlation"]["ci95"]
+    assert low <= 0.0 <= high
+    lines = [json.loads(x) for x in (tmp_path / "oracle/samples/policy-eval-blocks.jsonl").open()]
+    rates = np.mean([line["policy_success"]["true"] for line in lines], axis=0)
+    assert rates[0] < rates[2] < rates[4] == 1.0
+
+
 def test_bad_policy_eval_tasks_are_refused(tmp_path: Path) -> None:
     shapes = TASK.replace(
         "{name: maze, resolution: 48, kwargs: {size: 6}}",

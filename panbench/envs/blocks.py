@@ -470,3 +470,23 @@ class BlocksEnv(Env):
             if self._on_table(r, c) and (r, c) not in occupied:
                 out.append(action)
         return out
+
+    def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
+        """Greedy descent: the push that lowers :meth:`goal_distance` most, simulated on the
+        layout read from ``obs`` (ties: the lowest index); None when the goal holds, an entity
+        is not seen, or no action lowers the distance (a plateau of the estimate)."""
+        goal = self._check_goal(goal)
+        cells, valid = self.sheet.cells_of(obs["positions"])
+        present = np.asarray(obs["present"], dtype=bool).reshape(-1)
+        if len(present) != self.num_entities or not (present & valid).all():
+            return None
+        layout = [(int(r), int(c)) for r, c in cells]
+        if len(set(layout)) < len(layout):
+            return None  # two entities on one cell: not a layout the table can hold
+        state = BlocksState(pusher=layout[0], blocks=tuple(layout[1:]))
+        best, best_cost = None, self.goal_distance(self.observe(state), goal)
+        for action in self._actions:
+            cost = self.goal_distance(self.observe(self._step(state, action)), goal)
+            if cost < best_cost:
+                best, best_cost = action, cost
+        return best
