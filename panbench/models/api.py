@@ -56,6 +56,9 @@ class ModelSpec:
         action_dim: for ``continuous`` models, the length of the action vectors they take
             (None: any length); the harness refuses a task whose env's action space has
             another dimension before anything runs. Must be None for other action spaces.
+        differentiable: True if the model imagines with gradients with respect to its action
+            vectors (:meth:`WorldModel.imagine_differentiable`), which the ``gradient`` planner
+            needs; only for ``continuous`` models.
     """
 
     name: str
@@ -66,6 +69,7 @@ class ModelSpec:
     privileged: bool = False
     predicts_rewards: bool = False
     action_dim: int | None = None
+    differentiable: bool = False
 
     def __post_init__(self) -> None:
         # Adapters often write action_space="text"; accept the plain value, refuse anything else
@@ -97,6 +101,12 @@ class ModelSpec:
                 f"Model {self.name!r}: ModelSpec.action_dim is for continuous models, but "
                 f"action_space is {self.action_space.value!r} (got action_dim={self.action_dim})."
             )
+        if self.differentiable and self.action_space is not ActionSpace.CONTINUOUS:
+            raise ContractError(
+                f"Model {self.name!r}: ModelSpec.differentiable means gradients with respect to "
+                f"action vectors, so it needs action_space 'continuous', but got "
+                f"{self.action_space.value!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,6 +120,8 @@ class ModelSpec:
         }
         if self.action_dim is not None:  # older results files have no such key
             out["action_dim"] = self.action_dim
+        if self.differentiable:  # likewise
+            out["differentiable"] = True
         return out
 
 
@@ -182,6 +194,26 @@ class WorldModel(ABC):
         """
         raise ContractError(
             f"Model {self.spec.name!r} declares predicts_rewards but does not implement outcomes()."
+        )
+
+    def imagine_differentiable(self, state: Any, actions: Any) -> Any:
+        """Imagines B rollouts of action vectors with gradients (``spec.differentiable`` only).
+
+        Only the ``gradient`` planner calls it, on a state fresh from :meth:`reset`; the state
+        is not advanced (the planner resets again for each rollout it asks for).
+
+        Args:
+            state: as returned by :meth:`reset` (B rollouts).
+            actions: float torch tensor [B, L, D], the vectors to imagine (requires grad).
+
+        Returns:
+            float torch tensor [B, L, H, W, 3] with values in [0, 1]: the last frame of each
+            step, at the model's resolution, differentiable with respect to ``actions``.
+        """
+        raise ContractError(
+            f"Model {self.spec.name!r} was asked to imagine with gradients, but it does not "
+            "implement imagine_differentiable() (ModelSpec.differentiable is "
+            f"{self.spec.differentiable})."
         )
 
     def clone(self, state: Any) -> Any:

@@ -59,7 +59,8 @@ def deadline(seconds: float | None, message: Callable[[], str]) -> Iterator[None
 class GuardedModel(WorldModel):
     """Wraps a world model so that each call into it keeps to the contract or is refused.
 
-    Each call (``to``, ``for_task``, ``reset``, ``step``, ``clone``, ``describe``, ``identity``;
+    Each call (``to``, ``for_task``, ``reset``, ``step``, ``clone``, ``imagine_differentiable``,
+    ``describe``, ``identity``;
     every method of :class:`WorldModel`, which a test keeps true) must return
     within ``seconds`` (when given), and an exception other than panbench's own becomes a
     :class:`ContractError` naming the adapter, the call and the exception (chained, so
@@ -119,6 +120,11 @@ class GuardedModel(WorldModel):
 
     def outcomes(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
         return self._call("outcomes", self.inner.outcomes, state)
+
+    def imagine_differentiable(self, state: Any, actions: Any) -> Any:
+        return self._call(
+            "imagine_differentiable", self.inner.imagine_differentiable, state, actions
+        )
 
     def describe(self) -> dict[str, Any]:
         return self._call("describe", self.inner.describe)

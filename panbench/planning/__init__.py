@@ -2,7 +2,8 @@
 
 Planners (registry ``PLANNERS``, plugins under the ``panbench.planners`` entry-point group):
 ``propose-simulate-select``, ``cem`` and ``beam`` over discrete actions; ``cem-continuous`` and
-``mppi`` over the action vectors of envs with a continuous action space. The closed-loop protocol
+``mppi`` over the action vectors of envs with a continuous action space; ``gradient`` over them
+too, for models that imagine with gradients. The closed-loop protocol
 (:mod:`panbench.protocols.closed_loop`) runs them against the true environment; see
 ``docs/planning.md``.
 """
@@ -41,6 +42,7 @@ PLANNERS.register("cem", "panbench.planning.cem:CrossEntropyMethod")
 PLANNERS.register("beam", "panbench.planning.beam:BeamSearch")
 PLANNERS.register("cem-continuous", "panbench.planning.cem_continuous:ContinuousCEM")
 PLANNERS.register("mppi", "panbench.planning.mppi:MPPI")
+PLANNERS.register("gradient", "panbench.planning.gradient:GradientPlanner")
 
 __all__ = [
     "PLANNERS",

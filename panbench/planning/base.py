@@ -266,6 +266,25 @@ class Imagination:
         """
         return imagine(self.runner, [Request(self, _checked(sequences))])[0]
 
+    def rollout_differentiable(self, actions: Any) -> Any:
+        """Imagines action vectors with gradients, now (models declaring ``differentiable``).
+
+        Args:
+            actions: float torch tensor [N, L, D], N sequences of L vectors.
+
+        Returns:
+            float torch tensor [N, L, H, W, 3] in [0, 1] at task resolution, differentiable with
+            respect to ``actions`` (see :meth:`WorldModel.imagine_differentiable`).
+        """
+        n, length = int(actions.shape[0]), int(actions.shape[1])
+        frames = self.runner.imagine_differentiable(
+            [self.episode] * n, actions, where=f"{self.where}, imagined with gradients"
+        )
+        self.compute.wm_calls += 1 + length  # a fresh reset each time: the call consumes it
+        self.compute.frames += n * length
+        self.compute.sequences += n
+        return frames
+
     def _account(self, n: int, length: int, frames_per_row: int) -> None:
         self.compute.wm_calls += (0 if n in self._sizes else 1) + length
         self._sizes.add(n)

@@ -22,7 +22,7 @@ from panbench.errors import ConfigError
 from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
-__all__ = ["GaussianPlanner", "positive_int"]
+__all__ = ["GaussianPlanner", "VectorPlanner", "positive_int"]
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -37,7 +37,78 @@ def _fraction(name: str, value: Any, lo: float, hi: float) -> float:
     return float(value)
 
 
-class GaussianPlanner(Planner):
+class VectorPlanner(Planner):
+    """Base of the planners over action vectors: the env's box, sequences of held vectors.
+
+    Args:
+        env: the task's env; its ``action_space`` bounds the vectors.
+        horizon: H, vectors per candidate sequence.
+        block: steps each vector is held (the imagined length is ``horizon * block``).
+        warm_start: start from the previous step's plan shifted by one block.
+
+    Raises:
+        ConfigError: the env has no continuous action space, or an option is out of range.
+    """
+
+    def __init__(
+        self, env: Env | None = None, horizon: int = 5, block: int = 1, warm_start: bool = True
+    ) -> None:
+        space = getattr(env, "action_space", None)
+        if not isinstance(space, VectorSpace) or env is None:
+            name = getattr(env, "name", env)
+            raise ConfigError(
+                f"Planner {self.name!r} searches continuous action vectors, but env {name!r} "
+                "has no continuous action space; use 'cem', 'beam' or "
+                "'propose-simulate-select' there."
+            )
+        self.env: Env = env
+        self.space: VectorSpace = space
+        self.horizon = positive_int("horizon", horizon)
+        self.block = positive_int("block", block)
+        self.warm_start = bool(warm_start)
+        self._low = np.asarray(space.low)
+        self._high = np.asarray(space.high)
+        self._half = (self._high - self._low) / 2.0
+        self._mean: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._mean = None
+
+    def initial_mean(self) -> np.ndarray:
+        """float [H, D]: the box centre, or the previous mean shifted by one block."""
+        centre = np.broadcast_to(self.space.center, (self.horizon, self.space.dim)).copy()
+        if not self.warm_start or self._mean is None:
+            return centre
+        return np.concatenate([self._mean[1:], centre[:1]])
+
+    def to_action(self, vector: np.ndarray) -> Action:
+        """The index-less action carrying ``vector`` (its text from the env when it has one)."""
+        try:
+            text = self.env.vector_action(None, vector).text
+        except Exception:  # an env whose text needs a state: the vector alone
+            text = ""
+        return Action(index=NO_INDEX, text=text, vector=tuple(float(v) for v in vector))
+
+    def to_sequences(self, samples: np.ndarray) -> list[list[Action]]:
+        """Candidates [N, H, D] as N action sequences of length H * block."""
+        cache: dict[bytes, Action] = {}
+        out = []
+        for row in samples:
+            seq = []
+            for v in row:
+                key = v.tobytes()
+                if key not in cache:
+                    cache[key] = self.to_action(v)
+                seq.extend([cache[key]] * self.block)
+            out.append(seq)
+        return out
+
+    def random_action(self, situation: Situation, rng: np.random.Generator) -> Action:
+        """A uniform vector of the box: what this planner does when its model ignores actions."""
+        return self.to_action(self.space.sample(rng))
+
+
+class GaussianPlanner(VectorPlanner):
     """Base of the Gaussian-sampling planners (``cem-continuous``, ``mppi``).
 
     Args:
@@ -66,66 +137,18 @@ class GaussianPlanner(Planner):
         warm_start: bool = True,
         cost: str = "final",
     ) -> None:
-        space = getattr(env, "action_space", None)
-        if not isinstance(space, VectorSpace) or env is None:
-            name = getattr(env, "name", env)
-            raise ConfigError(
-                f"Planner {self.name!r} searches continuous action vectors, but env {name!r} "
-                "has no continuous action space; use 'cem', 'beam' or "
-                "'propose-simulate-select' there."
-            )
-        self.env: Env = env
-        self.space: VectorSpace = space
-        self.horizon = positive_int("horizon", horizon)
+        super().__init__(env, horizon=horizon, block=block, warm_start=warm_start)
         self.population = positive_int("population", population)
         self.iterations = positive_int("iterations", iterations)
-        self.block = positive_int("block", block)
         self.init_std = _fraction("init_std", init_std, 1e-3, 10.0)
-        self.warm_start = bool(warm_start)
         if cost not in ("final", "min"):
             raise ConfigError(f"Expected cost to be 'final' or 'min', but got {cost!r}.")
         self.cost = cost
-        self._low = np.asarray(space.low)
-        self._high = np.asarray(space.high)
-        self._half = (self._high - self._low) / 2.0
-        self._mean: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self._mean = None
-
-    def initial_mean(self) -> np.ndarray:
-        """float [H, D]: the box centre, or the previous mean shifted by one block."""
-        centre = np.broadcast_to(self.space.center, (self.horizon, self.space.dim)).copy()
-        if not self.warm_start or self._mean is None:
-            return centre
-        return np.concatenate([self._mean[1:], centre[:1]])
 
     def sample(self, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """float [N, H, D] candidates: mean + std * noise, clipped into the box."""
         noise = rng.standard_normal((self.population, self.horizon, self.space.dim))
         return np.clip(mean[None] + std[None] * noise, self._low, self._high)
-
-    def to_action(self, vector: np.ndarray) -> Action:
-        """The index-less action carrying ``vector`` (its text from the env when it has one)."""
-        try:
-            text = self.env.vector_action(None, vector).text
-        except Exception:  # an env whose text needs a state: the vector alone
-            text = ""
-        return Action(index=NO_INDEX, text=text, vector=tuple(float(v) for v in vector))
-
-    def to_sequences(self, samples: np.ndarray) -> list[list[Action]]:
-        """Candidates [N, H, D] as N action sequences of length H * block."""
-        cache: dict[bytes, Action] = {}
-        out = []
-        for row in samples:
-            seq = []
-            for v in row:
-                key = v.tobytes()
-                if key not in cache:
-                    cache[key] = self.to_action(v)
-                seq.extend([cache[key]] * self.block)
-            out.append(seq)
-        return out
 
     def score(self, scorer: GoalScorer, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(cost, step)`` float [N] and int [N] of imagined rollouts uint8 [N, L, H, W, 3]
@@ -170,7 +193,3 @@ class GaussianPlanner(Planner):
         candidates = np.concatenate(seen)
         i, cost, ties = pick_best(seen_costs, seen_steps, rng)
         return self.to_sequences(candidates[i : i + 1])[0], cost, len(candidates), ties
-
-    def random_action(self, situation: Situation, rng: np.random.Generator) -> Action:
-        """A uniform vector of the box: what this planner does when its model ignores actions."""
-        return self.to_action(self.space.sample(rng))

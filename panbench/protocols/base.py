@@ -172,6 +172,59 @@ class ModelRunner:
         self.stats.frames += int(frames.shape[0] * frames.shape[1])
         return new_state, frames
 
+    def imagine_differentiable(self, episodes: Sequence[Episode], actions: Any, where: str) -> Any:
+        """Imagines with gradients from each episode's context (differentiable models only).
+
+        Args:
+            episodes: B episodes whose contexts the rollouts start from.
+            actions: float torch tensor [B, L, D] of action vectors.
+
+        Returns:
+            float torch tensor [B, L, H, W, 3] in [0, 1] at the task resolution (resized
+            bilinearly when the model's differs), differentiable with respect to ``actions``.
+
+        Raises:
+            ContractError: the model does not declare ``differentiable``, or returned something
+                else than such a tensor.
+        """
+        import torch
+
+        if not self.model.spec.differentiable:
+            raise ContractError(
+                f"Model {self.name!r} does not declare differentiable; gradients were asked in "
+                f"{where}."
+            )
+        state = self.reset(episodes)
+        start = time.perf_counter()
+        frames = self.model.imagine_differentiable(state, actions)
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.step_calls += int(actions.shape[1])
+        b, length = int(actions.shape[0]), int(actions.shape[1])
+        prefix = f"Model {self.name!r} broke the imagine_differentiable contract in {where}:"
+        if not isinstance(frames, torch.Tensor) or not frames.is_floating_point():
+            raise ContractError(
+                f"{prefix} expected a float torch tensor [B,L,H,W,3], but got "
+                f"{type(frames).__name__} {getattr(frames, 'dtype', '')}."
+            )
+        ok = frames.ndim == 5 and tuple(frames.shape[:2]) == (b, length) and frames.shape[4] == 3
+        if not ok or frames.shape[2] != frames.shape[3]:
+            raise ContractError(
+                f"{prefix} expected frames of shape [{b},{length},H,W,3], but got "
+                f"{list(frames.shape)}."
+            )
+        if not bool(torch.isfinite(frames).all()):
+            raise ContractError(f"{prefix} expected finite values, but got NaN or inf.")
+        self.stats.frames += b * length
+        if frames.shape[2] != self.resolution:
+            flat = frames.reshape(b * length, *frames.shape[2:]).permute(0, 3, 1, 2)
+            flat = torch.nn.functional.interpolate(
+                flat, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
+            )
+            frames = flat.permute(0, 2, 3, 1).reshape(
+                b, length, self.resolution, self.resolution, 3
+            )
+        return frames
+
     def outcomes(self, state: Any, batch_size: int, where: str) -> tuple[np.ndarray, np.ndarray]:
         """The model's predicted reward and terminal flag of its last step, checked.
 

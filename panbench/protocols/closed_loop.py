@@ -207,7 +207,13 @@ class ClosedLoopProtocol(Protocol):
         self.repeats: int = opts["repeats"]
         self.budget = int(task.episodes.horizon)
         self.context = int(task.episodes.context)
-        self.new_planner()  # fails now, not mid-run, on bad planner options
+        planner = self.new_planner()  # fails now, not mid-run, on bad planner options
+        #: the planner backpropagates through the model (``gradient``): only models declaring
+        #: ``differentiable`` are scored, the true simulator cannot be its oracle
+        self.needs_gradients = bool(getattr(planner, "needs_gradients", False))
+        if self.needs_gradients:
+            self._check_gradient_task(task)
+        self.skipped: dict[str, str] = {}
         blank = np.zeros((env.resolution, env.resolution, 3), np.uint8)
         try:  # likewise for the scorer's options (image scorers load no weights until used)
             make_scorer(self.scorer_kind, env, goals[0], image=blank, **self.scorer_options)
@@ -220,6 +226,23 @@ class ClosedLoopProtocol(Protocol):
         self.planning = Compute()
         self.plans = 0
         self.episodes_run = 0
+
+    def _check_gradient_task(self, task: Any) -> None:
+        """Refuses what a gradient planner cannot do: grounded scoring (perception has no
+        gradient) and the oracle reference (the true simulator has none)."""
+        if self.scorer_kind == "grounded":
+            raise ConfigError(
+                f"Task {task.name!r}: planner {self.planner_name!r} backpropagates an image-goal "
+                "cost, but the scorer is 'grounded' (perception has no gradient); expected "
+                "scorer 'pixel' or 'lpips'."
+            )
+        oracle = sorted({"oracle_success", "normalized_score"} & set(task.metrics))
+        if oracle:
+            raise ConfigError(
+                f"Task {task.name!r}: planner {self.planner_name!r} needs a model with "
+                f"gradients, which the true simulator (the oracle reference) is not; expected "
+                f"metrics without {', '.join(oracle)}."
+            )
 
     def new_planner(self) -> Planner:
         """A fresh planner as the task configures it."""
@@ -341,13 +364,22 @@ class ClosedLoopProtocol(Protocol):
 
     def run_batch(self, runner: ModelRunner, episodes: Sequence[Episode]) -> list[Record]:
         records: list[Record] = []
-        oracle = self._oracle_runner(runner.resolution)
+        if self.needs_gradients and not runner.model.spec.differentiable:
+            reason = (
+                f"n/a: planner {self.planner_name!r} backpropagates through the model, which "
+                "does not imagine with gradients (ModelSpec.differentiable is False)"
+            )
+            self.skipped.update({m: reason for m in self.task.metrics})
+            return [Record(metrics={}) for _ in episodes]
         goals = [self.goal(episode) for episode in episodes]
         runs = [
             (e, g, r) for e, g in zip(episodes, goals, strict=True) for r in range(self.repeats)
         ]
         mine_all = self.run_episodes(runner, runs)
-        best_all = self.run_episodes(oracle, runs)
+        if self.needs_gradients:  # no oracle reference (refused in the task's metrics)
+            best_all = [_Outcome(None, [], Compute(), 0, 0) for _ in runs]
+        else:
+            best_all = self.run_episodes(self._oracle_runner(runner.resolution), runs)
         for i, (episode, goal) in enumerate(zip(episodes, goals, strict=True)):
             mine = mine_all[i * self.repeats : (i + 1) * self.repeats]
             best = best_all[i * self.repeats : (i + 1) * self.repeats]
@@ -394,6 +426,10 @@ class ClosedLoopProtocol(Protocol):
                     },
                 )
             )
+            if self.needs_gradients:  # no oracle: no value, rather than a made-up one
+                records[-1].metrics.pop("oracle_success")
+                assert records[-1].curves is not None
+                records[-1].curves.pop("oracle_success")
         return records
 
     def extra_results(self) -> dict[str, Any]:

@@ -192,3 +192,64 @@ class BadSpaceModel(_Broken):
 
     def __init__(self) -> None:
         self.spec = ModelSpec(name="bad-space", action_space="pixels")  # type: ignore[arg-type]
+
+
+class SoftBlobModel(WorldModel):
+    """A differentiable continuous-action model of PushT's agent alone (the ``gradient``
+    planner's test model): it finds the blue agent in the last context frame, paints it out,
+    and imagines it moving ``scale`` pixels per unit of action as a soft Gaussian blob; the
+    T never moves. ``imagine_differentiable`` is the same rendering in torch, so gradients
+    with respect to the action vectors flow through the blob's position.
+
+    Args:
+        scale: pixels the blob moves per unit of action vector.
+        sigma: the blob's radius (Gaussian standard deviation) in pixels.
+    """
+
+    AGENT = (78, 126, 255)
+
+    def __init__(self, scale: float = 3.0, sigma: float = 2.0) -> None:
+        self.spec = ModelSpec(
+            name="soft-blob", action_space=ActionSpace.CONTINUOUS, action_dim=2, differentiable=True
+        )
+        self.scale, self.sigma = float(scale), float(sigma)
+
+    def reset(self, context: Context) -> Any:
+        import torch
+
+        last = context.frames[:, -1].astype(np.float32) / 255.0  # [B, H, W, 3]
+        agent = np.linalg.norm(context.frames[:, -1].astype(float) - self.AGENT, axis=-1) < 40
+        positions = []
+        for mask in agent:
+            rows, cols = np.nonzero(mask)
+            positions.append((cols.mean(), rows.mean()) if len(rows) else (0.0, 0.0))
+        last[agent] = 1.0  # painted out: the blob draws the agent
+        return {"background": torch.from_numpy(last), "position": torch.tensor(positions)}
+
+    def _draw(self, background: Any, position: Any) -> Any:
+        """float [B, H, W, 3] frames with the blob at float [B, 2] pixel (x, y)."""
+        import torch
+
+        side = background.shape[1]
+        grid = torch.arange(side, dtype=torch.float32)
+        dx = (grid[None, None, :] - position[:, 0, None, None]) ** 2
+        dy = (grid[None, :, None] - position[:, 1, None, None]) ** 2
+        mask = torch.exp(-(dx + dy) / (2 * self.sigma**2))[..., None]
+        colour = torch.tensor(self.AGENT, dtype=torch.float32) / 255.0
+        return background * (1 - mask) + colour * mask
+
+    def imagine_differentiable(self, state: Any, actions: Any) -> Any:
+        positions = state["position"][:, None].float() + self.scale * actions.cumsum(dim=1)
+        frames = [self._draw(state["background"], positions[:, t]) for t in range(actions.shape[1])]
+        import torch
+
+        return torch.stack(frames, dim=1)
+
+    def step(self, state: Any, actions: Sequence[Action]) -> tuple[Any, np.ndarray]:
+        import torch
+
+        move = torch.tensor([a.vector for a in actions], dtype=torch.float32)
+        position = state["position"].float() + self.scale * move
+        frame = self._draw(state["background"], position)
+        frames = (frame.clamp(0, 1) * 255).round().to(torch.uint8).numpy()[:, None]
+        return {"background": state["background"], "position": position}, frames

@@ -607,7 +607,14 @@ def test_pss_plan_accounts_for_its_compute() -> None:
 
 
 def test_planner_registry_names_and_errors() -> None:
-    assert PLANNERS.names() == ["beam", "cem", "cem-continuous", "mppi", "propose-simulate-select"]
+    assert PLANNERS.names() == [
+        "beam",
+        "cem",
+        "cem-continuous",
+        "gradient",
+        "mppi",
+        "propose-simulate-select",
+    ]
     with pytest.raises(UnknownNameError, match="Did you mean: beam"):
         make_planner("bean", _maze())
     with pytest.raises(ConfigError, match="bad options"):
