@@ -12,12 +12,20 @@ Rows:
   episodes) and the planning throughput (imagined frames per second of planning).
 - With ``PANBENCH_BENCH_BASELINE=/path/to/older/checkout``, the same runs of that checkout in
   the same session, and the speed-up over it (target >= 10x on quick's plan-nav).
+- A full pan-core evaluation of pan-ref, estimated: the planning tasks' seconds per episode
+  (from the ``--limit`` runs) times their 100 episodes, plus the rollout tasks' seconds per
+  episode at ``--limit 16`` (one full batch) times their episode counts (target <= 15 min).
+
+``PANBENCH_BENCH_TASKS=plan-nav,plan-arrange`` restricts the quick rows to those tasks (the
+"whole command" row then covers them only). Every row's notes give the load average around
+its runs and the thread setting (``OMP_NUM_THREADS``; unset: panbench's thread policy).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +39,34 @@ version: 1
 description: pan-core's planning tasks (benchmark only)
 tasks: [plan-nav, plan-arrange]
 """
+#: pan-core's rollout tasks, timed at one full batch of episodes for the full-run estimate
+ROLLOUT_SUITE = """suite: pan-core-rollouts
+version: 1
+description: pan-core's rollout tasks (benchmark only)
+tasks: [agent-sim, env-sim, long-horizon, long-horizon-bounce, stepwise-sim, counterfactual]
+"""
+
+
+def _conditions() -> str:
+    """The load average (1 min) now and the thread setting, for a row's notes."""
+    threads = os.environ.get("OMP_NUM_THREADS") or "thread policy"
+    return f"load {os.getloadavg()[0]:.1f}, OMP_NUM_THREADS={threads}"
+
+
+def _quick_suite(tmp: Path) -> str:
+    """``quick``, or the quick entries of ``PANBENCH_BENCH_TASKS`` as a suite file."""
+    wanted = os.environ.get("PANBENCH_BENCH_TASKS")
+    if not wanted:
+        return "quick"
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "tasks" / "suites" / "quick.yaml").read_text())
+    names = [t.strip() for t in wanted.split(",")]
+    doc["tasks"] = [e for e in doc["tasks"] if (e["task"] if isinstance(e, dict) else e) in names]
+    doc["suite"] = "quick-" + "-".join(names)
+    path = tmp / "quick-subset.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
 
 
 def _evaluate(
@@ -60,14 +96,17 @@ def _quick_rows(tmp: Path, quick: bool) -> list[dict]:
     rows: list[dict] = []
     limit = 2 if quick else None
     seconds: dict[tuple[str, str], dict[str, float]] = {}
+    suite = _quick_suite(tmp)
+    before = _conditions()
     for label, checkout in _checkouts().items():
         for model in ("pan-ref", "copy-last"):
-            results, wall = _evaluate(checkout, model, "quick", limit, tmp / f"{label}{model}")
+            results, wall = _evaluate(checkout, model, suite, limit, tmp / f"{label}{model}")
             seconds[(label, model)] = {
                 t: e["timing"]["seconds"] for t, e in results["tasks"].items()
             }
             seconds[(label, model)]["(whole command)"] = wall
     note = f"--limit {limit}" if limit else "all quick episodes"
+    note += f"; {before} before, {re.sub('OMP.*', 'after', _conditions())}"
     for task, ours in seconds[("", "pan-ref")].items():
         rows.append(
             {
@@ -108,11 +147,16 @@ def _quick_rows(tmp: Path, quick: bool) -> list[dict]:
 def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
     rows: list[dict] = []
     limit = 2
+    full = 0.0
     for label, checkout in _checkouts().items():
         suite = tmp / f"{label.strip() or 'ours'}-planning.yaml"
         suite.write_text(PLANNING_SUITE)
+        before = _conditions()
         results, _ = _evaluate(checkout, "pan-ref", str(suite), limit, tmp / f"{label}plan")
+        settings = {t: e.get("model_settings") for t, e in results["tasks"].items()}
         for task, entry in results["tasks"].items():
+            if not label:
+                full += entry["timing"]["seconds"] / entry["n_episodes"] * 100
             planning = entry.get("planning", {})
             rows.append(
                 {
@@ -121,7 +165,8 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
                     "value": round(entry["timing"]["seconds"], 1),
                     "unit": "s",
                     "target": "",
-                    "notes": f"--limit {limit} of 100 episodes, 4 repeats each",
+                    "notes": f"--limit {limit} of 100 episodes, 4 repeats each; "
+                    f"{settings[task] or 'checkpoint sampling'}; {before} before",
                 }
             )
             if planning.get("seconds"):
@@ -135,6 +180,26 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
                         "notes": "imagined frames per second of planning",
                     }
                 )
+    if quick:
+        return rows
+    suite = tmp / "rollouts.yaml"
+    suite.write_text(ROLLOUT_SUITE)
+    before = _conditions()
+    results, _ = _evaluate(ROOT, "pan-ref", str(suite), 16, tmp / "rollouts")
+    counts = {"long-horizon": 64, "long-horizon-bounce": 64}
+    for task, entry in results["tasks"].items():
+        full += entry["timing"]["seconds"] / entry["n_episodes"] * counts.get(task, 200)
+    rows.append(
+        {
+            "bench": "evaluate",
+            "case": "full pan-core evaluation of pan-ref (estimate)",
+            "value": round(full / 60, 1),
+            "unit": "min",
+            "target": "<= 15",
+            "notes": f"planning at --limit {limit} and rollout tasks at --limit 16, per episode, "
+            f"times each task's episodes (no start-up); {before} before the rollout runs",
+        }
+    )
     return rows
 
 

@@ -23,7 +23,7 @@ import yaml
 
 #: component -> (file suffix, function name) pairs whose cumulative time it owns
 COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "model forward (f + DDIM g)": (("reference_model/model.py", "predict_next"),),
+    "model forward (f + DDIM g)": (("reference_model/model.py", "predict_step"),),
     "VAE decode": (("reference_model/model.py", "decode_latents"),),
     "VAE encode (context + re-encode)": (("reference_model/model.py", "encode_frames"),),
     # outermost calls only (nested ones would count twice)

@@ -20,8 +20,10 @@ from pathlib import Path
 DIGESTS = Path(__file__).resolve().parents[1] / "tests" / "golden" / "quick_sample_digests.json"
 MODELS = ("copy-last", "oracle", "random-action", "pan-ref")
 #: pan-ref runs row by row here (micro_batch=1), the scheme of the recorded commit: its default
-#: 16-row micro-batches round differently (docs/benchmarks.md), by design, not by refactoring
-MODEL_ARGS = {"pan-ref": {"micro_batch": 1}}
+#: 16-row micro-batches round differently (docs/benchmarks.md), by design, not by refactoring;
+#: and with the checkpoint's 10 DDIM steps on every task, as then (its planning tasks now
+#: default to one trailing step, panbench.models.pan_ref.PLANNING_SAMPLING)
+MODEL_ARGS = {"pan-ref": {"micro_batch": 1, "steps": 10}}
 
 
 def digests(model: str, out: Path, suite: str = "quick") -> dict[str, str]:

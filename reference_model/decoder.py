@@ -68,6 +68,10 @@ class Decoder(nn.Module):
         nn.init.zeros_(self.state_proj.weight)  # PAN adds its state stream from zero
         nn.init.zeros_(self.state_proj.bias)
         self.scheduler = self._ddpm()
+        #: DDIM timestep spacing of :meth:`sample` (an inference setting, not saved): None is
+        #: diffusers' "leading" (the checkpoints' own); "trailing" starts from the last training
+        #: timestep, which few-step sampling needs (one "leading" step denoises pure noise at t=0)
+        self.spacing: str | None = None
 
     def _scheduler_kwargs(self) -> dict[str, Any]:
         c = self.config
@@ -86,7 +90,8 @@ class Decoder(nn.Module):
     def _ddim(self) -> Any:
         from diffusers import DDIMScheduler
 
-        return DDIMScheduler(**self._scheduler_kwargs(), set_alpha_to_one=True)
+        spacing = {"timestep_spacing": self.spacing} if self.spacing else {}
+        return DDIMScheduler(**self._scheduler_kwargs(), set_alpha_to_one=True, **spacing)
 
     def denoise(
         self, noisy: torch.Tensor, prev: torch.Tensor, t: torch.Tensor, states: torch.Tensor

@@ -80,6 +80,34 @@ def _steps_by_task(steps: Any) -> dict[str, int]:
     return out
 
 
+#: DDIM timestep spacings (diffusers' ``timestep_spacing``); "leading" is the checkpoints' own
+SPACINGS = ("leading", "trailing")
+
+#: pan-ref's DDIM sampling (steps, spacing) on the shipped planning tasks when the user sets
+#: neither ``steps`` nor ``spacing`` for them: planning imagines every candidate of every step
+#: and scores only what the task's scorer perceives in the frame, which a single x0-prediction
+#: step from the last timestep reads as well as the checkpoint's 10 steps do
+#: (``benchmarks/planning_steps.py``, docs/benchmarks.md); recorded per task in the results
+PLANNING_SAMPLING: dict[str, tuple[int, str]] = {
+    "plan-nav": (1, "trailing"),
+    "plan-arrange": (1, "trailing"),
+}
+
+
+def _spacing_by_task(spacing: Any) -> dict[str, str]:
+    """``spacing`` as {task or "default": spacing}; refuses anything but :data:`SPACINGS`."""
+    if spacing is None:
+        return {}
+    table = dict(spacing) if isinstance(spacing, dict) else {"default": spacing}
+    for task, value in table.items():
+        if value not in SPACINGS:
+            raise ConfigError(
+                f"pan-ref: expected spacing {' or '.join(SPACINGS)} (or a mapping of task to "
+                f"spacing), but got {value!r}" + (f" for {task!r}." if task != "default" else ".")
+            )
+    return {str(task): str(value) for task, value in table.items()}
+
+
 #: rows per network call of a classic-recipe model (see :class:`_ClassicRollouts`)
 DEFAULT_MICRO_BATCH = 16
 
@@ -118,6 +146,30 @@ class PanRefState:
     outcomes: Any = None
 
 
+def _distinct_rows(
+    latents: Any, texts: list[list[str]], gens: list[Any]
+) -> tuple[list[int], list[int]]:
+    """Rows that would compute the same frame: same history latents, actions and noise stream.
+
+    Closed-loop repeats of an episode imagine the same candidates from the same observation with
+    the same seed until their choices part, so their rows repeat exactly.
+
+    Returns:
+        (the first row of each distinct row, in order; per row, the index of its distinct row).
+    """
+    flat = latents.reshape(latents.shape[0], -1).cpu().numpy()
+    seen: dict[tuple[bytes, tuple[str, ...], bytes], int] = {}
+    firsts: list[int] = []
+    inverse: list[int] = []
+    for i, (row, text, gen) in enumerate(zip(flat, texts, gens, strict=True)):
+        key = (row.tobytes(), tuple(text), gen.get_state().numpy().tobytes())
+        if key not in seen:
+            seen[key] = len(firsts)
+            firsts.append(i)
+        inverse.append(seen[key])
+    return firsts, inverse
+
+
 class _Rollouts(ABC):
     """How ``pan-ref`` rolls out the models of one recipe (one row of :data:`ROLLOUTS`).
 
@@ -127,6 +179,8 @@ class _Rollouts(ABC):
 
     #: whether the recipe's models take ``mode=`` (a rollout scheme)
     takes_mode: ClassVar[bool] = False
+    #: whether the recipe's models take ``spacing=`` (and the planning tasks' defaults)
+    takes_spacing: ClassVar[bool] = False
 
     def __init__(self, adapter: PanRefModel) -> None:
         self.adapter = adapter
@@ -143,6 +197,11 @@ class _Rollouts(ABC):
     def default_steps(self) -> int:
         """The checkpoint's DDIM sampling steps."""
         return int(self.model.config.decoder.sample_steps)
+
+    def set_spacing(self, spacing: str | None) -> None:
+        """Samples with this DDIM timestep spacing from now on (None: the checkpoint's)."""
+        if spacing is not None:
+            raise ConfigError("pan-ref: spacing= applies to classic (PanModel) checkpoints only.")
 
     @abstractmethod
     def spec(self) -> ModelSpec:
@@ -189,8 +248,15 @@ class _ClassicRollouts(_Rollouts):
     tests/models/test_pan_ref.py), so rollouts stay independent of the batch they ran in while
     the networks see many rows per call. ``micro_batch=1`` is the original row-by-row scheme.
     Identical contexts in one reset (a planner's candidates share their observation) are encoded
-    once, and a generated frame is re-encoded only when the rollout takes another step.
+    once, a generated frame is re-encoded only when the rollout takes another step, and rows of
+    one step that repeat exactly (history, action and noise stream) are computed once.
     """
+
+    takes_spacing: ClassVar[bool] = True
+
+    def set_spacing(self, spacing: str | None) -> None:
+        # "leading" is diffusers' default: None keeps the scheduler exactly as trained
+        self.model.decoder.spacing = None if spacing in (None, "leading") else spacing
 
     def spec(self) -> ModelSpec:
         cfg = self.model.config
@@ -271,7 +337,7 @@ class _ClassicRollouts(_Rollouts):
             return state.latents
         with torch.no_grad():
             # PAN re-encodes its own generated frames into the history.
-            z = self._rows(lambda f, n: self.model.encode_frames(f), state.pending[:, None])
+            z = self._encode(state.pending[:, None])
         state.latents = torch.cat([state.latents, z], dim=1)[:, -self.history :]
         state.pending = None
         return state.latents
@@ -284,10 +350,11 @@ class _ClassicRollouts(_Rollouts):
         texts = [[*hist, action_text(a)] for hist, a in zip(state.actions, actions, strict=True)]
         gens = state.generators
         outcomes: list[Any] = []
+        firsts, inverse = _distinct_rows(latents, texts, gens)
 
         def chunk(latents: Any, ids: Any, index: Any, n: int) -> Any:
             # Padding rows draw from throwaway generators: the real rows' streams stay intact.
-            rows = [gens[int(i)] for i in index[:n].tolist()]
+            rows = [gens[firsts[int(i)]] for i in index[:n].tolist()]
             rows += [torch.Generator(device=g.device) for g in rows[:1] * (len(index) - n)]
             nxt, out = model.predict_step(latents, ids, rows, adapter.steps, adapter.guidance)
             if out is not None:
@@ -295,12 +362,21 @@ class _ClassicRollouts(_Rollouts):
             return model.decode_latents(nxt)
 
         with torch.no_grad():
-            ids = model.encode_actions(texts)
-            index = torch.arange(len(texts), device=ids.device)
-            frames = self._rows(chunk, latents, ids, index)
+            ids = model.encode_actions([texts[i] for i in firsts])
+            index = torch.arange(len(firsts), device=ids.device)
+            frames = self._rows(chunk, latents[firsts], ids, index)
+        if len(firsts) < len(texts):
+            # A repeated row's output is its first copy's (rows are independent), and its
+            # generator moves on exactly as the first copy's did.
+            frames = frames[torch.as_tensor(inverse)]
+            for i, j in enumerate(inverse):
+                if firsts[j] != i:
+                    gens[i].set_state(gens[firsts[j]].get_state())
         keep = min(latents.shape[1] + 1, self.history) - 1
         hist = [row[len(row) - keep :] if keep else [] for row in texts]
         predicted = torch.cat(outcomes).cpu() if outcomes else None
+        if predicted is not None and len(firsts) < len(texts):
+            predicted = predicted[torch.as_tensor(inverse)]
         new = PanRefState(latents, hist, state.generators, pending=frames, outcomes=predicted)
         return new, frames[:, None].cpu().numpy()
 
@@ -335,6 +411,10 @@ class _ClassicRollouts(_Rollouts):
             **self._checkpoint(),
             "steps": adapter.steps_by_task.get("default") or dec.sample_steps,
             "steps_by_task": adapter.steps_by_task or None,
+            "spacing_by_task": adapter.spacing_by_task or None,
+            "planning_sampling": None
+            if adapter.user_sampling
+            else {t: {"steps": n, "spacing": sp} for t, (n, sp) in PLANNING_SAMPLING.items()},
             "guidance": adapter.guidance if adapter.guidance is not None else dec.guidance,
             "micro_batch": adapter.micro_batch,
             "seed": adapter.seed,
@@ -419,8 +499,14 @@ class PanRefModel(WorldModel):
             pan-tiny checkpoint.
         steps: DDIM sampling steps: a number, or per task a mapping such as
             ``{plan-nav: 3, plan-arrange: 3, default: 10}`` (``default``: every other task;
-            without it, the checkpoint's ``sample_steps``). Each task's steps are recorded in
-            its results entry (``model_settings``).
+            without it, the checkpoint's ``sample_steps``, except on the planning tasks of
+            :data:`PLANNING_SAMPLING`). Each task's steps are recorded in its results entry
+            (``model_settings``).
+        spacing: (classic checkpoints) DDIM timestep spacing, ``leading`` (the checkpoint's)
+            or ``trailing`` (starts from the last timestep, for few steps); a value or a
+            mapping of task to value, as ``steps``. A task for which neither ``steps`` nor
+            ``spacing`` is given (nor a ``default``) samples as :data:`PLANNING_SAMPLING` says
+            if it is listed there, else as the checkpoint does.
         guidance: classifier-free guidance scale (default: the checkpoint's; 1 = off).
         seed: offset mixed into every episode's seed (different samples of the same model).
         mode: (open-weights checkpoints) ``swin`` (Causal Swin-DPM) or ``chunk`` (plain
@@ -454,6 +540,7 @@ class PanRefModel(WorldModel):
         mode: str | None = None,
         micro_batch: int = DEFAULT_MICRO_BATCH,
         action_space: str = "text",
+        spacing: str | dict[str, str] | None = None,
     ) -> None:
         self.path: Path | None = Path(path) if path else default_checkpoint()
         self.mode = mode
@@ -470,7 +557,7 @@ class PanRefModel(WorldModel):
                 f"pan-ref needs the reference model's dependencies ({err}); install them with "
                 "pip install 'panbench[model]'."
             ) from err
-        self._setup(model_class.from_pretrained(self.path), steps, guidance, seed)
+        self._setup(model_class.from_pretrained(self.path), steps, guidance, seed, spacing)
 
     @classmethod
     def from_model(
@@ -481,6 +568,7 @@ class PanRefModel(WorldModel):
         seed: int = 0,
         micro_batch: int = DEFAULT_MICRO_BATCH,
         action_space: str = "text",
+        spacing: str | dict[str, str] | None = None,
     ) -> PanRefModel:
         """Wraps an in-memory :class:`reference_model.model.PanModel` (benchmarks, notebooks)."""
         self = cls.__new__(cls)
@@ -488,12 +576,17 @@ class PanRefModel(WorldModel):
         self.mode = None
         self.micro_batch = _micro_batch(micro_batch)
         self.action_space = _action_space(action_space)
-        self._setup(model, steps, guidance, seed)
+        self._setup(model, steps, guidance, seed, spacing)
         return self
 
-    def _setup(self, model: Any, steps: Any, guidance: float | None, seed: int) -> None:
+    def _setup(
+        self, model: Any, steps: Any, guidance: float | None, seed: int, spacing: Any = None
+    ) -> None:
         self.steps_by_task = _steps_by_task(steps)
         self.steps = self.steps_by_task.get("default")
+        self.spacing_by_task = _spacing_by_task(spacing)
+        #: whether the user chose the sampling of every task (no planning defaults then)
+        self.user_sampling = "default" in self.steps_by_task or "default" in self.spacing_by_task
         self.guidance = None if guidance is None else float(guidance)
         if self.guidance is not None and not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise ConfigError(
@@ -504,13 +597,24 @@ class PanRefModel(WorldModel):
             raise ConfigError(f"pan-ref: expected seed >= 0, but got {seed!r}.")
         self.model = model.eval()
         self._rollouts = _rollouts_for(getattr(model, "recipe", None) or "")(self)
+        self._rollouts.set_spacing(self.spacing_by_task.get("default"))
         self.spec = self._rollouts.spec()
 
     def for_task(self, task: str) -> dict[str, Any]:
-        """Picks the task's DDIM steps (see ``steps``); returns them for the results."""
-        self.steps = self.steps_by_task.get(task, self.steps_by_task.get("default"))
+        """Picks the task's DDIM steps and spacing (see ``steps``, ``spacing``); returns them
+        for the results."""
+        steps = self.steps_by_task.get(task, self.steps_by_task.get("default"))
+        spacing = self.spacing_by_task.get(task, self.spacing_by_task.get("default"))
+        planning = steps is None and spacing is None and task in PLANNING_SAMPLING
+        if planning and self._rollouts.takes_spacing:
+            steps, spacing = PLANNING_SAMPLING[task]
+        self.steps = steps
+        self._rollouts.set_spacing(spacing)
         default = self._rollouts.default_steps()
-        return {"steps": self.steps or default, "checkpoint_steps": default}
+        settings: dict[str, Any] = {"steps": steps or default, "checkpoint_steps": default}
+        if self._rollouts.takes_spacing:
+            settings["spacing"] = spacing or "leading"
+        return settings
 
     def to(self, device: str) -> PanRefModel:
         self.model.to(device)

@@ -133,6 +133,37 @@ def test_identical_contexts_are_encoded_once(checkpoint: Path) -> None:
     assert torch.equal(repeated.latents[2], repeated.latents[0])
 
 
+def test_repeated_rows_are_computed_once_with_the_same_frames(checkpoint: Path) -> None:
+    # Closed-loop repeats imagine identical rows (same context, action and seed) until they
+    # part: each is computed once, and every copy gets the frames and noise stream it would get.
+    model = load_model("pan-ref", {"path": str(checkpoint), "micro_batch": 2, "steps": 1})
+    eps = _episodes(2, horizon=2)
+    rows: list[int] = []
+    predict = model.model.predict_step
+
+    def counting(latents, *args):  # type: ignore[no-untyped-def]
+        rows.append(int(latents.shape[0]))
+        return predict(latents, *args)
+
+    model.model.predict_step = counting  # type: ignore[method-assign]
+    try:
+        repeated = _rollout(model, [eps[0], eps[1], eps[0], eps[0]])
+    finally:
+        model.model.predict_step = predict  # type: ignore[method-assign]
+    assert rows == [2, 2]  # two distinct rows per step: one micro-batch each, not two
+    distinct = _rollout(model, eps)
+    np.testing.assert_array_equal(repeated[[0, 1]], distinct)
+    np.testing.assert_array_equal(repeated[2], distinct[0])
+    np.testing.assert_array_equal(repeated[3], distinct[0])
+    # rows that share a context but not the noise stream stay apart
+    other = load_model("pan-ref", {"path": str(checkpoint), "micro_batch": 2, "steps": 1})
+    ctx = ModelRunner(other, make("shapes", resolution=32), 32).context([eps[0], eps[0]])
+    state = other.reset(ctx)
+    state.generators[1].manual_seed(123)
+    _, frames = other.step(state, [eps[0].actions[0]] * 2)
+    assert not np.array_equal(frames[0], frames[1])
+
+
 @pytest.mark.parametrize("bad", ["0", "-2", "x"])
 def test_bad_micro_batch_is_refused(checkpoint: Path, bad: str) -> None:
     from panbench.errors import ConfigError, PanbenchError
@@ -171,7 +202,11 @@ def test_evaluate_end_to_end(checkpoint: Path, tmp_path: Path) -> None:
     metrics = results["tasks"]["agent-sim"]["metrics"]
     assert metrics["psnr"]["n"] == 2
     # the task's sampling steps and the checkpoint's default, in the task's entry
-    assert results["tasks"]["agent-sim"]["model_settings"] == {"steps": 1, "checkpoint_steps": 2}
+    assert results["tasks"]["agent-sim"]["model_settings"] == {
+        "steps": 1,
+        "checkpoint_steps": 2,
+        "spacing": "leading",
+    }
     assert results["run"]["threads"]["intra_op"] >= 1
 
 
@@ -200,10 +235,11 @@ def test_missing_model_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
 
 def test_steps_per_task_are_used_and_recorded(checkpoint: Path, tmp_path: Path) -> None:
     model = load_model("pan-ref", {"path": str(checkpoint), "steps": {"a": 1, "default": 2}})
-    assert model.for_task("a") == {"steps": 1, "checkpoint_steps": 2} and model.steps == 1
+    assert model.for_task("a") == {"steps": 1, "checkpoint_steps": 2, "spacing": "leading"}
+    assert model.steps == 1
     assert model.for_task("b")["steps"] == 2 and model.steps == 2
     plain = load_model("pan-ref", {"path": str(checkpoint)})
-    assert plain.for_task("a") == {"steps": 2, "checkpoint_steps": 2}  # the checkpoint's
+    assert plain.for_task("a") == {"steps": 2, "checkpoint_steps": 2, "spacing": "leading"}
     eps = _episodes(1)
     model.for_task("a")
     one = _rollout(model, eps)
@@ -229,3 +265,60 @@ def test_default_micro_batches_do_not_depend_on_the_thread_count(checkpoint: Pat
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
+
+
+def _timesteps(model, eps) -> list[int]:  # type: ignore[no-untyped-def]
+    """The timesteps at which the decoder's UNet runs for one rollout step of ``eps``."""
+    seen: list[int] = []
+    denoise = model.model.decoder.denoise
+
+    def recording(noisy, prev, t, states):  # type: ignore[no-untyped-def]
+        seen.append(int(t[0]))
+        return denoise(noisy, prev, t, states)
+
+    model.model.decoder.denoise = recording
+    try:
+        runner = ModelRunner(model, make("shapes", resolution=32), 32)
+        runner.step(runner.reset(eps), [e.actions[0] for e in eps], "test")
+    finally:
+        model.model.decoder.denoise = denoise
+    return seen
+
+
+def test_planning_tasks_sample_one_trailing_step_unless_told_otherwise(checkpoint: Path) -> None:
+    from panbench.models.pan_ref import PLANNING_SAMPLING
+
+    eps = _episodes(1, horizon=1)
+    plain = load_model("pan-ref", {"path": str(checkpoint)})  # checkpoint: 2 steps
+    steps, spacing = PLANNING_SAMPLING["plan-nav"]
+    assert plain.for_task("plan-nav") == {
+        "steps": steps,
+        "checkpoint_steps": 2,
+        "spacing": spacing,
+    }
+    assert (steps, spacing) == (1, "trailing")
+    assert _timesteps(plain, eps) == [999]  # one x0 prediction from the last timestep
+    assert plain.for_task("agent-sim") == {"steps": 2, "checkpoint_steps": 2, "spacing": "leading"}
+    assert _timesteps(plain, eps) == [500, 0]  # the checkpoint's own schedule again
+    assert plain.describe()["planning_sampling"]["plan-arrange"] == {
+        "steps": 1,
+        "spacing": "trailing",
+    }
+    # a user's choice for every task (or for the task) replaces the planning default
+    every = load_model("pan-ref", {"path": str(checkpoint), "steps": 2})
+    assert every.for_task("plan-nav")["spacing"] == "leading" and every.steps == 2
+    assert every.describe()["planning_sampling"] is None
+    told = load_model("pan-ref", {"path": str(checkpoint), "spacing": {"plan-nav": "leading"}})
+    assert told.for_task("plan-nav") == {"steps": 2, "checkpoint_steps": 2, "spacing": "leading"}
+    assert told.for_task("plan-arrange")["steps"] == 1  # still the default there
+    both = load_model("pan-ref", {"path": str(checkpoint), "steps": 3, "spacing": "trailing"})
+    both.for_task("agent-sim")
+    assert _timesteps(both, eps) == [999, 666, 332]
+
+
+@pytest.mark.parametrize("bad", ["middle", "{a: 3}"])
+def test_bad_spacing_is_refused(checkpoint: Path, bad: str) -> None:
+    from panbench.options import parse_kv
+
+    with pytest.raises(Exception, match="expected spacing leading or trailing"):
+        load_model("pan-ref", {"path": str(checkpoint), **parse_kv(f"spacing={bad}")})
