@@ -10,6 +10,8 @@ count: resuming continues the stream exactly, and DDP ranks see disjoint windows
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -17,6 +19,9 @@ from panbench.errors import ConfigError
 from reference_model.common.training import batch_seed
 from reference_model.config import DataConfig, StreamConfig
 from reference_model.tokenizer import action_text
+
+if TYPE_CHECKING:
+    from panbench.envs.base import Action, Env
 
 __all__ = ["WindowStream", "batch_seed"]
 
@@ -132,20 +137,20 @@ class WindowStream:
         return frames, texts, outcomes
 
     @staticmethod
-    def _draw(env: object, stream: StreamConfig, state: object, rng: np.random.Generator) -> object:
+    def _draw(env: Env, stream: StreamConfig, state: object, rng: np.random.Generator) -> Action:
         """The stream's policy, or (with probability ``wait_prob``) the env's wait action."""
         from panbench.data.episodes import draw_action
 
         if stream.wait_prob > 0 and rng.random() < stream.wait_prob:
-            waits = [a for a in env.actions(state) if a.kind == "wait"]  # type: ignore[attr-defined]
+            waits = [a for a in env.actions(state) if a.kind == "wait"]
             if waits:
                 return waits[0]
-        return draw_action(env, state, rng, stream.policy)  # type: ignore[arg-type]
+        return draw_action(env, state, rng, stream.policy)
 
     @staticmethod
-    def _changed(env: object, state: object, nxt: object) -> bool:
+    def _changed(env: Env, state: object, nxt: object) -> bool:
         """Whether a transition changes the rendered frame."""
-        a, b = env.render_batch([state, nxt])  # type: ignore[attr-defined]
+        a, b = env.render_batch([state, nxt])
         return not np.array_equal(a, b)
 
     def _folder_batch(
