@@ -430,10 +430,13 @@ class PushTEnv(Env):
         return distance * self._scale
 
     def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
-        """One-step lookahead: of the nine discrete actions, the one whose next state has the
-        lowest :meth:`goal_distance`, simulated from the state read from ``obs`` (at rest:
-        observations carry no velocities; ties: the lowest index). None when the goal holds or
-        the agent or the T is not seen."""
+        """A scripted pusher (:mod:`panbench.envs._pusht_expert`): of candidate pushes at
+        points of the T's outline, the one whose simulated step from the observed pose (at
+        rest) brings the T's corners closest to the goal's; the agent pushes when at that
+        push's start, else walks there, round the T when it is in the way. None when the goal
+        holds, the agent or the T is not seen, or no push helps."""
+        from panbench.envs import _pusht_expert as expert
+
         self._check_goal(goal)
         present = np.asarray(obs["present"], dtype=bool).reshape(-1)
         if not present.all() or self.goal_distance(obs, goal) == 0.0:
@@ -443,10 +446,24 @@ class PushTEnv(Env):
         state = PushTState(
             self._world(positions[0]), (0.0, 0.0), self._world(positions[1]), angle, (0.0, 0.0), 0.0
         )
-        costs = [
-            self.goal_distance(self.observe(self._step(state, a)), goal) for a in self._actions
-        ]
-        return self._actions[int(np.argmin(costs))]
+        push = expert.choose_push(self, state, goal)
+        if push is None:
+            return None
+        start, vector = push
+        if float(np.linalg.norm(np.asarray(state.agent) - start)) > expert.REACH:
+            vector = expert.approach(state, start, self.move_scale, self._blocked(state))
+        return self.vector_action(state, np.clip(vector, -1.0, 1.0))
+
+    def _blocked(self, state: PushTState) -> Any:
+        """``blocked(a, b)``: whether the agent, walking from a to b, would touch the T."""
+        from shapely.geometry import LineString, MultiPolygon, Polygon
+
+        body = MultiPolygon([Polygon(p) for p in t_polygons(*state.block, state.angle)])
+
+        def blocked(a: np.ndarray, b: np.ndarray) -> bool:
+            return bool(body.distance(LineString([tuple(a), tuple(b)])) < _AGENT_RADIUS + 1.0)
+
+        return blocked
 
 
 def _control_step(sim: Any, target: tuple[float, float]) -> None:
