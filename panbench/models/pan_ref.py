@@ -597,6 +597,8 @@ class PanRefModel(WorldModel):
             raise ConfigError(f"pan-ref: expected seed >= 0, but got {seed!r}.")
         self.model = model.eval()
         self._rollouts = _rollouts_for(getattr(model, "recipe", None) or "")(self)
+        if self.spacing_by_task and not self._rollouts.takes_spacing:
+            self._rollouts.set_spacing(next(iter(self.spacing_by_task.values())))  # refuses
         self._rollouts.set_spacing(self.spacing_by_task.get("default"))
         self.spec = self._rollouts.spec()
 
