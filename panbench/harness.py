@@ -551,8 +551,12 @@ def _build_results(
     threads = configure()  # the plan this process runs under (applied at evaluate's start)
     env_info = environment_info()
     described = dict(wm.describe())
+    # Summed in task-name order, the order results.json stores the tasks in, so that the mean
+    # recomputed from the file (results.verify_results) is bit-identical to the one written.
     scores = [
-        t["headline"]["score"] for t in task_results.values() if t["headline"]["score"] is not None
+        task_results[name]["headline"]["score"]
+        for name in sorted(task_results)
+        if task_results[name]["headline"]["score"] is not None
     ]
     return sanitize(
         {
