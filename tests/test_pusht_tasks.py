@@ -74,3 +74,36 @@ def test_closed_loop_pusht_imagines_all_candidates_in_one_call_per_step(tmp_path
             assert len(action) == 2 and all(-1.0 <= v <= 1.0 for v in action)
     blind = protocol.run_episodes(ModelRunner(CopyLastModel(), env, task.env.resolution), runs)
     assert all(o.tied_plans == o.plans for o in blind)  # a frozen frame ties every candidate
+
+
+@pytest.mark.slow
+def test_shipped_plan_pusht_oracle_solves_and_copy_last_scores_random(tmp_path: Path) -> None:
+    """plan-pusht, 3 episodes (minutes on one core): planning on the true simulator reaches
+    the goal in most; a frozen frame ties every plan, so it acts as the random reference and its
+    normalised score's CI holds 0."""
+    oracle = evaluate("oracle", out=tmp_path / "o", tasks=["plan-pusht"], limit=3, progress=False)
+    metrics = oracle["tasks"]["plan-pusht"]["metrics"]
+    assert metrics["success"]["value"] >= 2 / 3
+    assert metrics["success"]["value"] == metrics["oracle_success"]["value"]
+    copy = evaluate("copy-last", out=tmp_path / "c", tasks=["plan-pusht"], limit=3, progress=False)
+    metrics = copy["tasks"]["plan-pusht"]["metrics"]
+    assert metrics["tie_rate"]["value"] == 1.0
+    low, high = metrics["normalized_score"]["ci95"]
+    assert low <= 0.0 <= high
+    validate_results(tmp_path / "c")
+
+
+@pytest.mark.slow
+def test_shipped_policy_eval_pusht_oracle_ranks_exactly(tmp_path: Path) -> None:
+    """policy-eval-pusht, 3 episodes: the oracle imagines the true frames, so it agrees with
+    the truth exactly; a frozen frame ranks nothing."""
+    runs = {
+        model: evaluate(
+            model, out=tmp_path / model, tasks=["policy-eval-pusht"], limit=3, progress=False
+        )["tasks"]["policy-eval-pusht"]["metrics"]
+        for model in ("oracle", "copy-last")
+    }
+    assert runs["oracle"]["policy_success_error"]["value"] == 0.0
+    assert runs["oracle"]["policy_rank_correlation"]["value"] == 1.0
+    low, high = runs["copy-last"]["policy_rank_correlation"]["ci95"]
+    assert low <= 0.0 <= high
