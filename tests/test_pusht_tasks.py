@@ -77,13 +77,15 @@ def test_closed_loop_pusht_imagines_all_candidates_in_one_call_per_step(tmp_path
 
 
 @pytest.mark.slow
-def test_shipped_plan_pusht_oracle_solves_and_copy_last_scores_random(tmp_path: Path) -> None:
-    """plan-pusht, 3 episodes (minutes on one core): planning on the true simulator reaches
-    the goal in most; a frozen frame ties every plan, so it acts as the random reference and its
-    normalised score's CI holds 0."""
+def test_shipped_plan_pusht_oracle_is_its_reference_and_copy_last_scores_random(
+    tmp_path: Path,
+) -> None:
+    """plan-pusht, 3 episodes (many minutes on one core): the oracle as the model under test is
+    its own reference, run for run; a frozen frame ties every plan, so it acts as the random
+    reference and its normalised score's CI holds 0. (How often the oracle succeeds is measured
+    by benchmarks/pusht_planning.py, see docs/planning.md.)"""
     oracle = evaluate("oracle", out=tmp_path / "o", tasks=["plan-pusht"], limit=3, progress=False)
     metrics = oracle["tasks"]["plan-pusht"]["metrics"]
-    assert metrics["success"]["value"] >= 2 / 3
     assert metrics["success"]["value"] == metrics["oracle_success"]["value"]
     copy = evaluate("copy-last", out=tmp_path / "c", tasks=["plan-pusht"], limit=3, progress=False)
     metrics = copy["tasks"]["plan-pusht"]["metrics"]

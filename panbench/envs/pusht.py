@@ -430,13 +430,11 @@ class PushTEnv(Env):
         return distance * self._scale
 
     def expert_action(self, obs: Observation, goal: Any = None) -> Action | None:
-        """A scripted pusher (:mod:`panbench.envs._pusht_expert`): of candidate pushes at
+        """A scripted pusher (the expert of policy evaluation): of candidate pushes at
         points of the T's outline, the one whose simulated step from the observed pose (at
         rest) brings the T's corners closest to the goal's; the agent pushes when at that
         push's start, else walks there, round the T when it is in the way. None when the goal
         holds, the agent or the T is not seen, or no push helps."""
-        from panbench.envs import _pusht_expert as expert
-
         self._check_goal(goal)
         present = np.asarray(obs["present"], dtype=bool).reshape(-1)
         if not present.all() or self.goal_distance(obs, goal) == 0.0:
@@ -446,12 +444,12 @@ class PushTEnv(Env):
         state = PushTState(
             self._world(positions[0]), (0.0, 0.0), self._world(positions[1]), angle, (0.0, 0.0), 0.0
         )
-        push = expert.choose_push(self, state, goal)
+        push = _choose_push(self, state, goal)
         if push is None:
             return None
         start, vector = push
-        if float(np.linalg.norm(np.asarray(state.agent) - start)) > expert.REACH:
-            vector = expert.approach(state, start, self.move_scale, self._blocked(state))
+        if float(np.linalg.norm(np.asarray(state.agent) - start)) > _REACH:
+            vector = _approach(state, start, self.move_scale, self._blocked(state))
         return self.vector_action(state, np.clip(vector, -1.0, 1.0))
 
     def _blocked(self, state: PushTState) -> Any:
@@ -538,3 +536,80 @@ def _fit_t(mask: np.ndarray) -> tuple[np.ndarray, float] | None:
     edges = float(np.angle(z)) / 4.0
     quarter = round((coarse - edges) / (math.pi / 2))
     return centre, _wrap(edges + quarter * math.pi / 2)
+
+
+# ----------------------------------------------------------------------------- the scripted pusher
+# PushT's expert (policy evaluation), read from an observation alone, in world units:
+# 1. every candidate push (a point of the T's outline with its outward normal, pushed along the
+#    inward normal at three strengths) is simulated one control step with the true physics from
+#    the observed pose at rest, the agent placed just outside the point; the push that brings the
+#    T's corners closest to the goal's wins (None when none improves);
+# 2. within reach of that push's start the agent pushes; otherwise it walks there, straight when
+#    the way is clear of the T, else round it (tangentially about its centroid, outside a ring),
+#    so that it does not knock the T on the way.
+
+#: (x, y, normal x, normal y) in the T's body frame: points on its outline and outward normals
+_CONTACTS: tuple[tuple[float, float, float, float], ...] = (
+    *((x, 0.0, 0.0, -1.0) for x in (-50.0, -25.0, 0.0, 25.0, 50.0)),  # top of the bar
+    *((x, 30.0, 0.0, 1.0) for x in (-50.0, -30.0, 30.0, 50.0)),  # under the bar
+    (-60.0, 15.0, -1.0, 0.0),
+    (60.0, 15.0, 1.0, 0.0),  # the bar's ends
+    *((-15.0, y, -1.0, 0.0) for y in (60.0, 105.0)),
+    *((15.0, y, 1.0, 0.0) for y in (60.0, 105.0)),  # the stem's sides
+    (0.0, 120.0, 0.0, 1.0),  # the stem's foot
+)
+_STRENGTHS = (0.15, 0.4, 1.0)
+#: how far outside the outline (beyond the agent's radius) a push starts, world units
+_STANDOFF = 4.0
+#: the agent pushes once it is this close to a push's start
+_REACH = 8.0
+#: radius about the T's centroid that the agent keeps outside while walking round it
+_RING = 110.0
+
+
+def _choose_push(env: Any, state: Any, goal: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(start point, push vector) of the best one-step push from ``state``'s T pose, or None.
+
+    ``env`` is the :class:`PushTEnv`; ``state`` a :class:`PushTState` at rest.
+    """
+    x, y = state.block
+    best, best_cost = None, keypoint_distance(x, y, state.angle, GOAL)
+    for cx, cy, nx, ny in _CONTACTS:
+        point = np.array(state.block) + _rotation(state.angle) @ np.array([cx, cy])
+        normal = _rotation(state.angle) @ np.array([nx, ny])
+        start = point + normal * (_AGENT_RADIUS + _STANDOFF)
+        placed = PushTState(
+            (float(start[0]), float(start[1])),
+            (0.0, 0.0),
+            state.block,
+            state.angle,
+            (0.0, 0.0),
+            0.0,
+        )
+        for strength in _STRENGTHS:
+            vector = -normal * strength
+            after = env._step(placed, env.vector_action(placed, vector))
+            cost = keypoint_distance(after.block[0], after.block[1], after.angle, GOAL)
+            if cost < best_cost - 1e-6:
+                best, best_cost = (start, vector), cost
+    return best
+
+
+def _approach(state: Any, start: np.ndarray, move_scale: float, blocked: Any) -> np.ndarray:
+    """The action vector that walks the agent toward ``start`` without touching the T.
+
+    ``blocked(a, b)`` says whether the straight way from a to b passes through the T.
+    """
+    agent = np.array(state.agent)
+    gap = start - agent
+    if not blocked(agent, start):
+        return gap / max(float(np.linalg.norm(gap)), move_scale)
+    centre = np.array(state.block) + _rotation(state.angle) @ np.array([0.0, _T_CENTROID_Y])
+    out = agent - centre
+    radius = max(float(np.linalg.norm(out)), 1e-6)
+    out /= radius
+    tangent = np.array([-out[1], out[0]])
+    if float(np.dot(tangent, start - centre)) < 0:  # turn the short way round
+        tangent = -tangent
+    step = tangent + out * max(0.0, (_RING - radius) / move_scale)
+    return step / max(float(np.linalg.norm(step)), 1.0)

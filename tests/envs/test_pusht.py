@@ -226,21 +226,32 @@ def test_goal_image_shows_the_goal_reached() -> None:
 
 def test_expert_pushes_the_t_toward_the_goal_from_the_frame() -> None:
     """The scripted pusher (policy evaluation) reads the frame, walks round the T without
-    knocking it (mostly) and pushes it toward the goal pose: the corners end closer to the
-    goal's than they started in most episodes, and the goal is reached in some."""
-    env = make("pusht", resolution=64, max_offset=10, max_rotation=10, move_scale=50.0)
+    knocking it (mostly) and pushes it toward the goal pose; where no push helps it gives None
+    and, as in policy_eval, a random move follows. The corners end closer to the goal's than
+    they started in most episodes, and the goal (coverage 0.9) is reached in half or more."""
+    env = make(
+        "pusht",
+        resolution=64,
+        max_offset=10,
+        max_rotation=10,
+        move_scale=50.0,
+        success_threshold=0.9,
+    )
     closer = reached = 0
     for seed in range(4):
         state = start = env.reset(9700 + seed)
-        for _ in range(20):
-            action = env.expert_action(env.perceive(env.render(state)))
-            if action is None:
+        rng = np.random.default_rng(seed)
+        for _ in range(30):
+            if env.goal_reached(state):
                 break
+            action = env.expert_action(env.perceive(env.render(state)))
+            if action is None:  # no push helps from here: a random move, as policy_eval does
+                action = env.actions(state)[int(rng.integers(9))]
             state = env.step(state, action)
         before = keypoint_distance(*start.block, start.angle, GOAL)
         closer += keypoint_distance(*state.block, state.angle, GOAL) < before
         reached += env.goal_reached(state)
-    assert closer >= 3 and reached >= 1
+    assert reached >= 2 and closer >= 3, (reached, closer)
     unseen = env.observe(env.reset(0))
     unseen["present"][1] = False
     assert env.expert_action(unseen) is None
