@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -47,10 +46,19 @@ tasks: [agent-sim, env-sim, long-horizon, long-horizon-bounce, stepwise-sim, cou
 """
 
 
-def _conditions() -> str:
-    """The load average (1 min) now and the thread setting, for a row's notes."""
-    threads = os.environ.get("OMP_NUM_THREADS") or "thread policy"
-    return f"load {os.getloadavg()[0]:.1f}, OMP_NUM_THREADS={threads}"
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _threads() -> str:
+    return f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS') or 'unset (thread policy)'}"
+
+
+def _sampling(settings: dict | None) -> str:
+    """pan-ref's sampling on a task, from its results entry's ``model_settings``."""
+    if not settings:
+        return "the checkpoint's sampling (no model_settings recorded)"
+    return f"{settings['steps']} DDIM steps, {settings.get('spacing', 'leading')} spacing"
 
 
 def _quick_suite(tmp: Path) -> str:
@@ -97,7 +105,7 @@ def _quick_rows(tmp: Path, quick: bool) -> list[dict]:
     limit = 2 if quick else None
     seconds: dict[tuple[str, str], dict[str, float]] = {}
     suite = _quick_suite(tmp)
-    before = _conditions()
+    before = _load()
     for label, checkout in _checkouts().items():
         for model in ("pan-ref", "copy-last"):
             results, wall = _evaluate(checkout, model, suite, limit, tmp / f"{label}{model}")
@@ -106,7 +114,7 @@ def _quick_rows(tmp: Path, quick: bool) -> list[dict]:
             }
             seconds[(label, model)]["(whole command)"] = wall
     note = f"--limit {limit}" if limit else "all quick episodes"
-    note += f"; {before} before, {re.sub('OMP.*', 'after', _conditions())}"
+    note += f"; load average {before} -> {_load()} around the runs, {_threads()}"
     for task, ours in seconds[("", "pan-ref")].items():
         rows.append(
             {
@@ -151,7 +159,7 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
     for label, checkout in _checkouts().items():
         suite = tmp / f"{label.strip() or 'ours'}-planning.yaml"
         suite.write_text(PLANNING_SUITE)
-        before = _conditions()
+        before = f"load average {_load()} at the start, {_threads()}"
         results, _ = _evaluate(checkout, "pan-ref", str(suite), limit, tmp / f"{label}plan")
         settings = {t: e.get("model_settings") for t, e in results["tasks"].items()}
         for task, entry in results["tasks"].items():
@@ -166,7 +174,7 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
                     "unit": "s",
                     "target": "",
                     "notes": f"--limit {limit} of 100 episodes, 4 repeats each; "
-                    f"{settings[task] or 'checkpoint sampling'}; {before} before",
+                    f"{_sampling(settings[task])}; {before}",
                 }
             )
             if planning.get("seconds"):
@@ -184,7 +192,7 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
         return rows
     suite = tmp / "rollouts.yaml"
     suite.write_text(ROLLOUT_SUITE)
-    before = _conditions()
+    before = f"load average {_load()} at the rollout runs, {_threads()}"
     results, _ = _evaluate(ROOT, "pan-ref", str(suite), 16, tmp / "rollouts")
     counts = {"long-horizon": 64, "long-horizon-bounce": 64}
     for task, entry in results["tasks"].items():
@@ -197,7 +205,7 @@ def _planning_rows(tmp: Path, quick: bool) -> list[dict]:
             "unit": "min",
             "target": "<= 15",
             "notes": f"planning at --limit {limit} and rollout tasks at --limit 16, per episode, "
-            f"times each task's episodes (no start-up); {before} before the rollout runs",
+            f"times each task's episodes (no start-up); {before}",
         }
     )
     return rows
