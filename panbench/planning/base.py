@@ -169,6 +169,13 @@ def n_tied(keys: Sequence[np.ndarray], order: np.ndarray) -> int:
     return int(same.sum())
 
 
+def positive_int(name: str, value: Any) -> int:
+    """A planner option that must be an integer >= 1 (bools refused), else :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"Expected {name} to be an integer >= 1, but got {value!r}.")
+    return value
+
+
 def pick_best(
     costs: Sequence[np.ndarray], steps: Sequence[np.ndarray], rng: np.random.Generator
 ) -> tuple[int, float, int]:

@@ -13,16 +13,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best, rank
+from panbench.planning.base import (
+    Imagination,
+    Planner,
+    Search,
+    Situation,
+    pick_best,
+    positive_int,
+    rank,
+)
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["CrossEntropyMethod"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"Expected {name} to be an integer >= 1, but got {value!r}.")
-    return value
 
 
 class CrossEntropyMethod(Planner):
@@ -55,10 +57,10 @@ class CrossEntropyMethod(Planner):
         smoothing: float = 0.1,
         warm_start: bool = False,
     ) -> None:
-        self.horizon = _positive_int("horizon", horizon)
-        self.population = _positive_int("population", population)
-        self.elites = _positive_int("elites", elites)
-        self.iterations = _positive_int("iterations", iterations)
+        self.horizon = positive_int("horizon", horizon)
+        self.population = positive_int("population", population)
+        self.elites = positive_int("elites", elites)
+        self.iterations = positive_int("iterations", iterations)
         if self.elites > self.population:
             raise ConfigError(
                 f"Expected elites <= population, but got elites={elites}, population={population}."

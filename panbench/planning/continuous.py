@@ -19,16 +19,10 @@ import numpy as np
 
 from panbench.envs.base import NO_INDEX, Action, Env, VectorSpace
 from panbench.errors import ConfigError
-from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best
+from panbench.planning.base import Imagination, Planner, Search, Situation, pick_best, positive_int
 from panbench.planning.scoring import GoalScorer, sequence_scores
 
 __all__ = ["GaussianPlanner", "VectorPlanner", "positive_int"]
-
-
-def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"Expected {name} to be an integer >= 1, but got {value!r}.")
-    return value
 
 
 def _fraction(name: str, value: Any, lo: float, hi: float) -> float:
