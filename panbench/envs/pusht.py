@@ -21,6 +21,7 @@ are in pixels of the rendered frame (panbench's convention, see :mod:`panbench.e
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -106,11 +107,16 @@ def t_polygons(x: float, y: float, angle: float) -> list[np.ndarray]:
 
 def coverage(x: float, y: float, angle: float, goal: tuple[float, float, float] = GOAL) -> float:
     """Fraction of the goal T's area that the T at (x, y, angle) covers (gym-pusht's reward)."""
+    target = _t_shape(*goal)
+    return float(target.intersection(_t_shape(x, y, angle)).area / target.area)
+
+
+@functools.lru_cache(maxsize=8)
+def _t_shape(x: float, y: float, angle: float) -> Any:
+    """The T at a pose as a shapely MultiPolygon (cached: the goal's is asked for every step)."""
     from shapely.geometry import MultiPolygon, Polygon
 
-    block = MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
-    target = MultiPolygon([Polygon(p) for p in t_polygons(*goal)])
-    return float(target.intersection(block).area / target.area)
+    return MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
 
 
 def keypoint_distance(x: float, y: float, angle: float, goal: tuple[float, float, float]) -> float:
@@ -233,6 +239,7 @@ class PushTEnv(Env):
         self._scale = self.resolution / WORLD  # pixels per world unit
         centres = (np.arange(self.resolution) + 0.5) / self._scale
         self._grid = np.stack(np.meshgrid(centres, centres), axis=-1)  # [R, R, 2] world (x, y)
+        self._backdrop: np.ndarray | None = None
         self._actions = [
             Action(index=i, text=f"move the agent {name}", vector=(dx, dy))
             for i, (name, dx, dy) in enumerate(DIRECTIONS)
@@ -327,16 +334,45 @@ class PushTEnv(Env):
             )
         return mask
 
+    def _background(self) -> np.ndarray:
+        """uint8 [R, R, 3]: what every frame shows under the T and the agent (walls, goal T);
+        drawn once per env."""
+        if self._backdrop is None:
+            frame = np.empty((self.resolution, self.resolution, 3), dtype=np.uint8)
+            frame[:] = BACKGROUND_RGB
+            g = self._grid
+            wall = (g < 7.0) | (g > WORLD - 7.0)  # gym-pusht's wall segments at 5 and 506, radius 2
+            frame[wall.any(-1)] = WALL_RGB
+            frame[self._t_mask(*GOAL)] = GOAL_RGB
+            self._backdrop = frame
+        return self._backdrop
+
+    def _window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice]:
+        """(rows, cols) of the pixels whose centres may lie in the world box [lo, hi]."""
+        a = np.clip(np.floor(np.asarray(lo) * self._scale - 1).astype(int), 0, self.resolution)
+        b = np.clip(np.ceil(np.asarray(hi) * self._scale + 1).astype(int), 0, self.resolution)
+        return slice(int(a[1]), int(b[1])), slice(int(a[0]), int(b[0]))
+
     def render(self, state: PushTState) -> np.ndarray:
-        frame = np.empty((self.resolution, self.resolution, 3), dtype=np.uint8)
-        frame[:] = BACKGROUND_RGB
-        g = self._grid
-        wall = (g < 7.0) | (g > WORLD - 7.0)  # gym-pusht's wall segments at 5 and 506, radius 2
-        frame[wall.any(-1)] = WALL_RGB
-        frame[self._t_mask(*GOAL)] = GOAL_RGB
-        frame[self._t_mask(*state.block, state.angle)] = BLOCK_RGB
-        agent = ((g - state.agent) ** 2).sum(-1) <= _AGENT_RADIUS**2
-        frame[agent] = AGENT_RGB
+        # The same per-pixel tests as a full-frame drawing, evaluated only inside each moving
+        # shape's bounding box (the pixels outside it fail them): identical frames, less work.
+        frame = self._background().copy()
+        corners = np.concatenate(t_polygons(*state.block, state.angle))
+        rows, cols = self._window(corners.min(axis=0), corners.max(axis=0))
+        local = (self._grid[rows, cols] - state.block) @ _rotation(state.angle)
+        mask = np.zeros(local.shape[:2], dtype=bool)
+        for (x0, y0), (x1, y1) in (_BAR, _STEM):
+            mask |= (
+                (local[..., 0] >= x0)
+                & (local[..., 0] <= x1)
+                & (local[..., 1] >= y0)
+                & (local[..., 1] <= y1)
+            )
+        frame[rows, cols][mask] = BLOCK_RGB
+        agent = np.asarray(state.agent)
+        rows, cols = self._window(agent - _AGENT_RADIUS, agent + _AGENT_RADIUS)
+        disk = ((self._grid[rows, cols] - state.agent) ** 2).sum(-1) <= _AGENT_RADIUS**2
+        frame[rows, cols][disk] = AGENT_RGB
         return frame
 
     def _pixels(self, xy: tuple[float, float] | np.ndarray) -> np.ndarray:
@@ -351,18 +387,11 @@ class PushTEnv(Env):
         }
 
     def perceive(self, frame: np.ndarray) -> Observation:
-        frame = self._check_frame(frame).astype(np.int32)
+        label = _palette_labels(self._check_frame(frame))
         positions = np.full((2, 2), np.nan)
         present = np.zeros(2, dtype=bool)
         angle = math.nan
         min_pixels = max(3.0, 0.25 * (self._scale * _AGENT_RADIUS) ** 2)
-        # Nearest palette colour within a tolerance: blurred or noisy pixels go to the colour
-        # they are closest to, not to none.
-        diff = frame[:, :, None, :] - _PALETTE[None, None]
-        dist2 = np.einsum("hwpc,hwpc->hwp", diff, diff)  # squared RGB distances, integers
-        nearest = dist2.argmin(axis=-1)
-        close = np.take_along_axis(dist2, nearest[..., None], -1)[..., 0] < _COLOUR_TOLERANCE**2
-        label = np.where(close, nearest, -1)
         agent = _largest_blob(label == _PALETTE_AGENT)
         if agent.sum() >= min_pixels:
             rows, cols = np.nonzero(agent)
@@ -483,10 +512,35 @@ def _control_step(sim: Any, target: tuple[float, float]) -> None:
 
 def _gap(agent: tuple[float, float], x: float, y: float, angle: float) -> float:
     """World units between the agent's rim and the T at (x, y, angle) (0 when touching)."""
-    from shapely.geometry import MultiPolygon, Point, Polygon
+    from shapely.geometry import Point
 
-    body = MultiPolygon([Polygon(p) for p in t_polygons(x, y, angle)])
-    return max(0.0, float(body.distance(Point(agent))) - _AGENT_RADIUS)
+    return max(0.0, float(_t_shape(x, y, angle).distance(Point(agent))) - _AGENT_RADIUS)
+
+
+_PALETTE_KEYS = (_PALETTE[:, 0] << 16) | (_PALETTE[:, 1] << 8) | _PALETTE[:, 2]
+
+
+def _palette_labels(frame: np.ndarray) -> np.ndarray:
+    """int [H, W]: each pixel's nearest palette colour (index into ``_PALETTE``), or -1 when
+    none is within ``_COLOUR_TOLERANCE``: blurred or noisy pixels go to the colour they are
+    closest to, not to none. Pixels of exactly a palette colour (all of a rendered frame) are
+    looked up; only the others are measured against every colour."""
+    rgb = frame.astype(np.int32)
+    keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    label = np.full(keys.shape, -1, dtype=np.int64)
+    exact = np.zeros(keys.shape, dtype=bool)
+    for index, key in enumerate(_PALETTE_KEYS):
+        hit = keys == key
+        label[hit] = index
+        exact |= hit
+    rest = rgb[~exact]  # [M, 3]
+    if len(rest):
+        diff = rest[:, None, :] - _PALETTE[None]
+        dist2 = np.einsum("mpc,mpc->mp", diff, diff)  # squared RGB distances, integers
+        nearest = dist2.argmin(axis=-1)
+        close = dist2[np.arange(len(rest)), nearest] < _COLOUR_TOLERANCE**2
+        label[~exact] = np.where(close, nearest, -1)
+    return label
 
 
 def _largest_blob(mask: np.ndarray) -> np.ndarray:

@@ -122,6 +122,54 @@ def test_render_agrees_with_gym_pushts_own_frames() -> None:
             assert (a & b).sum() / (a | b).sum() > 0.6, (seed, rgb)
 
 
+def _drawn_whole(env, state: PushTState) -> np.ndarray:
+    """The frame by its definition, every pixel tested (what ``render`` computes only inside
+    each moving shape's bounding box): each pixel's colour is what covers its centre."""
+    res = env.resolution
+    centres = (np.arange(res) + 0.5) * 512.0 / res
+    x, y = np.meshgrid(centres, centres)
+    frame = np.full((res, res, 3), 255, dtype=np.uint8)
+    frame[(x < 7) | (x > 505) | (y < 7) | (y > 505)] = (211, 211, 211)
+
+    def t_mask(bx: float, by: float, angle: float) -> np.ndarray:
+        c, s = math.cos(angle), math.sin(angle)
+        u = (x - bx) * c + (y - by) * s  # world -> body frame
+        v = -(x - bx) * s + (y - by) * c
+        bar = (np.abs(u) <= 60) & (v >= 0) & (v <= 30)
+        stem = (np.abs(u) <= 15) & (v >= 30) & (v <= 120)
+        return bar | stem
+
+    frame[t_mask(*GOAL)] = (144, 238, 144)
+    frame[t_mask(*state.block, state.angle)] = (143, 163, 184)
+    frame[(x - state.agent[0]) ** 2 + (y - state.agent[1]) ** 2 <= 225] = (78, 126, 255)
+    return frame
+
+
+@pytest.mark.parametrize("resolution", [64, 96])
+def test_render_draws_every_pixel_as_its_definition_says(resolution: int) -> None:
+    env = make("pusht", resolution=resolution)
+    for seed in range(40):
+        state = _rollout(env, seed, seed % 5)
+        mine, whole = env.render(state), _drawn_whole(env, state)
+        # pixels whose centre lies on a shape's edge may fall either way by float rounding
+        assert (mine != whole).any(-1).sum() <= 2, seed
+
+
+def test_palette_labels_are_the_nearest_colour_within_tolerance() -> None:
+    from panbench.envs.pusht import _COLOUR_TOLERANCE, _PALETTE, _palette_labels
+
+    env = make("pusht", resolution=64)
+    rng = np.random.default_rng(0)
+    frame = env.render(env.reset(4)).astype(np.int64)
+    noisy = np.clip(
+        frame + rng.normal(0, 25, frame.shape) * (rng.random(frame.shape) < 0.5), 0, 255
+    )
+    for image in (frame, noisy.astype(np.uint8)):
+        dist = np.linalg.norm(image[:, :, None, :].astype(float) - _PALETTE[None, None], axis=-1)
+        expected = np.where(dist.min(-1) < _COLOUR_TOLERANCE, dist.argmin(-1), -1)
+        np.testing.assert_array_equal(_palette_labels(image.astype(np.uint8)), expected)
+
+
 @pytest.mark.parametrize("resolution", sorted(TOLERANCE))
 def test_perceive_recovers_the_truth_on_held_back_seeds(resolution: int) -> None:
     env = make("pusht", resolution=resolution)
