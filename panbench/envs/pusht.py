@@ -9,7 +9,10 @@ the package version); panbench adds what its contract needs:
   state and action give the same next state whatever was simulated before.
 * continuous actions: ``Action.vector`` = (dx, dy) in [-1, 1]^2 moves the PD target to the agent
   position plus ``move_scale`` world units times (dx, dy) (clipped to the 512 x 512 workspace);
-  nine discrete actions (eight directions and wait) with the same vectors and their texts.
+  nine discrete actions (eight directions and wait) with the same vectors and their texts. With
+  ``action_mode="absolute"`` the vector is instead the PD target's place in the workspace
+  (gym-pusht's own action, scaled from [0, 512]^2 to [-1, 1]^2), and the discrete actions carry
+  the targets their moves give in each state.
 * rendering in numpy at the env's resolution (flat colours, each pixel's colour is what covers
   its centre), so perception from pixels is exact up to the pixel grid:
   ``perceive`` fits the agent (disk centroid) and the T pose (centroid, principal axis and the
@@ -21,6 +24,7 @@ are in pixels of the rendered frame (panbench's convention, see :mod:`panbench.e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -78,6 +82,8 @@ DIRECTIONS: tuple[tuple[str, float, float], ...] = (
     ("up-left", -_DIAG, -_DIAG),
 )
 WAIT_INDEX = 8
+#: what ``Action.vector`` commands: a move of the PD target from the agent, or its place
+ACTION_MODES = ("relative", "absolute")
 _SPACE = VectorSpace(low=(-1.0, -1.0), high=(1.0, 1.0))
 
 
@@ -168,6 +174,12 @@ class PushTEnv(Env):
         angle: float64 [1], the T's angle in radians, in (-pi, pi].
         coverage: float64 [1], the fraction of the goal T covered (gym-pusht's measure).
 
+    With ``action_mode="absolute"``, ``Action.vector`` (x, y) in [-1, 1]^2 is the PD target
+    itself, at world ((x + 1) / 2 * 512, (y + 1) / 2 * 512), as gym-pusht's own actions (and
+    LeRobot's PushT recordings) give it; its text is ``"move the agent to (x, y)"`` in world
+    units. Discrete actions keep their moves (``move_scale`` from the agent) and carry the
+    absolute target each gives in the state they are listed for.
+
     Goal ``"push-t"``: coverage above ``success_threshold`` (gym-pusht's 0.95 by default).
     :meth:`goal_distance` is, in pixels, the mean distance between the T's eight corners and the
     goal's plus 0.1 times the gap between the agent and the T, 0 once the goal is reached.
@@ -181,6 +193,8 @@ class PushTEnv(Env):
             the short-horizon starts planning tasks use.
         max_rotation: see ``max_offset`` (degrees).
         success_threshold: the coverage above which the goal is reached (gym-pusht's 0.95).
+        action_mode: ``"relative"`` (vectors move the PD target from the agent) or
+            ``"absolute"`` (vectors place it in the workspace, gym-pusht's own actions).
     """
 
     name: ClassVar[str] = "pusht"
@@ -194,8 +208,15 @@ class PushTEnv(Env):
         max_offset: float | None = None,
         max_rotation: float = 30.0,
         success_threshold: float = SUCCESS_THRESHOLD,
+        action_mode: str = "relative",
     ) -> None:
         super().__init__(resolution)
+        if action_mode not in ACTION_MODES:
+            raise ConfigError(
+                f"Expected action_mode to be one of {', '.join(ACTION_MODES)}, but got "
+                f"{action_mode!r}."
+            )
+        self.action_mode = action_mode
         if (
             isinstance(success_threshold, bool)
             or not isinstance(success_threshold, (int, float))
@@ -233,6 +254,7 @@ class PushTEnv(Env):
             max_offset=self.max_offset,
             max_rotation=self.max_rotation,
             success_threshold=self.success_threshold,
+            action_mode=self.action_mode,
         )
         self.num_entities = 2
         self._sim = _gym_pusht()(obs_type="state")
@@ -286,15 +308,42 @@ class PushTEnv(Env):
 
     @property
     def action_space(self) -> VectorSpace:
-        """(dx, dy) in [-1, 1]^2: the PD target's move, in units of ``move_scale``."""
+        """[-1, 1]^2: the PD target's move in units of ``move_scale`` (``relative``), or its
+        place in the workspace (``absolute``)."""
         return _SPACE
 
     def actions(self, state: PushTState) -> list[Action]:
-        return list(self._actions)
+        if self.action_mode == "relative":
+            return list(self._actions)
+        return [
+            dataclasses.replace(a, vector=self._from_move(state, a.vector)) for a in self._actions
+        ]
+
+    def _from_move(self, state: PushTState, move: Any) -> tuple[float, float]:
+        """The vector (in this env's ``action_mode``) that moves the PD target ``move_scale``
+        world units times ``move`` from the agent."""
+        if self.action_mode == "relative":
+            return (float(move[0]), float(move[1]))
+        target = np.clip(np.asarray(state.agent) + self.move_scale * np.asarray(move), 0.0, WORLD)
+        v = target / WORLD * 2.0 - 1.0
+        return (float(v[0]), float(v[1]))
+
+    def _target(self, state: PushTState, vector: Any) -> tuple[float, float]:
+        """World (x, y) of the PD target that ``vector`` commands in ``state``."""
+        v = np.asarray(vector if vector is not None else (0.0, 0.0), dtype=np.float64)
+        if self.action_mode == "absolute":
+            target = (v + 1.0) / 2.0 * WORLD
+        else:
+            target = np.asarray(state.agent) + self.move_scale * v
+        target = np.clip(target, 0.0, WORLD)
+        return (float(target[0]), float(target[1]))
 
     def vector_action(self, state: PushTState, vector: Any) -> Action:
         v = _SPACE.check(vector, f"Env {self.name!r}")
-        if float(np.hypot(*v)) < 0.1:
+        if self.action_mode == "absolute":
+            x, y = (np.asarray(v) + 1.0) / 2.0 * WORLD
+            text = f"move the agent to ({x:.0f}, {y:.0f})"
+        elif float(np.hypot(*v)) < 0.1:
             text = "wait"
         else:
             nearest = max(DIRECTIONS, key=lambda d: d[1] * v[0] + d[2] * v[1])
@@ -316,9 +365,7 @@ class PushTEnv(Env):
         sim.block.position = state.block
         sim.block.velocity = state.block_velocity
         sim.block.angular_velocity = state.block_spin
-        move = np.asarray(action.vector if action.vector is not None else (0.0, 0.0))
-        target = np.clip(np.asarray(state.agent) + self.move_scale * move, 0.0, WORLD)
-        _control_step(sim, (float(target[0]), float(target[1])))
+        _control_step(sim, self._target(state, action.vector))
         return self._read(state.steps + 1)
 
     # ----------------------------------------------------------------------------------- pixels
@@ -479,7 +526,7 @@ class PushTEnv(Env):
         start, vector = push
         if float(np.linalg.norm(np.asarray(state.agent) - start)) > _REACH:
             vector = _approach(state, start, self.move_scale, self._blocked(state))
-        return self.vector_action(state, np.clip(vector, -1.0, 1.0))
+        return self.vector_action(state, self._from_move(state, np.clip(vector, -1.0, 1.0)))
 
     def _blocked(self, state: PushTState) -> Any:
         """``blocked(a, b)``: whether the agent, walking from a to b, would touch the T."""
@@ -642,7 +689,7 @@ def _choose_push(env: Any, state: Any, goal: Any) -> tuple[np.ndarray, np.ndarra
         )
         for strength in _STRENGTHS:
             vector = -normal * strength
-            after = env._step(placed, env.vector_action(placed, vector))
+            after = env._step(placed, env.vector_action(placed, env._from_move(placed, vector)))
             cost = keypoint_distance(after.block[0], after.block[1], after.angle, GOAL)
             if cost < best_cost - 1e-6:
                 best, best_cost = (start, vector), cost

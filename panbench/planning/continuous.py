@@ -115,6 +115,11 @@ class GaussianPlanner(VectorPlanner):
         warm_start: start from the previous step's mean shifted by one block.
         cost: ``"final"`` (the goal distance of the last imagined frame, as DINO-WM) or
             ``"min"`` (the smallest along the sequence, then how soon, as the discrete planners).
+        keep_best: put the previous step's chosen sequence, shifted by the one step executed
+            (its last vector repeated), into the first round in place of the last sample (as
+            iCEM's shifted elites): with a faithful model the plan being followed stays a
+            candidate, so a receding-horizon step cannot lose what the last search found. With
+            ``block`` > 1 the shift is by one block (one step is not a whole vector).
 
     Raises:
         ConfigError: the env has no continuous action space, or an option is out of range.
@@ -130,14 +135,23 @@ class GaussianPlanner(VectorPlanner):
         init_std: float = 0.5,
         warm_start: bool = True,
         cost: str = "final",
+        keep_best: bool = False,
     ) -> None:
         super().__init__(env, horizon=horizon, block=block, warm_start=warm_start)
+        if not isinstance(keep_best, bool):
+            raise ConfigError(f"Expected keep_best to be true or false, but got {keep_best!r}.")
+        self.keep_best = keep_best
+        self._best: np.ndarray | None = None
         self.population = positive_int("population", population)
         self.iterations = positive_int("iterations", iterations)
         self.init_std = _fraction("init_std", init_std, 1e-3, 10.0)
         if cost not in ("final", "min"):
             raise ConfigError(f"Expected cost to be 'final' or 'min', but got {cost!r}.")
         self.cost = cost
+
+    def reset(self) -> None:
+        super().reset()
+        self._best = None
 
     def sample(self, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """float [N, H, D] candidates: mean + std * noise, clipped into the box."""
@@ -175,8 +189,10 @@ class GaussianPlanner(VectorPlanner):
         mean = self.initial_mean()
         std = np.broadcast_to(self.init_std * self._half, mean.shape).copy()
         seen, seen_costs, seen_steps = [], [], []
-        for _ in range(self.iterations):
+        for round_ in range(self.iterations):
             samples = self.sample(mean, std, rng)
+            if round_ == 0 and self.keep_best and self._best is not None:
+                samples[-1] = np.concatenate([self._best[1:], self._best[-1:]])
             frames = yield from imagination.request(self.to_sequences(samples))
             costs, steps = self.score(scorer, frames)
             mean, std = self.update(mean, std, samples, costs, steps, rng)
@@ -186,4 +202,5 @@ class GaussianPlanner(VectorPlanner):
         self._mean = mean
         candidates = np.concatenate(seen)
         i, cost, ties = pick_best(seen_costs, seen_steps, rng)
+        self._best = candidates[i]
         return self.to_sequences(candidates[i : i + 1])[0], cost, len(candidates), ties

@@ -257,6 +257,54 @@ def test_actions_vectors_and_text() -> None:
         make("pusht", max_offset=-1)
 
 
+def test_absolute_actions_place_the_pd_target_as_gym_pusht_does() -> None:
+    rel = make("pusht", resolution=64, move_scale=25, max_offset=10)
+    env = make("pusht", resolution=64, move_scale=25, max_offset=10, action_mode="absolute")
+    assert env.config["action_mode"] == "absolute"
+    state = env.reset(3)
+    # gym-pusht's own env, stepped with the same absolute target, lands where this env does
+    gym_env = env._sim
+    target = np.array([300.0, 120.0])
+    vector = target / 512 * 2 - 1
+    action = env.vector_action(state, vector)
+    assert action.index == NO_INDEX and action.text == "move the agent to (300, 120)"
+    mine = state
+    for _ in range(6):
+        mine = env.step(mine, action)
+    gym_env.reset(seed=0)
+    gym_env.agent.position = state.agent
+    gym_env.block.angle = state.angle
+    gym_env.block.position = state.block
+    for _ in range(6):
+        gym_env.step(target)
+    assert np.allclose(mine.agent, tuple(gym_env.agent.position), atol=1e-6)
+    assert np.linalg.norm(np.subtract(mine.agent, target)) < 0.3 * np.linalg.norm(
+        np.subtract(state.agent, target)
+    )
+    # discrete moves keep their meaning and carry the absolute target they give here
+    for index in (0, 3, 8):
+        listed = env.actions(state)[index]
+        expected = np.clip(
+            np.add(state.agent, 25 * np.array(rel.actions(state)[index].vector)), 0, 512
+        )
+        np.testing.assert_allclose((np.array(listed.vector) + 1) / 2 * 512, expected, atol=1e-9)
+        assert listed.text == rel.actions(state)[index].text
+        assert env.step(state, index) == rel.step(state, index)
+    # the scripted pusher commands the same push in either mode
+    pushed = 0
+    for seed in range(12):
+        start = env.reset(seed)
+        obs = env.observe(start)
+        mine_push, theirs = env.expert_action(obs), rel.expert_action(obs)
+        assert (mine_push is None) == (theirs is None)
+        if theirs is not None:
+            assert env.step(start, mine_push) == rel.step(start, theirs)
+            pushed += 1
+    assert pushed >= 6
+    with pytest.raises(ConfigError, match="action_mode"):
+        make("pusht", action_mode="delta")
+
+
 def test_goal_image_shows_the_goal_reached() -> None:
     from panbench.planning import goal_image
 

@@ -146,3 +146,34 @@ def test_mppi_plans_in_the_maze_through_its_vector_form(tmp_path: Path) -> None:
     assert protocol.planner_name == "mppi"
     oracle = _records(protocol, OracleModel(), 4)
     assert np.mean([r["metrics"]["success"] for r in oracle]) >= 0.75
+
+
+def _first_request(planner: Any, seed: int) -> np.ndarray:
+    """The vectors [N, L, D] of a search's first round (the search left unfinished)."""
+    imagination = Imagination(runner=None, episode=None)  # type: ignore[arg-type]
+    situation = Situation(np.zeros((1, 1, 3), np.uint8), (), Goal(None, "toy"), 0, 1)
+    search = planner.search(situation, imagination, _VectorScorer(), np.random.default_rng(seed))
+    return np.array([[a.vector for a in seq] for seq in next(search).sequences])
+
+
+def test_keep_best_offers_the_followed_plan_shifted_by_the_executed_step() -> None:
+    def cem(keep: bool) -> ContinuousCEM:
+        return ContinuousCEM(
+            _Box(), horizon=4, population=8, elites=2, iterations=2, keep_best=keep
+        )
+
+    kept, plain = cem(True), cem(False)
+    for planner in (kept, plain):
+        _plan(planner, 0)
+    best = kept._best
+    assert best is not None and best.shape == (4, 2)
+    first_kept, first_plain = _first_request(kept, 1), _first_request(plain, 1)
+    # the last sample is replaced by the previous choice minus its executed first vector, its
+    # last vector repeated; every other sample (and the seeded stream) is what it was
+    np.testing.assert_array_equal(first_kept[-1], np.concatenate([best[1:], best[-1:]]))
+    np.testing.assert_array_equal(first_kept[:-1], first_plain[:-1])
+    assert not np.array_equal(first_kept[-1], first_plain[-1])
+    kept.reset()  # a new episode forgets the plan
+    np.testing.assert_array_equal(_first_request(kept, 1), _first_request(cem(False), 1))
+    with pytest.raises(ConfigError, match="keep_best"):
+        ContinuousCEM(_Box(), keep_best="yes")  # type: ignore[arg-type]
