@@ -369,9 +369,14 @@ class PushTEnv(Env):
         return self._read(state.steps + 1)
 
     # ----------------------------------------------------------------------------------- pixels
-    def _t_mask(self, x: float, y: float, angle: float) -> np.ndarray:
-        local = (self._grid - (x, y)) @ _rotation(angle)  # world -> body frame (R^T applied)
-        mask = np.zeros(self._grid.shape[:2], dtype=bool)
+    def _t_mask(
+        self, x: float, y: float, angle: float, grid: np.ndarray | None = None
+    ) -> np.ndarray:
+        """bool [h, w]: the pixels of ``grid`` (world centres [h, w, 2], the whole frame's by
+        default) whose centre the T at (x, y, angle) covers."""
+        grid = self._grid if grid is None else grid
+        local = (grid - (x, y)) @ _rotation(angle)  # world -> body frame (R^T applied)
+        mask = np.zeros(grid.shape[:2], dtype=bool)
         for (x0, y0), (x1, y1) in (_BAR, _STEM):
             mask |= (
                 (local[..., 0] >= x0)
@@ -406,15 +411,7 @@ class PushTEnv(Env):
         frame = self._background().copy()
         corners = np.concatenate(t_polygons(*state.block, state.angle))
         rows, cols = self._window(corners.min(axis=0), corners.max(axis=0))
-        local = (self._grid[rows, cols] - state.block) @ _rotation(state.angle)
-        mask = np.zeros(local.shape[:2], dtype=bool)
-        for (x0, y0), (x1, y1) in (_BAR, _STEM):
-            mask |= (
-                (local[..., 0] >= x0)
-                & (local[..., 0] <= x1)
-                & (local[..., 1] >= y0)
-                & (local[..., 1] <= y1)
-            )
+        mask = self._t_mask(*state.block, state.angle, self._grid[rows, cols])
         frame[rows, cols][mask] = BLOCK_RGB
         agent = np.asarray(state.agent)
         rows, cols = self._window(agent - _AGENT_RADIUS, agent + _AGENT_RADIUS)
