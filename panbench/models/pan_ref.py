@@ -15,6 +15,7 @@ batch runs together, for speed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -110,6 +111,45 @@ def _spacing_by_task(spacing: Any) -> dict[str, str]:
 
 #: rows per network call of a classic-recipe model (see :class:`_ClassicRollouts`)
 DEFAULT_MICRO_BATCH = 16
+
+#: from this many rows per call up to :data:`MAX_CALL_ROWS`, the CPU kernels of a classic
+#: model's backbone, UNet and VAE decoder (oneDNN convolutions, MKL matrix products, flash
+#: attention) compute a row the same way whatever the call's size, so a micro-batch of at least
+#: this size takes more rows in one call instead of padding another (checked for every size,
+#: 1 and 2 threads, by tests/models/test_pan_ref.py; smaller calls round differently). Not the
+#: VAE encoder: on 2 threads it rounds differently for some odd sizes, so it always gets
+#: exactly ``micro_batch`` frames per call
+WIDE_CALLS_FROM = 16
+
+#: the most rows of one wide network call
+MAX_CALL_ROWS = 64
+
+#: distinct frames whose latents a classic rollout scheme remembers (see ``_encode``)
+LATENT_CACHE_SIZE = 4096
+
+
+def _call_bounds(total: int, size: int, wide: bool) -> list[tuple[int, int]]:
+    """(start, stop) of each network call over ``total`` rows with micro-batches of ``size``.
+
+    Calls have ``size`` rows (the last one padded) unless ``wide`` and ``WIDE_CALLS_FROM <=
+    size <= MAX_CALL_ROWS / 2``: then more rows than ``size`` go through in as few calls of
+    at most :data:`MAX_CALL_ROWS` as possible, each of at least ``size`` rows, since a row's
+    values no longer depend on the call's size there.
+    """
+    if not wide or not WIDE_CALLS_FROM <= size <= MAX_CALL_ROWS // 2 or total <= size:
+        return [(start, min(start + size, total)) for start in range(0, total, size)]
+    calls = -(-total // MAX_CALL_ROWS)
+    edges = [total * i // calls for i in range(calls + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def _frame_key(frame: np.ndarray) -> bytes:
+    """A digest of one uint8 frame's shape and pixels (the latent cache's key)."""
+    import hashlib
+
+    digest = hashlib.blake2b(repr(frame.shape).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(frame).data)
+    return digest.digest()
 
 
 def _action_space(value: Any) -> str:
@@ -223,6 +263,10 @@ class _Rollouts(ABC):
         """Predicted reward and terminal flag of the last step (models with a reward head)."""
         raise ConfigError("pan-ref: this checkpoint predicts no rewards.")
 
+    def forget(self) -> None:  # noqa: B027 - optional hook, most schemes remember nothing
+        """Drops whatever the scheme remembers of earlier calls (the weights or their device
+        changed)."""
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Provenance recorded in the results."""
@@ -242,17 +286,25 @@ class _Rollouts(ABC):
 class _ClassicRollouts(_Rollouts):
     """Classic recipe: one frame per step, the generated frame re-encoded into the history.
 
-    Rows go through the networks in micro-batches of exactly ``micro_batch`` rows, the last one
-    padded with copies of its first row: float kernels round differently for different batch
-    sizes, but with the batch size fixed a row's values depend on that row alone (checked by
-    tests/models/test_pan_ref.py), so rollouts stay independent of the batch they ran in while
-    the networks see many rows per call. ``micro_batch=1`` is the original row-by-row scheme.
-    Identical contexts in one reset (a planner's candidates share their observation) are encoded
-    once, a generated frame is re-encoded only when the rollout takes another step, and rows of
-    one step that repeat exactly (history, action and noise stream) are computed once.
+    Rows go through the networks in micro-batches of ``micro_batch`` rows, a short one padded
+    with copies of its first row: float kernels round differently for calls of fewer than 16
+    rows, but with the call's size fixed, or at 16 rows or more (:data:`WIDE_CALLS_FROM`), a
+    row's values depend on that row alone (checked by tests/models/test_pan_ref.py), so
+    rollouts stay independent of the batch they ran in while the networks see many rows per
+    call; a micro-batch of 16 or more therefore takes every row of a step in one call (up to
+    :data:`MAX_CALL_ROWS`) instead of padding a second call. ``micro_batch=1`` is the original
+    row-by-row scheme. Each distinct frame is encoded once and remembered (a planner's
+    candidates share their observation, and a closed-loop context slides by one frame a step),
+    a generated frame is re-encoded only when the rollout takes another step, and rows of one
+    step that repeat exactly (history, action and noise stream) are computed once.
     """
 
     takes_spacing: ClassVar[bool] = True
+
+    def __init__(self, adapter: PanRefModel) -> None:
+        super().__init__(adapter)
+        #: latents float [C, h, w] by :func:`_frame_key` of the frame they encode
+        self._latents: dict[bytes, Any] = {}
 
     def set_spacing(self, spacing: str | None) -> None:
         # "leading" is diffusers' default: None keeps the scheduler exactly as trained
@@ -280,41 +332,57 @@ class _ClassicRollouts(_Rollouts):
     def history(self) -> int:
         return int(self.model.config.history)
 
-    def _rows(self, fn: Any, *tensors: Any) -> Any:
-        """``fn(*chunk, n_real)`` over fixed-size micro-batches of the rows, concatenated.
+    def _rows(self, fn: Any, *tensors: Any, wide: bool = True) -> Any:
+        """``fn(*chunk, n_real)`` over micro-batches of the rows (:func:`_call_bounds`),
+        concatenated.
 
-        Each chunk has exactly ``micro_batch`` rows (contiguous copies: kernels may round
+        Each chunk has at least ``micro_batch`` rows (exactly that many unless ``wide``), a
+        short one padded with copies of its first row (contiguous copies: kernels may round
         differently for strided views); ``fn`` learns how many of them are real.
         """
         import torch
 
         size = self.adapter.micro_batch
-        total = int(tensors[0].shape[0])
         out = []
-        for start in range(0, total, size):
-            stop = min(start + size, total)
+        for start, stop in _call_bounds(int(tensors[0].shape[0]), size, wide):
+            n = stop - start
             chunk = []
             for t in tensors:
                 part = t[start:stop]
-                if stop - start < size:
-                    pad = part[:1].expand(size - (stop - start), *part.shape[1:])
+                if n < size:
+                    pad = part[:1].expand(size - n, *part.shape[1:])
                     part = torch.cat([part, pad])
                 chunk.append(part.contiguous())
-            out.append(fn(*chunk, stop - start)[: stop - start])
+            out.append(fn(*chunk, n)[:n])
         return torch.cat(out)
 
     def _encode(self, frames: Any) -> Any:
-        """Latents of uint8 frames [B, T, H, W, 3]; identical rows are encoded once."""
+        """Latents float [B, T, C, h, w] of uint8 frames [B, T, H, W, 3].
+
+        Each distinct frame is encoded once, one frame per row, and its latents are remembered
+        (up to :data:`LATENT_CACHE_SIZE` frames): a closed-loop context slides by one true
+        frame per step, and a planner's candidates share their context, so most frames of a
+        reset were encoded before. The encoder computes each frame alone (a row's values do not
+        depend on its micro-batch), so a remembered latent is the one a fresh encoding gives.
+        """
         import torch
 
-        flat = frames.reshape(frames.shape[0], -1)
-        unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
-        if len(unique) == len(flat):
-            return self._rows(lambda f, n: self.model.encode_frames(f), frames)
-        latents = self._rows(
-            lambda f, n: self.model.encode_frames(f), unique.reshape(-1, *frames.shape[1:])
-        )
-        return latents[inverse]
+        b, t = frames.shape[:2]
+        flat = frames.reshape(b * t, *frames.shape[2:])
+        keys = [_frame_key(f) for f in flat.cpu().numpy()]
+        found = {k: self._latents[k] for k in keys if k in self._latents}
+        todo = {k: i for i, k in enumerate(keys) if k not in found}  # distinct, first seen
+        if todo:
+            rows = flat[torch.as_tensor(list(todo.values()))][:, None]
+            new = self._rows(lambda f, n: self.model.encode_frames(f), rows, wide=False)[:, 0]
+            if len(self._latents) + len(todo) > LATENT_CACHE_SIZE:
+                self._latents.clear()
+            for key, latent in zip(todo, new, strict=True):
+                found[key] = self._latents[key] = latent
+        return torch.stack([found[k] for k in keys]).unflatten(0, (b, t))
+
+    def forget(self) -> None:
+        self._latents.clear()
 
     def reset(self, context: Context) -> PanRefState:
         import torch
@@ -620,6 +688,7 @@ class PanRefModel(WorldModel):
 
     def to(self, device: str) -> PanRefModel:
         self.model.to(device)
+        self._rollouts.forget()
         return self
 
     def _generators(self, seeds: Sequence[int]) -> list[Any]:

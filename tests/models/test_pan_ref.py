@@ -127,7 +127,7 @@ def test_identical_contexts_are_encoded_once(checkpoint: Path) -> None:
         repeated = model.reset(runner.context([eps[0], eps[1], eps[0], eps[0]]))
     finally:
         model.model.encode_frames = encode  # type: ignore[method-assign]
-    assert calls == [16]  # one micro-batch holding the two distinct contexts (padded)
+    assert calls == [16]  # one micro-batch holding the distinct frames, one a row (padded)
     unique = model.reset(runner.context(eps))
     assert torch.equal(repeated.latents[[0, 1]], unique.latents)
     assert torch.equal(repeated.latents[2], repeated.latents[0])
@@ -322,3 +322,113 @@ def test_bad_spacing_is_refused(checkpoint: Path, bad: str) -> None:
 
     with pytest.raises(Exception, match="expected spacing leading or trailing"):
         load_model("pan-ref", {"path": str(checkpoint), **parse_kv(f"spacing={bad}")})
+
+
+def test_call_bounds() -> None:
+    from panbench.models.pan_ref import MAX_CALL_ROWS, _call_bounds
+
+    assert _call_bounds(5, 16, wide=True) == [(0, 5)]  # padded to 16 by the caller
+    assert _call_bounds(20, 16, wide=True) == [(0, 20)]  # one call, not 16 + 4 padded to 16
+    assert _call_bounds(20, 16, wide=False) == [(0, 16), (16, 20)]
+    assert _call_bounds(5, 2, wide=True) == [(0, 2), (2, 4), (4, 5)]  # below 16: fixed size
+    for total in (17, 64, 65, 100, 300):
+        bounds = _call_bounds(total, 16, wide=True)
+        sizes = [stop - start for start, stop in bounds]
+        assert sum(sizes) == total and bounds[0][0] == 0 and bounds[-1][1] == total
+        assert all(16 <= s <= MAX_CALL_ROWS for s in sizes)
+
+
+def test_wide_calls_keep_rows_independent(checkpoint: Path) -> None:
+    # More rows than a micro-batch go through in one call (20 here, not 16 + 4 padded): a
+    # row's frames are still those it gets alone (one padded 16-row call), on 1 and 2 threads.
+    import torch
+
+    model = load_model("pan-ref", {"path": str(checkpoint), "steps": 1})
+    eps = _episodes(20, horizon=2)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            together = _rollout(model, eps)
+            alone = np.concatenate([_rollout(model, [e]) for e in eps[:3] + eps[-2:]])
+            np.testing.assert_array_equal(together[[0, 1, 2, -2, -1]], alone)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_shipped_networks_compute_a_row_alike_in_calls_of_16_rows_or_more(threads: int) -> None:
+    # The property WIDE_CALLS_FROM rests on, for pan-tiny's backbone, UNet and VAE decoder: a
+    # row's values are the same in a 16-row call and in a call of 17 to MAX_CALL_ROWS rows.
+    import torch
+
+    from panbench.models.pan_ref import MAX_CALL_ROWS, default_checkpoint
+    from reference_model.model import PanModel
+
+    model = PanModel.from_pretrained(default_checkpoint())
+    n = MAX_CALL_ROWS
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(n, 2, 4, 16, 16, generator=gen)
+    ids = model.encode_actions([["move the red circle up", "move the blue square left"]] * n)
+    states = torch.randn(n, 16, 128, generator=gen)
+    t = torch.full((n,), 999)
+    nets = {
+        "backbone": lambda i: model.backbone.last_round(latents[i], ids[i]),
+        "unet": lambda i: model.decoder.denoise(latents[i, 1], latents[i, 0], t[i], states[i]),
+        "decoder": lambda i: model.encoder.decode(latents[i, 1]),
+    }
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for name, net in nets.items():
+                rows = torch.arange(n)
+                ref = torch.cat([net(rows[i : i + 16]) for i in range(0, n, 16)])
+                for size in (17, 23, 40, n):
+                    assert torch.equal(net(rows[:size]), ref[:size]), (name, size)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_remembered_latents_are_those_of_a_fresh_encoding(checkpoint: Path) -> None:
+    # A closed-loop context slides by one frame per step: only the new frame is encoded, and
+    # the latents of remembered frames are byte-identical to encoding everything afresh.
+    import dataclasses
+
+    import torch
+
+    model = load_model("pan-ref", {"path": str(checkpoint)})
+    env = make("shapes", resolution=32)
+    eps = [make_episode(env, "t", 7, i, 3, 1, "agent") for i in range(3)]
+    context = ModelRunner(model, env, 32).context(eps)  # 3 frames; the model reads the last 2
+    early = dataclasses.replace(
+        context, frames=context.frames[:, :2], actions=[a[:1] for a in context.actions]
+    )
+    calls: list[int] = []
+    encode = model.model.encode_frames
+
+    def counting(frames: torch.Tensor) -> torch.Tensor:
+        calls.append(int(frames.shape[0]) * int(frames.shape[1]))
+        return encode(frames)
+
+    def distinct(frames: np.ndarray) -> set[bytes]:
+        return {f.tobytes() for f in frames.reshape(-1, *frames.shape[2:])}
+
+    model.model.encode_frames = counting  # type: ignore[method-assign]
+    try:
+        model.reset(early)
+        assert calls == [16]  # one call of 16 rows, one frame a row
+        assert len(model._rollouts._latents) == len(distinct(early.frames))
+        late = model.reset(context)
+        assert calls == [16, 16]  # the new frames only
+        seen = distinct(early.frames) | distinct(context.frames[:, 1:])
+        assert len(model._rollouts._latents) == len(seen) > len(distinct(early.frames))
+        again = model.reset(context)
+        assert calls == [16, 16]  # nothing new
+    finally:
+        model.model.encode_frames = encode  # type: ignore[method-assign]
+    fresh = load_model("pan-ref", {"path": str(checkpoint)}).reset(context)
+    assert torch.equal(late.latents, fresh.latents)
+    assert torch.equal(again.latents, fresh.latents)
+    model.to("cpu")  # forgets what it remembered
+    assert not model._rollouts._latents
