@@ -112,35 +112,46 @@ def _spacing_by_task(spacing: Any) -> dict[str, str]:
 #: rows per network call of a classic-recipe model (see :class:`_ClassicRollouts`)
 DEFAULT_MICRO_BATCH = 16
 
-#: from this many rows per call up to :data:`MAX_CALL_ROWS`, the CPU kernels of a classic
-#: model's backbone, UNet and VAE decoder (oneDNN convolutions, MKL matrix products, flash
-#: attention) compute a row the same way whatever the call's size, so a micro-batch of at least
-#: this size takes more rows in one call instead of padding another (checked for every size,
-#: 1 and 2 threads, by tests/models/test_pan_ref.py; smaller calls round differently). Not the
-#: VAE encoder: on 2 threads it rounds differently for some odd sizes, so it always gets
-#: exactly ``micro_batch`` frames per call
+#: Flexible calls. With the call's size fixed a row's values depend on that row alone, but
+#: tiny's CPU kernels (oneDNN convolutions, MKL matrix products, flash attention) also compute
+#: a row alike across call sizes, on 1 and 2 torch threads: the backbone, UNet and VAE decoder
+#: in every call of 16 to :data:`MAX_CALL_ROWS` rows, the VAE encoder in every call of an even
+#: number of frames up to that (tests/models/test_pan_ref.py checks both for pan-tiny and the
+#: test model). So there, with a micro-batch of at least 16, a step's rows go through in one
+#: call instead of a second padded one, and frames are encoded in pairs instead of padded
+#: micro-batches; the values are those of fixed micro-batches. With more threads oneDNN splits
+#: some of those calls differently (measured: 3 and 4 threads), so calls keep exactly
+#: ``micro_batch`` rows there.
 WIDE_CALLS_FROM = 16
-
-#: the most rows of one wide network call
+#: the most torch threads at which flexible calls are used
+WIDE_CALLS_THREADS = 2
+#: the most rows of one flexible network call
 MAX_CALL_ROWS = 64
 
 #: distinct frames whose latents a classic rollout scheme remembers (see ``_encode``)
 LATENT_CACHE_SIZE = 4096
 
 
-def _call_bounds(total: int, size: int, wide: bool) -> list[tuple[int, int]]:
-    """(start, stop) of each network call over ``total`` rows with micro-batches of ``size``.
+def _calls(total: int, size: int, flexible: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+    """The network calls over ``total`` rows: (start, stop, width) each, ``width`` being the
+    call's rows with its padding.
 
-    Calls have ``size`` rows (the last one padded) unless ``wide`` and ``WIDE_CALLS_FROM <=
-    size <= MAX_CALL_ROWS / 2``: then more rows than ``size`` go through in as few calls of
-    at most :data:`MAX_CALL_ROWS` as possible, each of at least ``size`` rows, since a row's
-    values no longer depend on the call's size there.
+    Args:
+        total: the rows.
+        size: the micro-batch: with ``flexible`` None, every call has exactly ``size`` rows.
+        flexible: (least, multiple) for flexible calls (see :data:`WIDE_CALLS_FROM`): as few
+            calls of at most :data:`MAX_CALL_ROWS` rows as possible, each padded to a multiple
+            of ``multiple`` rows and to at least ``least``.
     """
-    if not wide or not WIDE_CALLS_FROM <= size <= MAX_CALL_ROWS // 2 or total <= size:
-        return [(start, min(start + size, total)) for start in range(0, total, size)]
+    if flexible is None:
+        return [(start, min(start + size, total), size) for start in range(0, total, size)]
+    least, multiple = flexible
     calls = -(-total // MAX_CALL_ROWS)
     edges = [total * i // calls for i in range(calls + 1)]
-    return list(itertools.pairwise(edges))
+    return [
+        (start, stop, max(least, -(-(stop - start) // multiple) * multiple))
+        for start, stop in itertools.pairwise(edges)
+    ]
 
 
 def _frame_key(frame: np.ndarray) -> bytes:
@@ -286,14 +297,13 @@ class _Rollouts(ABC):
 class _ClassicRollouts(_Rollouts):
     """Classic recipe: one frame per step, the generated frame re-encoded into the history.
 
-    Rows go through the networks in micro-batches of ``micro_batch`` rows, a short one padded
-    with copies of its first row: float kernels round differently for calls of fewer than 16
-    rows, but with the call's size fixed, or at 16 rows or more (:data:`WIDE_CALLS_FROM`), a
-    row's values depend on that row alone (checked by tests/models/test_pan_ref.py), so
-    rollouts stay independent of the batch they ran in while the networks see many rows per
-    call; a micro-batch of 16 or more therefore takes every row of a step in one call (up to
-    :data:`MAX_CALL_ROWS`) instead of padding a second call. ``micro_batch=1`` is the original
-    row-by-row scheme. Each distinct frame is encoded once and remembered (a planner's
+    Rows go through the networks in micro-batches of exactly ``micro_batch`` rows, the last one
+    padded with copies of its first row: float kernels round differently for different batch
+    sizes, but with the batch size fixed a row's values depend on that row alone (checked by
+    tests/models/test_pan_ref.py), so rollouts stay independent of the batch they ran in while
+    the networks see many rows per call. Where the kernels are known to compute a row alike
+    across call sizes (:data:`WIDE_CALLS_FROM`), calls take more rows, or fewer frames, with
+    the same values. ``micro_batch=1`` is the original row-by-row scheme. Each distinct frame is encoded once and remembered (a planner's
     candidates share their observation, and a closed-loop context slides by one frame a step),
     a generated frame is re-encoded only when the rollout takes another step, and rows of one
     step that repeat exactly (history, action and noise stream) are computed once.
@@ -332,25 +342,33 @@ class _ClassicRollouts(_Rollouts):
     def history(self) -> int:
         return int(self.model.config.history)
 
-    def _rows(self, fn: Any, *tensors: Any, wide: bool = True) -> Any:
-        """``fn(*chunk, n_real)`` over micro-batches of the rows (:func:`_call_bounds`),
-        concatenated.
+    def _rows(self, fn: Any, *tensors: Any, pairs: bool = False) -> Any:
+        """``fn(*chunk, n_real)`` over network calls of the rows (:func:`_calls`), concatenated.
 
-        Each chunk has at least ``micro_batch`` rows (exactly that many unless ``wide``), a
-        short one padded with copies of its first row (contiguous copies: kernels may round
-        differently for strided views); ``fn`` learns how many of them are real.
+        A call has exactly ``micro_batch`` rows or, where flexible calls are sound (a
+        micro-batch of 16 to :data:`MAX_CALL_ROWS`, at most :data:`WIDE_CALLS_THREADS` torch
+        threads), up to :data:`MAX_CALL_ROWS` rows: at least ``micro_batch``, or with ``pairs``
+        (the VAE encoder) an even number. Short calls are padded with copies of their first row
+        (contiguous copies: kernels may round differently for strided views); ``fn`` learns how
+        many rows are real.
         """
         import torch
 
         size = self.adapter.micro_batch
+        flexible = None
+        if WIDE_CALLS_FROM <= size <= MAX_CALL_ROWS and (
+            torch.get_num_threads() <= WIDE_CALLS_THREADS
+        ):
+            flexible = (2, 2) if pairs else (size, 1)
         out = []
-        for start, stop in _call_bounds(int(tensors[0].shape[0]), size, wide):
+        calls = _calls(int(tensors[0].shape[0]), size, flexible)
+        for start, stop, width in calls:
             n = stop - start
             chunk = []
             for t in tensors:
                 part = t[start:stop]
-                if n < size:
-                    pad = part[:1].expand(size - n, *part.shape[1:])
+                if n < width:
+                    pad = part[:1].expand(width - n, *part.shape[1:])
                     part = torch.cat([part, pad])
                 chunk.append(part.contiguous())
             out.append(fn(*chunk, n)[:n])
@@ -374,7 +392,7 @@ class _ClassicRollouts(_Rollouts):
         todo = {k: i for i, k in enumerate(keys) if k not in found}  # distinct, first seen
         if todo:
             rows = flat[torch.as_tensor(list(todo.values()))][:, None]
-            new = self._rows(lambda f, n: self.model.encode_frames(f), rows, wide=False)[:, 0]
+            new = self._rows(lambda f, n: self.model.encode_frames(f), rows, pairs=True)[:, 0]
             if len(self._latents) + len(todo) > LATENT_CACHE_SIZE:
                 self._latents.clear()
             for key, latent in zip(todo, new, strict=True):
