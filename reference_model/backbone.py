@@ -77,6 +77,17 @@ class Backbone(nn.Module):
     def hidden_size(self) -> int:
         return int(self.transformer.config.hidden_size)
 
+    def _sequence(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
+        """The input embeddings float [B, R*T, D]: per round, state tokens, action bytes and
+        queries (T positions), oldest round first."""
+        bsz, rounds = latents.shape[:2]
+        state = patchify(latents.flatten(0, 1), self.patch)  # [B*R, N, d]
+        state = self.state_in(state) + self.state_pos
+        action = self.transformer.get_input_embeddings()(action_ids.flatten(0, 1))
+        queries = self.queries.expand(bsz * rounds, -1, -1)
+        seq = torch.cat([state, action.to(state.dtype), queries], dim=1)  # [B*R, T, D]
+        return seq.reshape(bsz, rounds * seq.shape[1], -1)
+
     def forward(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
         """Predicted next states for every round.
 
@@ -88,13 +99,8 @@ class Backbone(nn.Module):
             float [B, R, N, D]: query outputs of each round (N state tokens of width D).
         """
         bsz, rounds = latents.shape[:2]
-        state = patchify(latents.flatten(0, 1), self.patch)  # [B*R, N, d]
-        state = self.state_in(state) + self.state_pos
-        action = self.transformer.get_input_embeddings()(action_ids.flatten(0, 1))
-        queries = self.queries.expand(bsz * rounds, -1, -1)
-        seq = torch.cat([state, action.to(state.dtype), queries], dim=1)  # [B*R, T, D]
-        per_round = seq.shape[1]
-        seq = seq.reshape(bsz, rounds * per_round, -1)
+        seq = self._sequence(latents, action_ids)
+        per_round = seq.shape[1] // rounds
         positions = torch.arange(seq.shape[1], device=seq.device)[None].expand(bsz, -1)
         out = self.transformer(
             inputs_embeds=seq, position_ids=positions, use_cache=False
@@ -130,14 +136,8 @@ class Backbone(nn.Module):
         qwen: Any = self.transformer
         if qwen.layers[0].self_attn.num_key_value_groups != 1:
             return self(latents, action_ids)[:, -1]
-        bsz, rounds = latents.shape[:2]
-        state = patchify(latents.flatten(0, 1), self.patch)
-        state = self.state_in(state) + self.state_pos
-        action = qwen.get_input_embeddings()(action_ids.flatten(0, 1))
-        queries = self.queries.expand(bsz * rounds, -1, -1)
-        hidden = torch.cat([state, action.to(state.dtype), queries], dim=1)
-        hidden = hidden.reshape(bsz, rounds * hidden.shape[1], -1)
-        length, keep = hidden.shape[1], self.num_tokens
+        hidden = self._sequence(latents, action_ids)
+        bsz, length, keep = hidden.shape[0], hidden.shape[1], self.num_tokens
         positions = torch.arange(length, device=hidden.device)[None].expand(bsz, -1)
         cos, sin = qwen.rotary_emb(hidden, positions)
         # the last `keep` positions see every earlier position, and each other causally
