@@ -6,10 +6,9 @@ reference model is actually loaded or trained.
 
 Rollouts are autoregressive: each step encodes nothing new from the truth; the frame the model
 generated is decoded to pixels and re-encoded by h into the history, as PAN does at inference.
-Every rollout draws its noise from its own generator seeded by the episode's seed, and on CPU
-each rollout runs through the networks on its own (batched float kernels round differently for
-different batch sizes), so a rollout's frames do not depend on the batch it ran in. On CUDA the
-batch runs together, for speed.
+Every rollout draws its noise from its own generator seeded by the episode's seed, and rows go
+through the networks in calls whose sizes keep a row's values independent of the other rows
+(see :class:`_ClassicRollouts`), so a rollout's frames do not depend on the batch it ran in.
 """
 
 from __future__ import annotations
