@@ -8,6 +8,8 @@ the history it would see at inference.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -75,6 +77,17 @@ class Backbone(nn.Module):
     def hidden_size(self) -> int:
         return int(self.transformer.config.hidden_size)
 
+    def _sequence(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
+        """The input embeddings float [B, R*T, D]: per round, state tokens, action bytes and
+        queries (T positions), oldest round first."""
+        bsz, rounds = latents.shape[:2]
+        state = patchify(latents.flatten(0, 1), self.patch)  # [B*R, N, d]
+        state = self.state_in(state) + self.state_pos
+        action = self.transformer.get_input_embeddings()(action_ids.flatten(0, 1))
+        queries = self.queries.expand(bsz * rounds, -1, -1)
+        seq = torch.cat([state, action.to(state.dtype), queries], dim=1)  # [B*R, T, D]
+        return seq.reshape(bsz, rounds * seq.shape[1], -1)
+
     def forward(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
         """Predicted next states for every round.
 
@@ -86,19 +99,72 @@ class Backbone(nn.Module):
             float [B, R, N, D]: query outputs of each round (N state tokens of width D).
         """
         bsz, rounds = latents.shape[:2]
-        state = patchify(latents.flatten(0, 1), self.patch)  # [B*R, N, d]
-        state = self.state_in(state) + self.state_pos
-        action = self.transformer.get_input_embeddings()(action_ids.flatten(0, 1))
-        queries = self.queries.expand(bsz * rounds, -1, -1)
-        seq = torch.cat([state, action.to(state.dtype), queries], dim=1)  # [B*R, T, D]
-        per_round = seq.shape[1]
-        seq = seq.reshape(bsz, rounds * per_round, -1)
+        seq = self._sequence(latents, action_ids)
+        per_round = seq.shape[1] // rounds
         positions = torch.arange(seq.shape[1], device=seq.device)[None].expand(bsz, -1)
         out = self.transformer(
             inputs_embeds=seq, position_ids=positions, use_cache=False
         ).last_hidden_state
         out = out.reshape(bsz, rounds, per_round, -1)
         return out[:, :, -self.num_tokens :]
+
+    def last_round(self, latents: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
+        """``forward(latents, action_ids)[:, -1]``, the predicted next state of a rollout step,
+        without computing what it does not need.
+
+        The last layer's outputs are read only at the last round's query positions, so that
+        layer runs its queries, attention output and MLP for those positions alone (every
+        position still gives its keys and values). Each position's values are computed by the
+        same kernels over the same operands as in :meth:`forward`, so the result is the same
+        bit for bit (tests/reference_model/test_model.py checks it). It follows transformers'
+        Qwen2 decoder layer at inference (no dropout, no cache); grouped-query configs
+        (``num_kv_heads < num_heads``) take :meth:`forward`.
+
+        Args:
+            latents: float [B, R, C, h, w] normalised latents of the R history frames.
+            action_ids: int64 [B, R, L] byte ids of the action taken after each frame.
+
+        Returns:
+            float [B, N, D]: the last round's query outputs.
+        """
+        from transformers.models.qwen2.modeling_qwen2 import rotate_half
+
+        def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+            # transformers' apply_rotary_pos_emb, one tensor at a time
+            return (x * cos[:, None]) + (rotate_half(x) * sin[:, None])
+
+        qwen: Any = self.transformer
+        if qwen.layers[0].self_attn.num_key_value_groups != 1:
+            return self(latents, action_ids)[:, -1]
+        hidden = self._sequence(latents, action_ids)
+        bsz, length, keep = hidden.shape[0], hidden.shape[1], self.num_tokens
+        positions = torch.arange(length, device=hidden.device)[None].expand(bsz, -1)
+        cos, sin = qwen.rotary_emb(hidden, positions)
+        # the last `keep` positions see every earlier position, and each other causally
+        mask = torch.ones(keep, length, dtype=torch.bool, device=hidden.device).tril(length - keep)
+        for i, layer in enumerate(qwen.layers):
+            last = i == len(qwen.layers) - 1
+            attn = layer.self_attn
+            normed = layer.input_layernorm(hidden)
+            q_in = normed[:, -keep:] if last else normed
+            q = attn.q_proj(q_in).view(bsz, q_in.shape[1], -1, attn.head_dim).transpose(1, 2)
+            k = attn.k_proj(normed).view(bsz, length, -1, attn.head_dim).transpose(1, 2)
+            v = attn.v_proj(normed).view(bsz, length, -1, attn.head_dim).transpose(1, 2)
+            k = rotate(k, cos, sin)
+            if last:
+                q = rotate(q, cos[:, -keep:], sin[:, -keep:])
+                out = nn.functional.scaled_dot_product_attention(
+                    q, k, v, attn_mask=mask, scale=attn.scaling
+                )
+                hidden = hidden[:, -keep:]
+            else:
+                q = rotate(q, cos, sin)
+                out = nn.functional.scaled_dot_product_attention(
+                    q, k, v, is_causal=True, scale=attn.scaling
+                )
+            hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(bsz, q_in.shape[1], -1))
+            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+        return qwen.norm(hidden)
 
     def to_latent(self, states: torch.Tensor) -> torch.Tensor:
         """The latent-objective head: states [M, N, D] to predicted latents [M, C, h, w]."""

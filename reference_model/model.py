@@ -228,7 +228,7 @@ class PanModel(nn.Module):
             The next latents float [B, C, h, w] and, with a reward head, float [B, 2]
             (reward, terminal probability); else None.
         """
-        states = self.backbone(latents, action_ids)[:, -1]
+        states = self.backbone.last_round(latents, action_ids)
         nxt = self.decoder.sample(latents[:, -1], states, generators, steps, guidance)
         if not self.config.reward_head:
             return nxt, None

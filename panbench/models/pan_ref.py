@@ -6,15 +6,15 @@ reference model is actually loaded or trained.
 
 Rollouts are autoregressive: each step encodes nothing new from the truth; the frame the model
 generated is decoded to pixels and re-encoded by h into the history, as PAN does at inference.
-Every rollout draws its noise from its own generator seeded by the episode's seed, and on CPU
-each rollout runs through the networks on its own (batched float kernels round differently for
-different batch sizes), so a rollout's frames do not depend on the batch it ran in. On CUDA the
-batch runs together, for speed.
+Every rollout draws its noise from its own generator seeded by the episode's seed, and rows go
+through the networks in calls whose sizes keep a row's values independent of the other rows
+(see :class:`_ClassicRollouts`), so a rollout's frames do not depend on the batch it ran in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -110,6 +110,56 @@ def _spacing_by_task(spacing: Any) -> dict[str, str]:
 
 #: rows per network call of a classic-recipe model (see :class:`_ClassicRollouts`)
 DEFAULT_MICRO_BATCH = 16
+
+#: Flexible calls. With the call's size fixed a row's values depend on that row alone, but
+#: tiny's CPU kernels (oneDNN convolutions, MKL matrix products, flash attention) also compute
+#: a row alike across call sizes, on 1 and 2 torch threads: the backbone, UNet and VAE decoder
+#: in every call of 16 to :data:`MAX_CALL_ROWS` rows, the VAE encoder in every call of an even
+#: number of frames up to that (tests/models/test_pan_ref.py checks both for pan-tiny and the
+#: test model). So there, with a micro-batch of at least 16, a step's rows go through in one
+#: call instead of a second padded one, and frames are encoded in pairs instead of padded
+#: micro-batches; the values are those of fixed micro-batches. With more threads oneDNN splits
+#: some of those calls differently (measured: 3 and 4 threads), so calls keep exactly
+#: ``micro_batch`` rows there.
+WIDE_CALLS_FROM = 16
+#: the most torch threads at which flexible calls are used
+WIDE_CALLS_THREADS = 2
+#: the most rows of one flexible network call
+MAX_CALL_ROWS = 64
+
+#: distinct frames whose latents a classic rollout scheme remembers (see ``_encode``)
+LATENT_CACHE_SIZE = 4096
+
+
+def _calls(total: int, size: int, flexible: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+    """The network calls over ``total`` rows: (start, stop, width) each, ``width`` being the
+    call's rows with its padding.
+
+    Args:
+        total: the rows.
+        size: the micro-batch: with ``flexible`` None, every call has exactly ``size`` rows.
+        flexible: (least, multiple) for flexible calls (see :data:`WIDE_CALLS_FROM`): as few
+            calls of at most :data:`MAX_CALL_ROWS` rows as possible, each padded to a multiple
+            of ``multiple`` rows and to at least ``least``.
+    """
+    if flexible is None:
+        return [(start, min(start + size, total), size) for start in range(0, total, size)]
+    least, multiple = flexible
+    calls = -(-total // MAX_CALL_ROWS)
+    edges = [total * i // calls for i in range(calls + 1)]
+    return [
+        (start, stop, max(least, -(-(stop - start) // multiple) * multiple))
+        for start, stop in itertools.pairwise(edges)
+    ]
+
+
+def _frame_key(frame: np.ndarray) -> bytes:
+    """A digest of one uint8 frame's shape and pixels (the latent cache's key)."""
+    import hashlib
+
+    digest = hashlib.blake2b(repr(frame.shape).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(frame).data)
+    return digest.digest()
 
 
 def _action_space(value: Any) -> str:
@@ -223,6 +273,10 @@ class _Rollouts(ABC):
         """Predicted reward and terminal flag of the last step (models with a reward head)."""
         raise ConfigError("pan-ref: this checkpoint predicts no rewards.")
 
+    def forget(self) -> None:  # noqa: B027 - optional hook, most schemes remember nothing
+        """Drops whatever the scheme remembers of earlier calls (the weights or their device
+        changed)."""
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Provenance recorded in the results."""
@@ -246,13 +300,20 @@ class _ClassicRollouts(_Rollouts):
     padded with copies of its first row: float kernels round differently for different batch
     sizes, but with the batch size fixed a row's values depend on that row alone (checked by
     tests/models/test_pan_ref.py), so rollouts stay independent of the batch they ran in while
-    the networks see many rows per call. ``micro_batch=1`` is the original row-by-row scheme.
-    Identical contexts in one reset (a planner's candidates share their observation) are encoded
-    once, a generated frame is re-encoded only when the rollout takes another step, and rows of
-    one step that repeat exactly (history, action and noise stream) are computed once.
+    the networks see many rows per call. Where the kernels are known to compute a row alike
+    across call sizes (:data:`WIDE_CALLS_FROM`), calls take more rows, or fewer frames, with
+    the same values. ``micro_batch=1`` is the original row-by-row scheme. Each distinct frame is encoded once and remembered (a planner's
+    candidates share their observation, and a closed-loop context slides by one frame a step),
+    a generated frame is re-encoded only when the rollout takes another step, and rows of one
+    step that repeat exactly (history, action and noise stream) are computed once.
     """
 
     takes_spacing: ClassVar[bool] = True
+
+    def __init__(self, adapter: PanRefModel) -> None:
+        super().__init__(adapter)
+        #: latents float [C, h, w] by :func:`_frame_key` of the frame they encode
+        self._latents: dict[bytes, Any] = {}
 
     def set_spacing(self, spacing: str | None) -> None:
         # "leading" is diffusers' default: None keeps the scheduler exactly as trained
@@ -280,41 +341,65 @@ class _ClassicRollouts(_Rollouts):
     def history(self) -> int:
         return int(self.model.config.history)
 
-    def _rows(self, fn: Any, *tensors: Any) -> Any:
-        """``fn(*chunk, n_real)`` over fixed-size micro-batches of the rows, concatenated.
+    def _rows(self, fn: Any, *tensors: Any, pairs: bool = False) -> Any:
+        """``fn(*chunk, n_real)`` over network calls of the rows (:func:`_calls`), concatenated.
 
-        Each chunk has exactly ``micro_batch`` rows (contiguous copies: kernels may round
-        differently for strided views); ``fn`` learns how many of them are real.
+        A call has exactly ``micro_batch`` rows or, where flexible calls are sound (a
+        micro-batch of 16 to :data:`MAX_CALL_ROWS`, at most :data:`WIDE_CALLS_THREADS` torch
+        threads), up to :data:`MAX_CALL_ROWS` rows: at least ``micro_batch``, or with ``pairs``
+        (the VAE encoder) an even number. Short calls are padded with copies of their first row
+        (contiguous copies: kernels may round differently for strided views); ``fn`` learns how
+        many rows are real.
         """
         import torch
 
         size = self.adapter.micro_batch
-        total = int(tensors[0].shape[0])
+        flexible = None
+        if WIDE_CALLS_FROM <= size <= MAX_CALL_ROWS and (
+            torch.get_num_threads() <= WIDE_CALLS_THREADS
+        ):
+            flexible = (2, 2) if pairs else (size, 1)
         out = []
-        for start in range(0, total, size):
-            stop = min(start + size, total)
+        calls = _calls(int(tensors[0].shape[0]), size, flexible)
+        for start, stop, width in calls:
+            n = stop - start
             chunk = []
             for t in tensors:
                 part = t[start:stop]
-                if stop - start < size:
-                    pad = part[:1].expand(size - (stop - start), *part.shape[1:])
+                if n < width:
+                    pad = part[:1].expand(width - n, *part.shape[1:])
                     part = torch.cat([part, pad])
                 chunk.append(part.contiguous())
-            out.append(fn(*chunk, stop - start)[: stop - start])
+            out.append(fn(*chunk, n)[:n])
         return torch.cat(out)
 
     def _encode(self, frames: Any) -> Any:
-        """Latents of uint8 frames [B, T, H, W, 3]; identical rows are encoded once."""
+        """Latents float [B, T, C, h, w] of uint8 frames [B, T, H, W, 3].
+
+        Each distinct frame is encoded once, one frame per row, and its latents are remembered
+        (up to :data:`LATENT_CACHE_SIZE` frames): a closed-loop context slides by one true
+        frame per step, and a planner's candidates share their context, so most frames of a
+        reset were encoded before. The encoder computes each frame alone (a row's values do not
+        depend on its micro-batch), so a remembered latent is the one a fresh encoding gives.
+        """
         import torch
 
-        flat = frames.reshape(frames.shape[0], -1)
-        unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
-        if len(unique) == len(flat):
-            return self._rows(lambda f, n: self.model.encode_frames(f), frames)
-        latents = self._rows(
-            lambda f, n: self.model.encode_frames(f), unique.reshape(-1, *frames.shape[1:])
-        )
-        return latents[inverse]
+        b, t = frames.shape[:2]
+        flat = frames.reshape(b * t, *frames.shape[2:])
+        keys = [_frame_key(f) for f in flat.cpu().numpy()]
+        found = {k: self._latents[k] for k in keys if k in self._latents}
+        todo = {k: i for i, k in enumerate(keys) if k not in found}  # distinct, first seen
+        if todo:
+            rows = flat[torch.as_tensor(list(todo.values()))][:, None]
+            new = self._rows(lambda f, n: self.model.encode_frames(f), rows, pairs=True)[:, 0]
+            if len(self._latents) + len(todo) > LATENT_CACHE_SIZE:
+                self._latents.clear()
+            for key, latent in zip(todo, new, strict=True):
+                found[key] = self._latents[key] = latent
+        return torch.stack([found[k] for k in keys]).unflatten(0, (b, t))
+
+    def forget(self) -> None:
+        self._latents.clear()
 
     def reset(self, context: Context) -> PanRefState:
         import torch
@@ -620,6 +705,7 @@ class PanRefModel(WorldModel):
 
     def to(self, device: str) -> PanRefModel:
         self.model.to(device)
+        self._rollouts.forget()
         return self
 
     def _generators(self, seeds: Sequence[int]) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -123,11 +124,19 @@ def test_identical_contexts_are_encoded_once(checkpoint: Path) -> None:
         return encode(frames)
 
     model.model.encode_frames = counting  # type: ignore[method-assign]
+    threads = torch.get_num_threads()
     try:
+        torch.set_num_threads(4)  # fixed micro-batches
         repeated = model.reset(runner.context([eps[0], eps[1], eps[0], eps[0]]))
+        assert calls == [16]  # one micro-batch holding the distinct frames, one a row (padded)
+        model._rollouts.forget()
+        torch.set_num_threads(1)  # flexible calls: the distinct frames, in pairs
+        model.reset(runner.context([eps[0], eps[1], eps[0], eps[0]]))
+        distinct = {f.tobytes() for e in eps for f in e.context_frames[-2:]}
+        assert calls == [16, len(distinct) + len(distinct) % 2]
     finally:
         model.model.encode_frames = encode  # type: ignore[method-assign]
-    assert calls == [16]  # one micro-batch holding the two distinct contexts (padded)
+        torch.set_num_threads(threads)
     unique = model.reset(runner.context(eps))
     assert torch.equal(repeated.latents[[0, 1]], unique.latents)
     assert torch.equal(repeated.latents[2], repeated.latents[0])
@@ -322,3 +331,127 @@ def test_bad_spacing_is_refused(checkpoint: Path, bad: str) -> None:
 
     with pytest.raises(Exception, match="expected spacing leading or trailing"):
         load_model("pan-ref", {"path": str(checkpoint), **parse_kv(f"spacing={bad}")})
+
+
+def test_network_calls() -> None:
+    from panbench.models.pan_ref import MAX_CALL_ROWS, _calls
+
+    assert _calls(20, 16, None) == [(0, 16, 16), (16, 20, 16)]  # fixed micro-batches
+    assert _calls(5, 16, (16, 1)) == [(0, 5, 16)]  # padded to 16
+    assert _calls(20, 16, (16, 1)) == [(0, 20, 20)]  # one call, not 16 + 4 padded to 16
+    assert _calls(5, 16, (2, 2)) == [(0, 5, 6)]  # frames in pairs
+    for total in (17, 64, 65, 100, 300):
+        for flexible in ((16, 1), (2, 2)):
+            calls = _calls(total, 16, flexible)
+            assert calls[0][0] == 0 and calls[-1][1] == total
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(calls))
+            for start, stop, width in calls:
+                assert stop - start <= width <= MAX_CALL_ROWS and width % flexible[1] == 0
+
+
+def test_flexible_calls_keep_rows_independent(checkpoint: Path) -> None:
+    # On 1 and 2 threads more rows than a micro-batch go through in one call (20 here, not
+    # 16 + 4 padded) and frames are encoded in pairs (40 in one call; 2 for one episode): a
+    # row's frames are still those it gets alone, and those of fixed 16-row calls (4 threads).
+    import torch
+
+    eps = _episodes(20, horizon=2)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            model = load_model("pan-ref", {"path": str(checkpoint), "steps": 1})
+            together = _rollout(model, eps)
+            fresh = load_model("pan-ref", {"path": str(checkpoint), "steps": 1})
+            alone = [_rollout(fresh, [e]) for e in eps[:3] + eps[-2:]]
+            np.testing.assert_array_equal(together[[0, 1, 2, -2, -1]], np.concatenate(alone))
+            runs.append(together)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_shipped_networks_compute_a_row_alike_in_calls_of_16_rows_or_more(threads: int) -> None:
+    # The property WIDE_CALLS_FROM rests on, for pan-tiny: a row's values are the same in a
+    # 16-row call and in a call of 17 to MAX_CALL_ROWS rows (backbone, UNet, VAE decoder), or
+    # of any even number of frames (VAE encoder).
+    import torch
+
+    from panbench.models.pan_ref import MAX_CALL_ROWS, default_checkpoint
+    from reference_model.model import PanModel
+
+    model = PanModel.from_pretrained(default_checkpoint())
+    n = MAX_CALL_ROWS
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(n, 2, 4, 16, 16, generator=gen)
+    ids = model.encode_actions([["move the red circle up", "move the blue square left"]] * n)
+    states = torch.randn(n, 16, 128, generator=gen)
+    t = torch.full((n,), 999)
+    frames = torch.randint(0, 256, (n, 1, 32, 32, 3), dtype=torch.uint8, generator=gen)
+    nets = {
+        "encoder": lambda i: model.encode_frames(frames[i]),
+        "backbone": lambda i: model.backbone.last_round(latents[i], ids[i]),
+        "unet": lambda i: model.decoder.denoise(latents[i, 1], latents[i, 0], t[i], states[i]),
+        "decoder": lambda i: model.encoder.decode(latents[i, 1]),
+    }
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for name, net in nets.items():
+                rows = torch.arange(n)
+                ref = torch.cat([net(rows[i : i + 16]) for i in range(0, n, 16)])
+                sizes = (2, 4, 6, 10, 18, 40, n) if name == "encoder" else (17, 23, 40, n)
+                for size in sizes:
+                    assert torch.equal(net(rows[:size]), ref[:size]), (name, size)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_remembered_latents_are_those_of_a_fresh_encoding(checkpoint: Path) -> None:
+    # A closed-loop context slides by one frame per step: only the new frame is encoded, and
+    # the latents of remembered frames are byte-identical to encoding everything afresh.
+    import dataclasses
+
+    import torch
+
+    model = load_model("pan-ref", {"path": str(checkpoint)})
+    env = make("shapes", resolution=32)
+    eps = [make_episode(env, "t", 7, i, 3, 1, "agent") for i in range(3)]
+    context = ModelRunner(model, env, 32).context(eps)  # 3 frames; the model reads the last 2
+    early = dataclasses.replace(
+        context, frames=context.frames[:, :2], actions=[a[:1] for a in context.actions]
+    )
+    calls: list[int] = []
+    encode = model.model.encode_frames
+
+    def counting(frames: torch.Tensor) -> torch.Tensor:
+        calls.append(int(frames.shape[0]) * int(frames.shape[1]))
+        return encode(frames)
+
+    def distinct(frames: np.ndarray) -> set[bytes]:
+        return {f.tobytes() for f in frames.reshape(-1, *frames.shape[2:])}
+
+    model.model.encode_frames = counting  # type: ignore[method-assign]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # flexible calls: distinct frames in pairs
+        model.reset(early)
+        first = len(distinct(early.frames))
+        assert calls == [first + first % 2] and len(model._rollouts._latents) == first
+        late = model.reset(context)
+        new = len(distinct(early.frames) | distinct(context.frames[:, 1:])) - first
+        assert new > 0 and calls == [first + first % 2, new + new % 2]  # the new frames only
+        again = model.reset(context)
+        assert len(calls) == 2  # nothing new
+    finally:
+        model.model.encode_frames = encode  # type: ignore[method-assign]
+        torch.set_num_threads(threads)
+    fresh = load_model("pan-ref", {"path": str(checkpoint)}).reset(context)
+    assert torch.equal(late.latents, fresh.latents)
+    assert torch.equal(again.latents, fresh.latents)
+    model.to("cpu")  # forgets what it remembered
+    assert not model._rollouts._latents

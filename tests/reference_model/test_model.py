@@ -214,3 +214,28 @@ def test_run_config_errors(tmp_path: Path) -> None:
         load_run_config(bad)
     with pytest.raises(ConfigError, match=r"not found.*tiny\.yaml"):
         load_run_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("layers, kv_heads", [(1, 2), (3, 2), (2, 1)])
+def test_last_round_is_the_forward_pass_bit_for_bit(layers: int, kv_heads: int) -> None:
+    # Rollout steps read only the last round's states: the trimmed pass must give exactly the
+    # full pass's values, whatever the batch, the rounds and the thread count.
+    cfg = tiny_config()
+    cfg = dataclasses.replace(
+        cfg, backbone=dataclasses.replace(cfg.backbone, num_layers=layers, num_kv_heads=kv_heads)
+    )
+    torch.manual_seed(2)
+    model = PanModel(cfg).eval()
+    threads = torch.get_num_threads()
+    try:
+        for n_threads in (1, 2):
+            torch.set_num_threads(n_threads)
+            for b, rounds in ((1, 2), (5, 2), (17, 2), (3, 1)):
+                z = torch.randn(b, rounds, 4, 16, 16)
+                ids = model.encode_actions([["move the red circle up", "push left"][:rounds]] * b)
+                with torch.no_grad():
+                    full = model.backbone(z, ids)[:, -1]
+                    last = model.backbone.last_round(z, ids)
+                assert torch.equal(last, full), (n_threads, b, rounds)
+    finally:
+        torch.set_num_threads(threads)
