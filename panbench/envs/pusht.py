@@ -280,9 +280,9 @@ class PushTEnv(Env):
         phi = rng.uniform(0, 2 * math.pi)
         block = (GOAL[0] + radius * math.cos(phi), GOAL[1] + radius * math.sin(phi))
         angle = GOAL[2] + math.radians(rng.uniform(-self.max_rotation, self.max_rotation))
-        from shapely.geometry import MultiPolygon, Point, Polygon
+        from shapely.geometry import Point
 
-        body = MultiPolygon([Polygon(p) for p in t_polygons(*block, angle)])
+        body = _t_shape(*block, angle)
         while True:  # the agent 5 to 60 units clear of the block
             agent = (float(rng.uniform(80, 432)), float(rng.uniform(80, 432)))
             if 5 < body.distance(Point(agent)) - _AGENT_RADIUS < 60:
@@ -319,29 +319,34 @@ class PushTEnv(Env):
             dataclasses.replace(a, vector=self._from_move(state, a.vector)) for a in self._actions
         ]
 
+    def _moved(self, state: PushTState | None, move: Any) -> np.ndarray:
+        """World (x, y) of the PD target ``move_scale`` world units times ``move`` from the
+        agent (a relative move)."""
+        assert state is not None, "a relative move needs the state it starts from"
+        target = np.asarray(state.agent) + self.move_scale * np.asarray(move, dtype=np.float64)
+        return np.clip(target, 0.0, WORLD)
+
     def _from_move(self, state: PushTState, move: Any) -> tuple[float, float]:
-        """The vector (in this env's ``action_mode``) that moves the PD target ``move_scale``
-        world units times ``move`` from the agent."""
+        """The vector (in this env's ``action_mode``) that commands the relative ``move``."""
         if self.action_mode == "relative":
             return (float(move[0]), float(move[1]))
-        target = np.clip(np.asarray(state.agent) + self.move_scale * np.asarray(move), 0.0, WORLD)
-        v = target / WORLD * 2.0 - 1.0
+        v = self._moved(state, move) / WORLD * 2.0 - 1.0
         return (float(v[0]), float(v[1]))
 
-    def _target(self, state: PushTState, vector: Any) -> tuple[float, float]:
-        """World (x, y) of the PD target that ``vector`` commands in ``state``."""
+    def _target(self, state: PushTState | None, vector: Any) -> tuple[float, float]:
+        """World (x, y) of the PD target that ``vector`` commands in ``state`` (any state, or
+        None, in ``absolute`` mode)."""
         v = np.asarray(vector if vector is not None else (0.0, 0.0), dtype=np.float64)
         if self.action_mode == "absolute":
-            target = (v + 1.0) / 2.0 * WORLD
+            target = np.clip((v + 1.0) / 2.0 * WORLD, 0.0, WORLD)
         else:
-            target = np.asarray(state.agent) + self.move_scale * v
-        target = np.clip(target, 0.0, WORLD)
+            target = self._moved(state, v)
         return (float(target[0]), float(target[1]))
 
     def vector_action(self, state: PushTState, vector: Any) -> Action:
         v = _SPACE.check(vector, f"Env {self.name!r}")
         if self.action_mode == "absolute":
-            x, y = (np.asarray(v) + 1.0) / 2.0 * WORLD
+            x, y = self._target(state, v)
             text = f"move the agent to ({x:.0f}, {y:.0f})"
         elif float(np.hypot(*v)) < 0.1:
             text = "wait"
@@ -475,9 +480,9 @@ class PushTEnv(Env):
         """``state`` with the T on the goal pose, at rest (the agent where it is, or beside
         the goal T if it would overlap it): the goal image of image-goal scoring."""
         self._check_goal(goal)
-        from shapely.geometry import MultiPolygon, Point, Polygon
+        from shapely.geometry import Point
 
-        body = MultiPolygon([Polygon(p) for p in t_polygons(*GOAL)])
+        body = _t_shape(*GOAL)
         agent = state.agent
         if body.distance(Point(agent)) < _AGENT_RADIUS:
             agent = (GOAL[0], GOAL[1] - 60.0)  # above the bar, clear of the T
@@ -527,9 +532,9 @@ class PushTEnv(Env):
 
     def _blocked(self, state: PushTState) -> Any:
         """``blocked(a, b)``: whether the agent, walking from a to b, would touch the T."""
-        from shapely.geometry import LineString, MultiPolygon, Polygon
+        from shapely.geometry import LineString
 
-        body = MultiPolygon([Polygon(p) for p in t_polygons(*state.block, state.angle)])
+        body = _t_shape(*state.block, state.angle)
 
         def blocked(a: np.ndarray, b: np.ndarray) -> bool:
             return bool(body.distance(LineString([tuple(a), tuple(b)])) < _AGENT_RADIUS + 1.0)
