@@ -248,6 +248,12 @@ class TrainConfig:
             one first-stage model, as PAN pretrains h once.
         num_threads: CPU threads for torch (0: torch's default). One thread is several times
             faster than two on a machine whose cores are shared with other jobs.
+        joint_encoder: (ablation) h keeps training in stage 2, with no stop-gradient or EMA
+            target: the setting in which a latent-only objective can collapse. Under the
+            generative objective h learns from every loss it appears in plus its reconstruction
+            loss on the window's frames (what g generates must decode to the observed pixels);
+            under the latent objective only through the L2 from f's prediction to h(o') (g
+            learns to render from detached latents).
     """
 
     seed: int = 0
@@ -268,6 +274,7 @@ class TrainConfig:
     init_from: str | None = None
     init_encoder: str | None = None
     num_threads: int = 0
+    joint_encoder: bool = False
 
 
 @dataclass

@@ -103,6 +103,7 @@ class PanModel(nn.Module):
         action_ids: torch.Tensor,
         generator: torch.Generator | None,
         outcomes: torch.Tensor | None = None,
+        joint_encoder: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Second stage: predict frame r+1 from rounds 0..r of a window, for every r.
 
@@ -112,15 +113,21 @@ class PanModel(nn.Module):
             generator: all random draws of the decoder loss.
             outcomes: float [B, R, 3] per transition (reward, terminal, known): the targets of
                 the reward head where ``known`` is 1 (ignored without a reward head).
+            joint_encoder: h trains too (``train.joint_encoder``): its latents keep their
+                gradients, and the generative objective adds h's reconstruction loss
+                (``recon``) on the window's frames. Otherwise h is frozen.
 
         Returns:
-            ``{"loss", "diffusion", "latent", "outcome", "collapse"}``: ``collapse`` is the
+            ``{"loss", "diffusion", "latent", "outcome", "collapse", "encoder_var"}`` (plus
+            ``recon`` with a joint h under the generative objective): ``collapse`` is the
             collapse probe, the variance of the predicted state tokens across the batch (mean
-            over tokens and features; detached). A latent-only objective drives it towards
+            over tokens and features; detached); ``encoder_var`` the same of h's normalised
+            latents of the window's frames (about 0.3 for the shipped h on shapes: most cells
+            are background). With a joint h a latent-only objective can drive both towards
             zero. ``outcome`` is the reward head's loss (0 without a head or targets).
         """
-        with torch.no_grad():
-            latents = self.encode_frames(frames)  # h is frozen in this stage
+        with torch.set_grad_enabled(joint_encoder and torch.is_grad_enabled()):
+            latents = self.encode_frames(frames)
         hist, nxt = latents[:, :-1], latents[:, 1:]
         states = self.backbone(hist, action_ids)  # [B, R, N, D]
         flat_states = states.flatten(0, 1)
@@ -130,21 +137,33 @@ class PanModel(nn.Module):
         pred_latent = self.backbone.to_latent(flat_states)
         latent = _weighted_mean((pred_latent.float() - target) ** 2, weight)
         objective = self.config.objective
-        cond = flat_states if objective == "generative" else flat_states.detach()
-        diffusion = self.decoder.loss(target, prev, cond, generator, weight)
+        if objective == "generative":
+            diffusion = self.decoder.loss(target, prev, flat_states, generator, weight)
+        else:  # g renders from detached states (and, with a joint h, detached latents)
+            diffusion = self.decoder.loss(
+                target.detach(), prev.detach(), flat_states.detach(), generator, weight
+            )
         if objective == "generative":
             loss = diffusion + self.config.latent_weight * latent
         else:
             loss = diffusion + latent
+        extra: dict[str, torch.Tensor] = {}
+        if joint_encoder and objective == "generative":
+            pixels = frames_to_tensor(frames.flatten(0, 1).to(self.device))
+            extra["recon"] = self.encoder.reconstruction_loss(pixels)["loss"]
+            loss = loss + extra["recon"]
         outcome = self.outcome_loss(flat_states, outcomes)
         loss = loss + self.config.reward_weight * outcome
         collapse = flat_states.detach().float().var(dim=0).mean()
+        encoder_var = latents.detach().flatten(0, 1).float().var(dim=0).mean()
         return {
             "loss": loss,
             "diffusion": diffusion,
             "latent": latent,
             "outcome": outcome,
             "collapse": collapse,
+            "encoder_var": encoder_var,
+            **extra,
         }
 
     def outcome_loss(self, states: torch.Tensor, outcomes: torch.Tensor | None) -> torch.Tensor:

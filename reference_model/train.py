@@ -61,6 +61,7 @@ LOG_COLUMNS = (
     "latent",
     "outcome",
     "collapse",
+    "encoder_var",
     "lr",
     "grad_norm",
     "seconds",
@@ -70,8 +71,12 @@ _CALIBRATION_SALT = 1
 _SAMPLE_SALT = 2
 
 
-def _trainable(model: PanModel, stage: str) -> dict[str, nn.Parameter]:
-    parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")  # reward head: in f
+def _trainable(model: PanModel, stage: str, joint: bool = False) -> dict[str, nn.Parameter]:
+    """The parameters a stage trains: h in stage 1; f (reward head included) and g in stage 2,
+    plus h when ``train.joint_encoder`` is set."""
+    parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")
+    if joint and stage == DYNAMICS:
+        parts = ("encoder", *parts)
     return {n: p for n, p in model.named_parameters() if n.split(".")[0] in parts}
 
 
@@ -88,7 +93,7 @@ def _make_stage(model: PanModel, stage: str, cfg: RunConfig) -> _Stage:
     t = cfg.train
     for p in model.parameters():
         p.requires_grad_(False)
-    params = _trainable(model, stage)
+    params = _trainable(model, stage, t.joint_encoder)
     for p in params.values():
         p.requires_grad_(True)
     lr, steps = (t.ae_lr, t.ae_steps) if stage == AUTOENCODER else (t.lr, t.steps)
@@ -403,7 +408,7 @@ def _losses(
     frames, texts, outcomes = run.stream.windows(step, t.batch_size)
     ids = run.model.encode_actions(texts)
     with autocast:
-        return runner(DYNAMICS, frames.to(dev), ids, gen, outcomes)
+        return runner(DYNAMICS, frames.to(dev), ids, gen, outcomes, t.joint_encoder)
 
 
 def _report(

@@ -122,6 +122,80 @@ def test_collapse_probe_is_the_batch_variance_of_states() -> None:
     assert float(losses["collapse"]) == pytest.approx(expected, rel=1e-4)
 
 
+def _encoder_grads(model: PanModel, which: str, joint: bool) -> dict[str, float]:
+    """Gradient mass per part of h (vae.encoder, vae.decoder) from one loss term."""
+    model.train()
+    model.zero_grad()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    ids = model.encode_actions(ACTIONS)
+    losses = model.dynamics_loss(
+        _frames(3), ids, torch.Generator().manual_seed(0), joint_encoder=joint
+    )
+    losses[which].backward()
+    mass = {"vae.encoder": 0.0, "vae.decoder": 0.0}
+    for name, p in model.encoder.named_parameters():
+        part = ".".join(name.split(".")[:2])
+        if part in mass and p.grad is not None:
+            mass[part] += float(p.grad.abs().sum())
+    return mass
+
+
+def test_h_is_frozen_in_stage_two_unless_joint() -> None:
+    model = tiny_model(objective="generative")
+    assert _encoder_grads(model, "loss", joint=False) == {"vae.encoder": 0.0, "vae.decoder": 0.0}
+    assert "recon" not in model.dynamics_loss(
+        _frames(3), model.encode_actions(ACTIONS), torch.Generator().manual_seed(0)
+    )
+
+
+def test_joint_h_under_the_generative_objective_also_reconstructs() -> None:
+    model = tiny_model(objective="generative")
+    grads = _encoder_grads(model, "diffusion", joint=True)
+    assert grads["vae.encoder"] > 0 and grads["vae.decoder"] == 0.0  # h's latents are targets
+    recon = _encoder_grads(model, "recon", joint=True)
+    assert recon["vae.encoder"] > 0 and recon["vae.decoder"] > 0
+    frames = _frames(3)
+    losses = model.dynamics_loss(
+        frames, model.encode_actions(ACTIONS), torch.Generator().manual_seed(0), joint_encoder=True
+    )
+    from reference_model.encoder import frames_to_tensor
+
+    expected = model.encoder.reconstruction_loss(frames_to_tensor(frames.flatten(0, 1)))["loss"]
+    assert float(losses["recon"].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    plain = model.dynamics_loss(
+        frames, model.encode_actions(ACTIONS), torch.Generator().manual_seed(0)
+    )
+    total = float((plain["loss"] + expected).detach())
+    assert float(losses["loss"].detach()) == pytest.approx(total, rel=1e-5)
+
+
+def test_joint_h_under_the_latent_objective_learns_only_from_the_latent_l2() -> None:
+    model = tiny_model(objective="latent")
+    assert _encoder_grads(model, "diffusion", joint=True) == {
+        "vae.encoder": 0.0,
+        "vae.decoder": 0.0,
+    }
+    grads = _encoder_grads(model, "latent", joint=True)
+    assert grads["vae.encoder"] > 0 and grads["vae.decoder"] == 0.0
+    assert "recon" not in model.dynamics_loss(
+        _frames(3),
+        model.encode_actions(ACTIONS),
+        torch.Generator().manual_seed(0),
+        joint_encoder=True,
+    )
+
+
+def test_encoder_probe_is_the_batch_variance_of_h_latents() -> None:
+    model = tiny_model()
+    frames, ids = _frames(4, b=3), model.encode_actions(ACTIONS + ACTIONS[:1])
+    losses = model.dynamics_loss(frames, ids, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        z = model.encode_frames(frames).flatten(0, 1).flatten(1).numpy()
+    expected = z.astype(np.float64).var(axis=0, ddof=1).mean()
+    assert float(losses["encoder_var"]) == pytest.approx(expected, rel=1e-4)
+
+
 # ------------------------------------------------------------------------------- checkpoints
 def test_save_and_load_roundtrip(tmp_path: Path) -> None:
     model = tiny_model(seed=5)

@@ -112,6 +112,31 @@ def test_init_encoder_reuses_a_trained_h(tmp_path: Path) -> None:
         train(tmp_path / "c.yaml", tmp_path / "c")
 
 
+def test_joint_encoder_trains_h_in_stage_two_and_resumes_bit_exactly(tmp_path: Path) -> None:
+    first = write_run_config(tmp_path / "a.yaml", ae_steps=2, steps=0)
+    train(first, tmp_path / "a")
+    start = PanModel.from_pretrained(tmp_path / "a" / "model").encoder.state_dict()
+    config = write_run_config(tmp_path / "b.yaml", ae_steps=0, steps=3)
+    text = config.read_text().replace(
+        "  seed: 3\n",
+        f"  seed: 3\n  init_encoder: {tmp_path / 'a' / 'model'}\n  joint_encoder: true\n",
+    )
+    config.write_text(text)
+    train(config, tmp_path / "straight")
+    train(config, tmp_path / "split", max_steps=1)
+    train(config, tmp_path / "split", resume=True)
+    _assert_identical(_tensors(tmp_path / "straight"), _tensors(tmp_path / "split"))
+    ema = _tensors(tmp_path / "straight")["ema"]
+    moved = [k for k in start if f"encoder.{k}" in ema and not ema[f"encoder.{k}"].equal(start[k])]
+    assert moved, "h did not train in stage 2"
+    assert any(k.startswith("vae.encoder.") for k in moved)  # through the losses on latents
+    assert any(k.startswith("vae.decoder.") for k in moved)  # through reconstruction
+    end = PanModel.from_pretrained(tmp_path / "straight" / "model").encoder
+    assert end.latent_std.equal(start["latent_std"])  # the statistics stay those measured
+    rows = list(csv.DictReader((tmp_path / "straight" / "log.csv").open()))
+    assert all(float(r["encoder_var"]) > 0 and float(r["recon"]) > 0 for r in rows)
+
+
 @pytest.mark.slow
 def test_ddp_under_torchrun_on_cpu(tmp_path: Path) -> None:
     import os
