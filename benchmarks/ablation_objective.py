@@ -1,11 +1,14 @@
-"""The generative-versus-latent ablation: collapse probe and losses of two training runs, plotted.
+"""The generative-versus-latent ablation: collapse probes and losses of training runs, plotted.
 
 Reads the ``log.csv`` of runs trained from ``reference_model/configs/ablation-generative.yaml``
-and ``ablation-latent.yaml`` (same model, same data, same seed; only ``model.objective``
-differs) and writes a figure of the collapse probe (variance of f's predicted state tokens
-across the batch) and of the losses over training, plus the probe's numbers as a Markdown table.
+and ``ablation-latent.yaml`` (same model, same data, same seed, h frozen; only
+``model.objective`` differs) and, with ``--joint``, of ``ablation-generative-joint.yaml`` and
+``ablation-latent-joint.yaml`` (h trained jointly). Writes a figure of the two collapse probes
+(the variance across the batch of f's predicted state tokens and of h's latents) and of the
+losses over training, plus the probes' numbers as a Markdown table.
 
     python benchmarks/ablation_objective.py runs/ablation-generative runs/ablation-latent \
+        --joint runs/ablation-generative-joint runs/ablation-latent-joint \
         --out docs/figures/ablation-objective.png
 """
 
@@ -26,19 +29,29 @@ def _read(run: Path) -> pd.DataFrame:
     return frame[frame["stage"] == "dynamics"].reset_index(drop=True)
 
 
+def _probe(frame: pd.DataFrame, column: str, tail: int) -> tuple[str, str, str]:
+    """First logged value, mean of the last ``tail`` and their ratio (n/a: not logged)."""
+    if column not in frame or frame[column].isna().all():
+        return "n/a", "n/a", "n/a"
+    first = float(frame[column].iloc[0])
+    last = float(frame[column].iloc[-tail:].mean())
+    return f"{first:.4g}", f"{last:.4g}", f"{last / first:.3g}"
+
+
 def table(runs: dict[str, pd.DataFrame], tail: int = 5) -> str:
-    """Markdown rows: the probe at the first logged step and over the last ``tail`` rows."""
+    """Markdown rows: each probe at the first logged step and over the last ``tail`` rows."""
     lines = [
-        "| objective | steps | collapse probe, first log | collapse probe, last "
-        f"{tail} logs (mean) | ratio | diffusion loss, last | latent L2, last |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| run | steps | f probe, first | f probe, last "
+        f"{tail} (mean) | ratio | h probe, first | h probe, last {tail} (mean) | ratio | "
+        "diffusion loss, last | latent L2, last |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, frame in runs.items():
-        first = float(frame["collapse"].iloc[0])
-        last = float(frame["collapse"].iloc[-tail:].mean())
+        f_probe = " | ".join(_probe(frame, "collapse", tail))
+        h_probe = " | ".join(_probe(frame, "encoder_var", tail))
         lines.append(
-            f"| {name} | {int(frame['step'].iloc[-1])} | {first:.4g} | {last:.4g} | "
-            f"{last / first:.3g} | {float(frame['diffusion'].iloc[-tail:].mean()):.4f} | "
+            f"| {name} | {int(frame['step'].iloc[-1])} | {f_probe} | {h_probe} | "
+            f"{float(frame['diffusion'].iloc[-tail:].mean()):.4f} | "
             f"{float(frame['latent'].iloc[-tail:].mean()):.4f} |"
         )
     return "\n".join(lines)
@@ -50,13 +63,17 @@ def figure(runs: dict[str, pd.DataFrame], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9))
     for name, frame in runs.items():
-        axes[0].plot(frame["step"], frame["collapse"], label=name)
-        axes[1].plot(frame["step"], frame["diffusion"], label=name)
-        axes[2].plot(frame["step"], frame["latent"], label=name)
+        style = "--" if "joint" in name else "-"
+        axes[0].plot(frame["step"], frame["collapse"], style, label=name)
+        if "encoder_var" in frame:
+            axes[1].plot(frame["step"], frame["encoder_var"], style, label=name)
+        axes[2].plot(frame["step"], frame["diffusion"], style, label=name)
+        axes[3].plot(frame["step"], frame["latent"], style, label=name)
     titles = (
-        "collapse probe: state-token variance across the batch",
+        "f probe: state-token variance across the batch",
+        "h probe: latent variance across the batch",
         "diffusion loss of g (next frame)",
         "latent L2 of f's head to h(o')",
     )
@@ -65,7 +82,7 @@ def figure(runs: dict[str, pd.DataFrame], out: Path) -> None:
         ax.set_xlabel("second-stage step")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -75,9 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("generative", type=Path, help="run folder of ablation-generative.yaml")
     parser.add_argument("latent", type=Path, help="run folder of ablation-latent.yaml")
+    parser.add_argument(
+        "--joint",
+        nargs=2,
+        type=Path,
+        metavar=("GENERATIVE", "LATENT"),
+        help="run folders of ablation-generative-joint.yaml and ablation-latent-joint.yaml",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/figures/ablation-objective.png"))
     args = parser.parse_args(argv)
     runs = {"generative": _read(args.generative), "latent": _read(args.latent)}
+    if args.joint:
+        runs["generative, joint h"] = _read(args.joint[0])
+        runs["latent, joint h"] = _read(args.joint[1])
     figure(runs, args.out)
     print(table(runs))
     print(f"figure written to {args.out}")
