@@ -10,8 +10,6 @@ import pytest
 from reference_model.train import LOG_COLUMNS
 from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _script():  # type: ignore[no-untyped-def]
     return load_script("ablation_objective")
