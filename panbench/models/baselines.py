@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from panbench.data.frames import resize_frames
 from panbench.envs.base import Action, Env
-from panbench.errors import ContractError
+from panbench.errors import ConfigError, ContractError
 from panbench.models.api import ActionSpace, Context, ModelSpec, WorldModel
 
 
@@ -65,11 +66,34 @@ class _Playback:
 
 
 class OracleModel(WorldModel):
-    """Renders the true future with the true simulator: the upper bound on every metric."""
+    """Renders the true future with the true simulator: the upper bound on every metric.
 
-    def __init__(self) -> None:
+    Args:
+        resolution: None (default): frames at the task's side. A side ``S``: the true frames
+            squashed to ``S x S`` (antialiased, as the harness resizes frames for a model of
+            that resolution), which the harness then resizes back to the task's side. Its
+            scores are the ceiling of any model that works at side ``S``: what survives the
+            round trip, e.g. whether a Pong paddle is still found in frames of 32 pixels.
+    """
+
+    def __init__(self, resolution: int | None = None) -> None:
+        if resolution is not None and (
+            isinstance(resolution, bool)
+            or not isinstance(resolution, int | str)
+            or not str(resolution).isdigit()
+            or int(resolution) < 8
+        ):
+            raise ConfigError(
+                "Model 'oracle': expected resolution to be a frame side in pixels (an integer "
+                f">= 8), but got {resolution!r}."
+            )
+        self.resolution = None if resolution is None else int(resolution)
         self.spec = ModelSpec(
-            name="oracle", action_space=ActionSpace.DISCRETE, privileged=True, predicts_rewards=True
+            name="oracle",
+            action_space=ActionSpace.DISCRETE,
+            privileged=True,
+            predicts_rewards=True,
+            resolution=self.resolution,
         )
 
     def reset(self, context: Context) -> _SimState:
@@ -79,6 +103,8 @@ class OracleModel(WorldModel):
     def step(self, state: _SimState, actions: Sequence[Action]) -> tuple[_SimState, np.ndarray]:
         new = [state.env.step(s, a) for s, a in zip(state.states, actions, strict=True)]
         frames = state.env.render_batch(new)[:, None]
+        if self.resolution is not None:
+            frames = resize_frames(frames, self.resolution, mode="squash")
         return _SimState(state.env, new), frames
 
     def outcomes(self, state: _SimState) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +120,9 @@ class OracleModel(WorldModel):
 
     def clone(self, state: _SimState) -> _SimState:
         return _SimState(state.env, list(state.states))  # env states are immutable values
+
+    def describe(self) -> dict[str, Any]:
+        return {} if self.resolution is None else {"resolution": self.resolution}
 
 
 class RandomActionModel(WorldModel):
