@@ -5,7 +5,10 @@ and ``ablation-latent.yaml`` (same model, same data, same seed, h frozen; only
 ``model.objective`` differs) and, with ``--joint``, of ``ablation-generative-joint.yaml`` and
 ``ablation-latent-joint.yaml`` (h trained jointly). Writes a figure of the two collapse probes
 (the variance across the batch of f's predicted state tokens and of h's latents) and of the
-losses over training, plus the probes' numbers as a Markdown table.
+losses over training, plus the probes' numbers as a Markdown table, and measures each exported
+h on fixed shapes frames: its latent variance and participation ratio (effective dimensions,
+blind to scale, so an h that only shrinks its latents is told apart from one that loses
+dimensions).
 
     python benchmarks/ablation_objective.py runs/ablation-generative runs/ablation-latent \
         --joint runs/ablation-generative-joint runs/ablation-latent-joint \
@@ -18,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -55,6 +59,36 @@ def table(runs: dict[str, pd.DataFrame], tail: int = 5) -> str:
             f"{float(frame['latent'].iloc[-tail:].mean()):.4f} |"
         )
     return "\n".join(lines)
+
+
+def participation_ratio(latents: np.ndarray) -> float:
+    """Effective dimension of latents [N, D]: (sum of the covariance's eigenvalues) squared over
+    the sum of their squares. 1 when they vary along one direction only, D when evenly along
+    D; unchanged by rescaling, so it separates a loss of dimensions from a shrinking scale."""
+    x = np.asarray(latents, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    eig = np.linalg.svd(x, compute_uv=False) ** 2  # the covariance's eigenvalues, times N - 1
+    return float(eig.sum() ** 2 / (eig**2).sum())
+
+
+def encoder_probe(run: Path, frames: np.ndarray) -> tuple[float, float]:
+    """h of ``run``'s exported model on fixed frames: (latent variance, participation ratio)."""
+    import torch
+
+    from reference_model.model import PanModel
+
+    model = PanModel.from_pretrained(run / "model")
+    with torch.no_grad():
+        z = model.encode_frames(torch.from_numpy(frames)[:, None])[:, 0].flatten(1).numpy()
+    return float(z.var(axis=0, ddof=1).mean()), participation_ratio(z)
+
+
+def probe_frames(count: int = 256, resolution: int = 32) -> np.ndarray:
+    """uint8 [count, side, side, 3]: first frames of shapes episodes 0..count-1."""
+    from panbench.envs import make
+
+    env = make("shapes", resolution=resolution)
+    return env.render_batch([env.reset(seed) for seed in range(count)])
 
 
 def figure(runs: dict[str, pd.DataFrame], out: Path) -> None:
@@ -107,6 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         runs["latent, joint h"] = _read(args.joint[1])
     figure(runs, args.out)
     print(table(runs))
+    frames = probe_frames()
+    folders = [("generative", args.generative), ("latent", args.latent)]
+    if args.joint:
+        folders += [("generative, joint h", args.joint[0]), ("latent, joint h", args.joint[1])]
+    print(f"\nh of each exported model on the first frames of {len(frames)} shapes episodes:\n")
+    print("| run | latent variance | participation ratio (effective dimensions) |")
+    print("| --- | ---: | ---: |")
+    for name, folder in folders:
+        if not (folder / "model" / "config.json").is_file():
+            print(f"| {name} | n/a (no exported model) | n/a |")
+            continue
+        var, ratio = encoder_probe(folder, frames)
+        print(f"| {name} | {var:.4g} | {ratio:.1f} |")
     print(f"figure written to {args.out}")
     return 0
 

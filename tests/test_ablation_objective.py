@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,3 +51,33 @@ def test_table_and_figure(tmp_path: Path) -> None:
 def test_a_folder_without_a_log_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"log\.csv"):
         _script()._read(tmp_path)
+
+
+def test_participation_ratio_against_numpy_eigenvalues() -> None:
+    script = _script()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)) * np.array([3.0, 2.0, 1.0, 0.5, 0.1, 0.0])
+    eig = np.linalg.eigvalsh(np.cov(x, rowvar=False))
+    expected = eig.sum() ** 2 / (eig**2).sum()
+    assert script.participation_ratio(x) == pytest.approx(expected, rel=1e-9)
+    assert script.participation_ratio(x * 1e-3) == pytest.approx(expected, rel=1e-9)
+    line = np.outer(rng.normal(size=100), rng.normal(size=8))  # one direction only
+    assert script.participation_ratio(line) == pytest.approx(1.0)
+    assert script.participation_ratio(rng.normal(size=(20000, 4))) == pytest.approx(4.0, rel=0.01)
+
+
+def test_encoder_probe_reads_the_exported_h(tmp_path: Path) -> None:
+    from tests.reference_model.helpers import tiny_model
+
+    script = _script()
+    model = tiny_model(seed=1)
+    model.save_pretrained(tmp_path / "run" / "model")
+    frames = script.probe_frames(count=12)
+    assert frames.shape == (12, 32, 32, 3) and frames.dtype == np.uint8
+    var, ratio = script.encoder_probe(tmp_path / "run", frames)
+    import torch
+
+    with torch.no_grad():
+        z = model.encode_frames(torch.from_numpy(frames)[:, None]).flatten(1).numpy()
+    assert var == pytest.approx(float(z.var(axis=0, ddof=1).mean()), rel=1e-5)
+    assert 1.0 <= ratio <= 11.0  # at most N - 1 directions from 12 frames
