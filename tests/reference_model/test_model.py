@@ -275,6 +275,36 @@ def test_shipped_configs_load(name: str) -> None:
         assert PanModel(run.model).num_parameters()["total"] <= 3_000_000
 
 
+@pytest.mark.parametrize("pair", [("generative", "latent"), ("generative-joint", "latent-joint")])
+def test_ablation_pairs_differ_only_in_objective(pair: tuple[str, str]) -> None:
+    gen, lat = (load_run_config(CONFIG_DIR / f"ablation-{name}.yaml").to_dict() for name in pair)
+    assert gen["model"].pop("objective") == "generative"
+    assert lat["model"].pop("objective") == "latent"
+    assert gen == lat
+    assert gen["train"]["joint_encoder"] is pair[0].endswith("joint")
+
+
+def test_ablation_joint_runs_only_add_the_joint_encoder() -> None:
+    for objective in ("generative", "latent"):
+        frozen = load_run_config(CONFIG_DIR / f"ablation-{objective}.yaml").to_dict()
+        joint = load_run_config(CONFIG_DIR / f"ablation-{objective}-joint.yaml").to_dict()
+        assert joint["train"].pop("joint_encoder") is True
+        assert frozen["train"].pop("joint_encoder") is False
+        assert frozen == joint
+
+
+def test_tiny_v3_continues_v2_on_the_same_domains() -> None:
+    v2 = load_run_config(CONFIG_DIR / "tiny-v2.yaml")
+    v3 = load_run_config(CONFIG_DIR / "tiny-v3.yaml")
+    assert v3.model == v2.model
+    assert v3.train.init_from == "reference_model/checkpoints/pan-tiny-v2"
+    assert v3.train.ae_steps == 0 and v3.data.effective_only
+    key = [(s.env, sorted(s.env_kwargs.items()), s.resolution) for s in v2.data.stream_configs()]
+    assert key == [
+        (s.env, sorted(s.env_kwargs.items()), s.resolution) for s in v3.data.stream_configs()
+    ]
+
+
 def test_run_config_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {resolution: 32}\ntrain: {batch_sise: 4}\n")
