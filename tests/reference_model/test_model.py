@@ -305,6 +305,22 @@ def test_tiny_v3_continues_v2_on_the_same_domains() -> None:
     ]
 
 
+@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v3"])
+def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
+    folder = CONFIG_DIR.parent / "checkpoints" / name
+    assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
+    model = PanModel.from_pretrained(folder)
+    doc = json.loads((folder / "config.json").read_text())
+    config = doc["training"]["command"].split("--config ")[1].split()[0]
+    run = load_run_config(CONFIG_DIR.parent.parent / config)  # the config it was trained from
+    assert dataclasses.asdict(run.model) == dataclasses.asdict(model.config)
+    if name != "pan-tiny":  # the multi-domain checkpoints predict rewards, take vectors
+        assert model.config.reward_head and model.config.action_dim == 2
+    z = model.encode_frames(_frames(7))[:, :2]
+    out = model.predict_next(z, model.encode_actions(ACTIONS), _gens(2), steps=2)
+    assert out.shape == (2, 4, 16, 16) and torch.isfinite(out).all()
+
+
 def test_run_config_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {resolution: 32}\ntrain: {batch_sise: 4}\n")
