@@ -227,7 +227,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation: first stage trains h alone, second trains f and g with h frozen.
+    """Optimisation: first stage trains h alone, second trains f and g with h frozen (unless
+    ``joint_encoder``).
 
     Attributes:
         seed: seeds the model init, the data stream and every noise draw.

@@ -139,13 +139,11 @@ class PanModel(nn.Module):
         objective = self.config.objective
         if objective == "generative":
             diffusion = self.decoder.loss(target, prev, flat_states, generator, weight)
+            loss = diffusion + self.config.latent_weight * latent
         else:  # g renders from detached states (and, with a joint h, detached latents)
             diffusion = self.decoder.loss(
                 target.detach(), prev.detach(), flat_states.detach(), generator, weight
             )
-        if objective == "generative":
-            loss = diffusion + self.config.latent_weight * latent
-        else:
             loss = diffusion + latent
         extra: dict[str, torch.Tensor] = {}
         if joint_encoder and objective == "generative":
