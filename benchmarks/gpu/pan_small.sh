@@ -16,10 +16,10 @@ CONFIG=${CONFIG:-reference_model/configs/small.yaml}
 STEPS=${STEPS:-10600}
 LIMIT=${LIMIT:-}
 TASKS=${TASKS:-}
-SITE=${SITE:-.device/site.tgz}
+SITE=${SITE:-.device/site.txz}
 export MUJOCO_GL=egl PYTHONUNBUFFERED=1
 if [ "$SITE" != none ]; then
-  tar xzf "$SITE" -C /tmp
+  python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall('/tmp', filter='data')" "$SITE"
   # panbench itself, with its task specs as the package panbench.tasks (setup.py), no network.
   python3 -m pip install -q --no-deps --no-index --no-build-isolation --target /tmp/panbench-site .
   export PYTHONPATH=/tmp/panbench-site:/tmp/site312

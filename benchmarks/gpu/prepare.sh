@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds .device/site.tgz here: the packages pan-core needs that a lent GPU machine's image lacks,
+# Builds .device/site.txz here: the packages pan-core needs that a lent GPU machine's image lacks,
 # as cp312 x86-64 wheels installed into one folder (site312/), with MuJoCo's viewer and studio
 # left out (pan-core renders offscreen through EGL) so that the repository and the tarball fit
 # the device tool's 64 MiB transfer. Run from the repository root on a machine with PyPI access;
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.nox/tests/bin/python}
 pin() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 mkdir -p .device/whl
-rm -rf .device/site312 .device/site.tgz .device/whl/*
+rm -rf .device/site312 .device/site.t?z .device/whl/*
 PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -26,9 +26,10 @@ python3 -m pip wheel -q --no-deps -w .device/whl "ocatari==$(pin ocatari)"
 python3 -m pip install -q --no-deps --no-compile --target .device/site312 --python-version 3.12 \
   --implementation cp --only-binary=:all: "${PLATFORMS[@]}" .device/whl/*.whl
 rm -rf .device/site312/mujoco/experimental .device/site312/mujoco/_render_filament*
-tar czf .device/site.tgz -C .device site312
+# xz: about 13 MiB against gzip's 22.
+tar cJf .device/site.txz -C .device site312
 rm -rf .device/site312 .device/whl
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-tarball=$(du -b .device/site.tgz | cut -f1)
-echo "wrote .device/site.tgz: $((tarball / 1048576)) MiB; tracked files $((tracked / 1048576)) MiB;" \
+tarball=$(du -b .device/site.txz | cut -f1)
+echo "wrote .device/site.txz: $((tarball / 1048576)) MiB; tracked files $((tracked / 1048576)) MiB;" \
   "together $(((tracked + tarball) / 1048576)) of the device tool's 64 MiB"
