@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds .device/site.txz here: the packages pan-core needs that a lent GPU machine's image lacks,
 # as cp312 x86-64 wheels installed into one folder (site312/), with MuJoCo's viewer and studio
-# left out (pan-core renders offscreen through EGL) so that the repository and the tarball fit
-# the device tool's 64 MiB transfer. Run from the repository root on a machine with PyPI access;
+# and pygame's docs, examples and tests left out (pan-core renders offscreen through EGL), so
+# that the repository and the tarball fit the device tool's 64 MiB transfer. Run from the repository root on a machine with PyPI access;
 # then benchmarks/gpu/pan_small.sh runs on the device with `carry: [".device"]`.
 # Versions are the CPU constraints' pins (constraints/cpu.txt) or, where it has none, the ones
 # this checkout's test environment holds.
@@ -20,13 +20,15 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
   "farama-notifications==$(pin farama-notifications)" "ale-py==$(pin ale-py)" \
   "mujoco==$(pin mujoco)" "glfw==$(pin glfw)" "pyopengl==$(pin pyopengl)" \
   "pymunk==$(pin pymunk)" "cffi==$(pin cffi)" "pycparser==$(pin pycparser)" \
-  "gym-pusht==$(pin gym-pusht)" "shapely==$(pin shapely)"
+  "gym-pusht==$(pin gym-pusht)" "shapely==$(pin shapely)" "pygame==$(pin pygame)" \
+  "termcolor==$(pin termcolor)"
 # OCAtari publishes no wheel: build its pure-Python one here.
 python3 -m pip wheel -q --no-deps -w .device/whl "ocatari==$(pin ocatari)"
 python3 -m pip install -q --no-deps --no-compile --target .device/site312 --python-version 3.12 \
   --implementation cp --only-binary=:all: "${PLATFORMS[@]}" .device/whl/*.whl
-rm -rf .device/site312/mujoco/experimental .device/site312/mujoco/_render_filament*
-# xz: about 13 MiB against gzip's 22.
+rm -rf .device/site312/mujoco/experimental .device/site312/mujoco/_render_filament* \
+  .device/site312/pygame/docs .device/site312/pygame/examples .device/site312/pygame/tests
+# xz: about 18 MiB, against gzip's 30.
 tar cJf .device/site.txz -C .device site312
 rm -rf .device/site312 .device/whl
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
