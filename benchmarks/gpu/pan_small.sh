@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # pan-small on a lent GPU in one device call (see docs/reference-model.md, "pan-small on a GPU").
 # Carried: .device (from benchmarks/gpu/prepare.sh). Writes its tables and logs to $OUT.
-#   STEPS: global training steps of small.yaml to run (stage 1 is its first 10,000); the
-#   learning-rate schedules follow the config's totals, so a later call can --resume.
+#   STEPS: global training steps of small.yaml to run (stage 1 is its first 10,000; the
+#   learning-rate schedules follow the config's totals). The weights stay on the device.
 #   LIMIT: episodes per pan-core task (empty: full runs).
 #   MFU_STEPS: timed steps per stage of the MFU table (default 10).
 # On this CPU machine the same script runs end to end with, for example,
