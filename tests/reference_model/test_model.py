@@ -293,19 +293,22 @@ def test_ablation_joint_runs_only_add_the_joint_encoder() -> None:
         assert frozen == joint
 
 
-def test_tiny_v3_continues_v2_on_the_same_domains() -> None:
-    v2 = load_run_config(CONFIG_DIR / "tiny-v2.yaml")
-    v3 = load_run_config(CONFIG_DIR / "tiny-v3.yaml")
-    assert v3.model == v2.model
-    assert v3.train.init_from == "reference_model/checkpoints/pan-tiny-v2"
-    assert v3.train.ae_steps == 0 and v3.data.effective_only
-    key = [(s.env, sorted(s.env_kwargs.items()), s.resolution) for s in v2.data.stream_configs()]
+@pytest.mark.parametrize(("before", "after"), [("v2", "v3"), ("v3", "v4")])
+def test_tiny_continuations_keep_the_model_and_the_domains(before: str, after: str) -> None:
+    old = load_run_config(CONFIG_DIR / f"tiny-{before}.yaml")
+    new = load_run_config(CONFIG_DIR / f"tiny-{after}.yaml")
+    assert new.model == old.model
+    assert new.train.init_from == f"reference_model/checkpoints/pan-tiny-{before}"
+    assert new.train.ae_steps == 0 and new.data.effective_only
+    key = [(s.env, sorted(s.env_kwargs.items()), s.resolution) for s in old.data.stream_configs()]
     assert key == [
-        (s.env, sorted(s.env_kwargs.items()), s.resolution) for s in v3.data.stream_configs()
+        (s.env, sorted(s.env_kwargs.items()), s.resolution) for s in new.data.stream_configs()
     ]
+    # Every domain keeps a stream with some weight, so none is left out of training.
+    assert all(s.weight > 0 for s in new.data.stream_configs())
 
 
-@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v3"])
+@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v3", "pan-tiny-v4"])
 def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
     folder = CONFIG_DIR.parent / "checkpoints" / name
     assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
