@@ -6,8 +6,10 @@ perception of a 64x64 frame at >= 2,000 frames/s per core.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,18 @@ import numpy as np
 GAMES = ("pong", "breakout", "mspacman", "seaquest")
 
 
-def _pin() -> str:
-    if hasattr(os, "sched_getaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "affinity 1 core"
-    return "unpinned"
+@contextlib.contextmanager
+def _pinned() -> Iterator[str]:
+    """One core for the block (Linux), the process's own affinity again afterwards."""
+    if not hasattr(os, "sched_getaffinity"):
+        yield "unpinned"
+        return
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})
+    try:
+        yield "affinity 1 core"
+    finally:
+        os.sched_setaffinity(0, affinity)
 
 
 def _rate(fn: Any, n: int) -> float:
@@ -35,8 +44,11 @@ def run(quick: bool = False) -> list[dict]:
         return []
     from panbench.envs import make
 
-    note = _pin()
-    steps = 300 if quick else 2000
+    with _pinned() as note:
+        return _rows(make, note, 300 if quick else 2000)
+
+
+def _rows(make: Any, note: str, steps: int) -> list[dict]:
     rows = []
     for game in GAMES:
         env = make(f"atari-{game}", resolution=64)

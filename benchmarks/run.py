@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DOC = ROOT.parent / "docs" / "benchmarks.md"
@@ -25,6 +26,22 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_isolated(module: Any, quick: bool) -> list[dict]:
+    """``module.run(quick)``, then the process's CPU affinity and torch's thread count as they
+    were before: a bench that pins itself to one core must not pin the benches after it."""
+    import torch
+
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    threads = torch.get_num_threads()
+    try:
+        return list(module.run(quick=quick))
+    finally:
+        if affinity is not None and os.sched_getaffinity(0) != affinity:
+            os.sched_setaffinity(0, affinity)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _machine() -> str:
@@ -50,7 +67,7 @@ def main() -> int:
         if args.only and path.stem not in args.only and path.stem[6:] not in args.only:
             continue
         print(f"running {path.stem} ...", flush=True)
-        rows.extend(_load(path).run(quick=args.quick))
+        rows.extend(run_isolated(_load(path), args.quick))
 
     header = [
         "| bench | case | value | unit | target | notes |",
