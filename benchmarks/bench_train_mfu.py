@@ -72,12 +72,15 @@ def _peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _step_fn(model: Any, stage: str, batch: tuple, device: torch.device) -> Callable[[], None]:
+def _step_fn(
+    model: Any, stage: str, joint: bool, batch: tuple, device: torch.device
+) -> Callable[[], None]:
     """One training step of ``stage`` on ``batch``: losses, backward, AdamW, zeroed grads."""
+    from reference_model.train import _trainable  # what `panbench train` trains in the stage
+
     for p in model.parameters():
         p.requires_grad_(False)
-    parts = ("encoder",) if stage == "autoencoder" else ("backbone", "decoder")
-    params = [p for n, p in model.named_parameters() if n.split(".")[0] in parts]
+    params = list(_trainable(model, stage, joint).values())
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -130,7 +133,7 @@ def measure(
     )
     rows = []
     for stage in ("autoencoder", "dynamics"):
-        step = _step_fn(model, stage, batch, dev)
+        step = _step_fn(model, stage, run_cfg.train.joint_encoder, batch, dev)
         step()  # warm-up: allocations, kernel choice, optimizer state
         flops = count_flops(step)
         if dev.type == "cuda":
