@@ -73,14 +73,15 @@ def _peak_memory_mib(device: torch.device) -> float:
 
 
 def _step_fn(
-    model: Any, stage: str, joint: bool, batch: tuple, device: torch.device
+    model: Any, stage: str, train: Any, batch: tuple, device: torch.device
 ) -> Callable[[], None]:
-    """One training step of ``stage`` on ``batch``: losses, backward, AdamW, zeroed grads."""
+    """One training step of ``stage`` on ``batch`` as ``train`` (the config's TrainConfig)
+    sets it up: losses (unrolled frames included), backward, AdamW, zeroed grads."""
     from reference_model.train import _trainable  # what `panbench train` trains in the stage
 
     for p in model.parameters():
         p.requires_grad_(False)
-    params = list(_trainable(model, stage, joint).values())
+    params = list(_trainable(model, stage, train.joint_encoder).values())
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -99,7 +100,15 @@ def _step_fn(
             if stage == "autoencoder":
                 losses = model.autoencoder_loss(ae_frames, gen)
             else:
-                losses = model.dynamics_loss(frames, ids, gen, outcomes)
+                losses = model.dynamics_loss(
+                    frames,
+                    ids,
+                    gen,
+                    outcomes,
+                    train.joint_encoder,
+                    train.unroll,
+                    train.unroll_steps,
+                )
         losses["loss"].backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -122,7 +131,7 @@ def measure(
     torch.manual_seed(0)
     model = PanModel(run_cfg.model).to(dev).train()
     size = batch_size or run_cfg.train.batch_size
-    window = run_cfg.model.history + 1
+    window = run_cfg.model.history + 1 + run_cfg.train.unroll
     stream = WindowStream(run_cfg.data, run_cfg.model.resolution, window, seed=0)
     frames, texts, outcomes = stream.windows(0, size)
     batch = (frames.to(dev), model.encode_actions(texts), outcomes.to(dev))
@@ -133,7 +142,7 @@ def measure(
     )
     rows = []
     for stage in ("autoencoder", "dynamics"):
-        step = _step_fn(model, stage, run_cfg.train.joint_encoder, batch, dev)
+        step = _step_fn(model, stage, run_cfg.train, batch, dev)
         step()  # warm-up: allocations, kernel choice, optimizer state
         flops = count_flops(step)
         if dev.type == "cuda":

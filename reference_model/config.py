@@ -255,6 +255,14 @@ class TrainConfig:
             loss on the window's frames (what g generates must decode to the observed pixels);
             under the latent objective only through the L2 from f's prediction to h(o') (g
             learns to render from detached latents).
+        unroll: frames per window that the model learns from its own predictions, against
+            the drift of long rollouts (exposure bias): windows grow to ``history + 1 +
+            unroll`` frames, and after the usual teacher-forced loss the model samples the
+            next frame from its history (``unroll_steps`` DDIM steps, no gradient), decodes
+            and re-encodes it as a rollout does, and learns the following true frame from that
+            history. Each unrolled frame costs about one more step's sampling and backbone.
+        unroll_steps: DDIM steps of those samples (fewer than the rollouts' ``sample_steps``
+            keeps them cheap).
     """
 
     seed: int = 0
@@ -276,6 +284,8 @@ class TrainConfig:
     init_encoder: str | None = None
     num_threads: int = 0
     joint_encoder: bool = False
+    unroll: int = 0
+    unroll_steps: int = 3
 
 
 @dataclass
@@ -516,6 +526,8 @@ _TRAIN_RANGES: dict[str, tuple[float | None, float | None]] = {
     "sample_every": (1, None),
     "checkpoint_every": (1, None),
     "num_threads": (0, None),
+    "unroll": (0, None),
+    "unroll_steps": (1, None),
 }
 
 

@@ -104,6 +104,8 @@ class PanModel(nn.Module):
         generator: torch.Generator | None,
         outcomes: torch.Tensor | None = None,
         joint_encoder: bool = False,
+        unroll: int = 0,
+        unroll_steps: int = 3,
     ) -> dict[str, torch.Tensor]:
         """Second stage: predict frame r+1 from rounds 0..r of a window, for every r.
 
@@ -116,6 +118,13 @@ class PanModel(nn.Module):
             joint_encoder: h trains too (``train.joint_encoder``): its latents keep their
                 gradients, and the generative objective adds h's reconstruction loss
                 (``recon``) on the window's frames. Otherwise h is frozen.
+            unroll: the window's last ``unroll`` frames are learned from the model's own
+                predictions (``train.unroll``): the first R + 1 frames train as above; then,
+                ``unroll`` times, the model samples the next frame from its history with
+                ``unroll_steps`` DDIM steps (no gradient), decodes and re-encodes it as a
+                rollout does, shifts it into the history and learns the following true frame
+                from there (``unroll`` in the result: the mean of those losses, added to
+                ``loss``). R is then the window's length minus ``unroll`` minus 1.
 
         Returns:
             ``{"loss", "diffusion", "latent", "outcome", "collapse", "encoder_var"}`` (plus
@@ -128,30 +137,31 @@ class PanModel(nn.Module):
         """
         with torch.set_grad_enabled(joint_encoder and torch.is_grad_enabled()):
             latents = self.encode_frames(frames)
-        hist, nxt = latents[:, :-1], latents[:, 1:]
-        states = self.backbone(hist, action_ids)  # [B, R, N, D]
-        flat_states = states.flatten(0, 1)
-        target = nxt.flatten(0, 1)
-        prev = hist.flatten(0, 1)
-        weight = self.change_weights(prev, target)
-        pred_latent = self.backbone.to_latent(flat_states)
-        latent = _weighted_mean((pred_latent.float() - target) ** 2, weight)
-        objective = self.config.objective
-        if objective == "generative":
-            diffusion = self.decoder.loss(target, prev, flat_states, generator, weight)
-            loss = diffusion + self.config.latent_weight * latent
-        else:  # g renders from detached states (and, with a joint h, detached latents)
-            diffusion = self.decoder.loss(
-                target.detach(), prev.detach(), flat_states.detach(), generator, weight
+        rounds = latents.shape[1] - 1 - unroll
+        if rounds < 1:
+            raise ConfigError(
+                f"dynamics_loss: expected a window of more than unroll + 1 = {unroll + 1} "
+                f"frames, but got {latents.shape[1]}."
             )
-            loss = diffusion + latent
+        hist, nxt = latents[:, :rounds], latents[:, 1 : rounds + 1]
+        states = self.backbone(hist, action_ids[:, :rounds])  # [B, R, N, D]
+        flat_states = states.flatten(0, 1)
+        known = None if outcomes is None else outcomes[:, :rounds]
+        loss, diffusion, latent = self._next_losses(
+            flat_states, hist.flatten(0, 1), nxt.flatten(0, 1), generator
+        )
         extra: dict[str, torch.Tensor] = {}
-        if joint_encoder and objective == "generative":
+        if joint_encoder and self.config.objective == "generative":
             pixels = frames_to_tensor(frames.flatten(0, 1).to(self.device))
             extra["recon"] = self.encoder.reconstruction_loss(pixels)["loss"]
             loss = loss + extra["recon"]
-        outcome = self.outcome_loss(flat_states, outcomes)
+        outcome = self.outcome_loss(flat_states, known)
         loss = loss + self.config.reward_weight * outcome
+        if unroll:
+            extra["unroll"] = self._unrolled_loss(
+                latents, action_ids, states[:, -1], rounds, generator, unroll_steps, outcomes
+            )
+            loss = loss + extra["unroll"]
         collapse = flat_states.detach().float().var(dim=0).mean()
         encoder_var = latents.detach().flatten(0, 1).float().var(dim=0).mean()
         return {
@@ -163,6 +173,67 @@ class PanModel(nn.Module):
             "encoder_var": encoder_var,
             **extra,
         }
+
+    def _next_losses(
+        self,
+        states: torch.Tensor,
+        prev: torch.Tensor,
+        target: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, diffusion, latent) of predicting ``target`` [M, C, h, w] from ``states``
+        [M, N, D] after ``prev``, under the config's objective."""
+        weight = self.change_weights(prev, target)
+        pred_latent = self.backbone.to_latent(states)
+        latent = _weighted_mean((pred_latent.float() - target) ** 2, weight)
+        if self.config.objective == "generative":
+            diffusion = self.decoder.loss(target, prev, states, generator, weight)
+            return diffusion + self.config.latent_weight * latent, diffusion, latent
+        # g renders from detached states (and, with a joint h, detached latents)
+        diffusion = self.decoder.loss(
+            target.detach(), prev.detach(), states.detach(), generator, weight
+        )
+        return diffusion + latent, diffusion, latent
+
+    def _unrolled_loss(
+        self,
+        latents: torch.Tensor,
+        action_ids: torch.Tensor,
+        state: torch.Tensor,
+        rounds: int,
+        generator: torch.Generator | None,
+        steps: int,
+        outcomes: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The mean loss of the window's last frames, each learned after the model's own
+        sample of the frame before it (see :meth:`dynamics_loss`).
+
+        Args:
+            latents: float [B, R + 1 + U, C, h, w] the window's latents.
+            action_ids: int64 [B, R + U, L].
+            state: float [B, N, D] the teacher-forced state of frame R (sampled first).
+            rounds: R, the history length.
+            generator: draws the sampling noise (one seed per row) and the losses' noise.
+            steps: DDIM steps of each sample.
+            outcomes: float [B, R + U, 3] or None.
+        """
+        hist = latents[:, :rounds]
+        total = latents.new_zeros(())
+        unroll = latents.shape[1] - 1 - rounds
+        for k in range(unroll):
+            seeds = torch.randint(0, 2**62, (hist.shape[0],), generator=generator).tolist()
+            gens = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
+            with torch.no_grad():
+                z = self.decoder.sample(hist[:, -1], state.detach(), gens, steps)
+                # A rollout re-encodes its own frames (uint8) into the history.
+                z = self.encode_frames(self.decode_latents(z)[:, None])[:, 0]
+            hist = torch.cat([hist[:, 1:], z[:, None].to(hist.dtype)], dim=1)
+            state = self.backbone(hist, action_ids[:, k + 1 : k + 1 + rounds])[:, -1]
+            target = latents[:, rounds + 1 + k]
+            loss, _, _ = self._next_losses(state, z, target, generator)
+            known = None if outcomes is None else outcomes[:, rounds + k : rounds + k + 1]
+            total = total + loss + self.config.reward_weight * self.outcome_loss(state, known)
+        return total / unroll
 
     def outcome_loss(self, states: torch.Tensor, outcomes: torch.Tensor | None) -> torch.Tensor:
         """Reward MSE (rewards clipped to [-1, 1]) plus terminal cross-entropy, over known rows.

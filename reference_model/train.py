@@ -60,6 +60,7 @@ LOG_COLUMNS = (
     "diffusion",
     "latent",
     "outcome",
+    "unroll",
     "collapse",
     "encoder_var",
     "lr",
@@ -244,6 +245,9 @@ def _sample_strip(
     from panbench.io import atomic_write_bytes
 
     frames, texts = stream.batch(0, 4, salt=_SAMPLE_SALT)
+    # An unrolled run's windows are longer: the strip shows the first history + 1 frames.
+    rounds = cfg.model.history
+    frames, texts = frames[:, : rounds + 1], [row[:rounds] for row in texts]
     gens = [torch.Generator().manual_seed(i) for i in range(frames.shape[0])]
     with _ema_weights(model, stage), torch.no_grad():
         model.eval()
@@ -366,7 +370,8 @@ def _start(
         torch.set_num_threads(t.num_threads)
     torch.manual_seed(t.seed)
     model = PanModel(cfg.model).to(dev)
-    stream = WindowStream(cfg.data, cfg.model.resolution, cfg.model.history + 1, t.seed, rank)
+    window = cfg.model.history + 1 + t.unroll
+    stream = WindowStream(cfg.data, cfg.model.resolution, window, t.seed, rank)
     start = 0
     if resume:
         start, stage = _load_checkpoint(out, model, cfg)
@@ -401,14 +406,16 @@ def _losses(
     gen = torch.Generator().manual_seed(batch_seed(t.seed, step, run.rank, salt=3))
     if stage.name == AUTOENCODER:
         # About batch_size frames per first-stage step, whatever the window length.
-        size = max(1, math.ceil(t.batch_size / (run.cfg.model.history + 1)))
+        size = max(1, math.ceil(t.batch_size / run.stream.window))
         frames, _ = run.stream.batch(step, size)
         with autocast:
             return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
     frames, texts, outcomes = run.stream.windows(step, t.batch_size)
     ids = run.model.encode_actions(texts)
     with autocast:
-        return runner(DYNAMICS, frames.to(dev), ids, gen, outcomes, t.joint_encoder)
+        return runner(
+            DYNAMICS, frames.to(dev), ids, gen, outcomes, t.joint_encoder, t.unroll, t.unroll_steps
+        )
 
 
 def _report(
