@@ -68,7 +68,7 @@ class WindowStream:
             if max(lengths) < window:
                 raise ConfigError(
                     f"Episodes in {data.path} have at most {max(lengths)} frames, but a training "
-                    f"window needs {window} (history + 1)."
+                    f"window needs {window} (history + 1, plus train.unroll)."
                 )
 
     def batch(

@@ -112,3 +112,17 @@ def test_negative_unroll_is_refused(tmp_path: Path) -> None:
     config = _with_unroll(write_run_config(tmp_path / "run.yaml"), -1)
     with pytest.raises(ConfigError, match=r"train\.unroll >= 0"):
         train(config, tmp_path / "out")
+
+
+def test_unrolled_windows_read_from_a_folder_and_need_room(tmp_path: Path) -> None:
+    from panbench.data import generate_episodes
+
+    generate_episodes("shapes", episodes=2, length=4, seed=0, out=tmp_path / "data", resolution=32)
+    folder = {"source": "folder", "path": str(tmp_path / "data")}
+    fits = _with_unroll(write_run_config(tmp_path / "a.yaml", ae_steps=0, steps=1, **folder), 1)
+    train(fits, tmp_path / "a")  # 4 frames: history 2 + 1 + one unrolled frame
+    rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
+    assert float(rows[-1]["unroll"]) > 0
+    too_long = _with_unroll(write_run_config(tmp_path / "b.yaml", ae_steps=0, steps=1, **folder), 2)
+    with pytest.raises(ConfigError, match=r"at most 4 frames.*needs 5 .*train\.unroll"):
+        train(too_long, tmp_path / "b")
