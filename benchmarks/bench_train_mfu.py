@@ -108,6 +108,7 @@ def _step_fn(
                     train.joint_encoder,
                     train.unroll,
                     train.unroll_steps,
+                    train.unroll_history,
                 )
         losses["loss"].backward()
         optimizer.step()

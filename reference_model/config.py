@@ -263,6 +263,9 @@ class TrainConfig:
             history. Each unrolled frame costs about one more step's sampling and backbone.
         unroll_steps: DDIM steps of those samples (fewer than the rollouts' ``sample_steps``
             keeps them cheap).
+        unroll_history: ``sampled`` (f's history holds the model's samples, as in a rollout) or
+            ``true`` (f keeps the true history and only g's previous frame is the sample: g
+            learns to render what f's state says from an imperfect previous frame).
     """
 
     seed: int = 0
@@ -286,6 +289,7 @@ class TrainConfig:
     joint_encoder: bool = False
     unroll: int = 0
     unroll_steps: int = 3
+    unroll_history: str = "sampled"
 
 
 @dataclass
@@ -500,6 +504,11 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(
             f"{p}: train.init_encoder loads a trained encoder, so train.ae_steps must be 0, "
             f"but it is {run.train.ae_steps}."
+        )
+    if run.train.unroll_history not in ("sampled", "true"):
+        raise ConfigError(
+            f"{p}: expected train.unroll_history 'sampled' or 'true', but got "
+            f"{run.train.unroll_history!r}."
         )
     if run.train.init_from and run.train.init_encoder:
         raise ConfigError(

@@ -106,6 +106,7 @@ class PanModel(nn.Module):
         joint_encoder: bool = False,
         unroll: int = 0,
         unroll_steps: int = 3,
+        unroll_history: str = "sampled",
     ) -> dict[str, torch.Tensor]:
         """Second stage: predict frame r+1 from rounds 0..r of a window, for every r.
 
@@ -125,6 +126,8 @@ class PanModel(nn.Module):
                 rollout does, shifts it into the history and learns the following true frame
                 from there (``unroll`` in the result: the mean of those losses, added to
                 ``loss``). R is then the window's length minus ``unroll`` minus 1.
+            unroll_history: ``sampled`` (f's history holds the samples, as above) or
+                ``true`` (f keeps the true history; only g's previous frame is the sample).
 
         Returns:
             ``{"loss", "diffusion", "latent", "outcome", "collapse", "encoder_var"}`` (plus
@@ -159,7 +162,13 @@ class PanModel(nn.Module):
         loss = loss + self.config.reward_weight * outcome
         if unroll:
             extra["unroll"] = self._unrolled_loss(
-                latents, action_ids, states[:, -1], rounds, generator, unroll_steps, outcomes
+                latents,
+                action_ids,
+                states[:, -1],
+                rounds,
+                generator,
+                (unroll_steps, unroll_history == "true"),
+                outcomes,
             )
             loss = loss + extra["unroll"]
         collapse = flat_states.detach().float().var(dim=0).mean()
@@ -202,7 +211,7 @@ class PanModel(nn.Module):
         state: torch.Tensor,
         rounds: int,
         generator: torch.Generator | None,
-        steps: int,
+        sampling: tuple[int, bool],
         outcomes: torch.Tensor | None,
     ) -> torch.Tensor:
         """The mean loss of the window's last frames, each learned after the model's own
@@ -214,9 +223,11 @@ class PanModel(nn.Module):
             state: float [B, N, D] the teacher-forced state of frame R (sampled first).
             rounds: R, the history length.
             generator: draws the sampling noise (one seed per row) and the losses' noise.
-            steps: DDIM steps of each sample.
+            sampling: DDIM steps of each sample, and whether f keeps the true history (only
+                g's previous frame is then the sample).
             outcomes: float [B, R + U, 3] or None.
         """
+        steps, true_history = sampling
         hist = latents[:, :rounds]
         total = latents.new_zeros(())
         unroll = latents.shape[1] - 1 - rounds
@@ -228,7 +239,8 @@ class PanModel(nn.Module):
                 # A rollout re-encodes its own frames (uint8) into the history.
                 z = self.encode_frames(self.decode_latents(z)[:, None])[:, 0]
             hist = torch.cat([hist[:, 1:], z[:, None].to(hist.dtype)], dim=1)
-            state = self.backbone(hist, action_ids[:, k + 1 : k + 1 + rounds])[:, -1]
+            seen = latents[:, k + 1 : k + 1 + rounds] if true_history else hist
+            state = self.backbone(seen, action_ids[:, k + 1 : k + 1 + rounds])[:, -1]
             target = latents[:, rounds + 1 + k]
             loss, _, _ = self._next_losses(state, z, target, generator)
             known = None if outcomes is None else outcomes[:, rounds + k : rounds + k + 1]

@@ -414,7 +414,15 @@ def _losses(
     ids = run.model.encode_actions(texts)
     with autocast:
         return runner(
-            DYNAMICS, frames.to(dev), ids, gen, outcomes, t.joint_encoder, t.unroll, t.unroll_steps
+            DYNAMICS,
+            frames.to(dev),
+            ids,
+            gen,
+            outcomes,
+            t.joint_encoder,
+            t.unroll,
+            t.unroll_steps,
+            t.unroll_history,
         )
 
 

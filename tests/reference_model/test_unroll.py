@@ -76,6 +76,33 @@ def test_the_unrolled_history_is_the_models_own_reencoded_sample() -> None:
         assert sum(float(p.grad.abs().sum()) for p in part.parameters() if p.grad is not None) > 0
 
 
+def test_with_the_true_history_only_g_sees_the_sample() -> None:
+    model = tiny_model().train()
+    frames, ids = _frames(3, 4), model.encode_actions(TEXTS)
+    with torch.no_grad():
+        truth = model.encode_frames(frames)
+    histories: list[torch.Tensor] = []
+    prevs: list[torch.Tensor] = []
+    forward, loss = model.backbone.forward, model.decoder.loss
+
+    def spy_forward(latents, action_ids):  # type: ignore[no-untyped-def]
+        histories.append(latents.detach().clone())
+        return forward(latents, action_ids)
+
+    def spy_loss(target, prev, states, generator, weight=None):  # type: ignore[no-untyped-def]
+        prevs.append(prev.detach().clone())
+        return loss(target, prev, states, generator, weight)
+
+    model.backbone.forward = spy_forward  # type: ignore[method-assign]
+    model.decoder.loss = spy_loss  # type: ignore[method-assign]
+    model.dynamics_loss(
+        frames, ids, torch.Generator().manual_seed(0), unroll=1, unroll_history="true"
+    )
+    assert len(histories) == 2 and len(prevs) == 2
+    assert torch.equal(histories[1], truth[:, 1:3])  # f: the true frames 1 and 2
+    assert not torch.allclose(prevs[1], truth[:, 2])  # g: frame 2 as the model drew it
+
+
 def test_a_window_without_room_for_the_unroll_is_refused() -> None:
     model = tiny_model().train()
     frames, ids = _frames(2, 2), model.encode_actions([t[:1] for t in TEXTS])
@@ -111,6 +138,15 @@ def test_unrolled_training_logs_the_loss_and_resumes_bit_exactly(tmp_path: Path)
 def test_negative_unroll_is_refused(tmp_path: Path) -> None:
     config = _with_unroll(write_run_config(tmp_path / "run.yaml"), -1)
     with pytest.raises(ConfigError, match=r"train\.unroll >= 0"):
+        train(config, tmp_path / "out")
+
+
+def test_an_unknown_unroll_history_is_refused(tmp_path: Path) -> None:
+    config = _with_unroll(write_run_config(tmp_path / "run.yaml"), 1)
+    config.write_text(
+        config.read_text().replace("  unroll: 1\n", "  unroll: 1\n  unroll_history: both\n")
+    )
+    with pytest.raises(ConfigError, match="unroll_history 'sampled' or 'true', but got 'both'"):
         train(config, tmp_path / "out")
 
 
