@@ -85,7 +85,10 @@ def test_oracle_ranks_perfectly_and_a_frozen_frame_ranks_nothing(tmp_path: Path)
     low, high = c["policy_rank_correlation"]["ci95"]
     assert low <= 0.0 <= high
     assert c["policy_success_error"]["value"] > 0.2
-    lines = [json.loads(x) for x in (tmp_path / "oracle/samples/tiny-policy-eval.jsonl").open()]
+    lines = [
+        json.loads(x)
+        for x in (tmp_path / "oracle/samples/tiny-policy-eval.jsonl").read_text().splitlines()
+    ]
     rates = np.mean([line["policy_success"]["true"] for line in lines], axis=0)
     assert rates[0] < rates[1] < rates[2] == 1.0  # competence orders the true success
 
@@ -103,7 +106,10 @@ def test_shipped_blocks_task_ranks_graded_policies(tmp_path: Path) -> None:
     assert runs["oracle"]["policy_success_error"]["value"] == 0.0
     low, high = runs["copy-last"]["policy_rank_correlation"]["ci95"]
     assert low <= 0.0 <= high
-    lines = [json.loads(x) for x in (tmp_path / "oracle/samples/policy-eval-blocks.jsonl").open()]
+    lines = [
+        json.loads(x)
+        for x in (tmp_path / "oracle/samples/policy-eval-blocks.jsonl").read_text().splitlines()
+    ]
     rates = np.mean([line["policy_success"]["true"] for line in lines], axis=0)
     assert rates[0] < rates[2] < rates[4] == 1.0
 

@@ -216,6 +216,15 @@ class RemoteModel(WorldModel):
             )
         self._client = _Client(url, float(timeout), connect_timeout)
         self.url = self._client.url
+        try:
+            self._handshake()
+        except BaseException:  # a refused handshake leaves no connection open
+            self._client.close()
+            raise
+        weakref.finalize(self, self._client.close)
+
+    def _handshake(self) -> None:
+        """Asks the server for its model (``info``) and accepts only a usable, unprivileged spec."""
         reply = self._client.call("info", {})
         self.server = dict(reply.fields)
         try:
@@ -226,7 +235,6 @@ class RemoteModel(WorldModel):
             raise RemoteError(
                 f"{self._who()} serves a privileged model, which cannot run remotely."
             )
-        weakref.finalize(self, self._client.close)
 
     # ------------------------------------------------------------------------------- the calls
     def reset(self, context: Context) -> RemoteState:

@@ -38,7 +38,9 @@ def _quick(model: str) -> dict[str, Any]:
 
 def _samples(model: str, task: str) -> list[dict[str, Any]]:
     folder = cached_run(model, suite="quick", limit=LIMIT)
-    return [json.loads(line) for line in (folder / "samples" / f"{task}.jsonl").open()]
+    return [
+        json.loads(line) for line in (folder / "samples" / f"{task}.jsonl").read_text().splitlines()
+    ]
 
 
 def test_oracle_is_perfect_on_every_grounded_metric() -> None:

@@ -281,7 +281,8 @@ def test_results_carry_budget_curves_compute_and_validate(tmp_path: Path) -> Non
     planning = task["planning"]
     assert planning["planner"] == "propose-simulate-select" and planning["budget"] == 16
     assert planning["wm_calls"] == sum(
-        json.loads(line)["compute"]["wm_calls"] for line in (out / "samples/tiny-nav.jsonl").open()
+        json.loads(line)["compute"]["wm_calls"]
+        for line in (out / "samples/tiny-nav.jsonl").read_text().splitlines()
     )
     assert planning["seconds"] > 0 and planning["episodes_timed"] == 8
     # The harness counts physical model calls: the episodes of a batch plan in lockstep, so

@@ -41,7 +41,7 @@ def test_resume_is_bit_exact(tmp_path: Path, split: int) -> None:
     assert state["step"] == split
     train(config, tmp_path / "split", resume=True)
     _assert_identical(_tensors(tmp_path / "straight"), _tensors(tmp_path / "split"))
-    rows = list(csv.DictReader((tmp_path / "split" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "split" / "log.csv").read_text().splitlines()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]  # no duplicated rows after resume
 
 
@@ -60,7 +60,7 @@ def test_outputs_logs_samples_and_export(tmp_path: Path) -> None:
     code = main(["train", "--config", str(config), "--out", str(tmp_path / "run")])
     assert code == 0
     run = tmp_path / "run"
-    rows = list(csv.DictReader((run / "log.csv").open()))
+    rows = list(csv.DictReader((run / "log.csv").read_text().splitlines()))
     assert tuple(rows[0]) == LOG_COLUMNS
     assert rows[0]["stage"] == "autoencoder" and rows[0]["recon"] and not rows[0]["collapse"]
     assert rows[-1]["stage"] == "dynamics" and float(rows[-1]["collapse"]) >= 0.0
@@ -133,7 +133,7 @@ def test_joint_encoder_trains_h_in_stage_two_and_resumes_bit_exactly(tmp_path: P
     assert any(k.startswith("vae.decoder.") for k in moved)  # through reconstruction
     end = PanModel.from_pretrained(tmp_path / "straight" / "model").encoder
     assert end.latent_std.equal(start["latent_std"])  # the statistics stay those measured
-    rows = list(csv.DictReader((tmp_path / "straight" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "straight" / "log.csv").read_text().splitlines()))
     assert all(float(r["encoder_var"]) > 0 and float(r["recon"]) > 0 for r in rows)
 
 
@@ -154,6 +154,6 @@ def test_ddp_under_torchrun_on_cpu(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = list(csv.DictReader((out / "log.csv").open()))
+    rows = list(csv.DictReader((out / "log.csv").read_text().splitlines()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # rank 0 alone writes
     PanModel.from_pretrained(out / "model")

@@ -127,7 +127,7 @@ def test_unrolled_training_logs_the_loss_and_resumes_bit_exactly(tmp_path: Path)
         a = load_file(str(tmp_path / "straight" / "checkpoint" / name))
         b = load_file(str(tmp_path / "split" / "checkpoint" / name))
         assert all(a[k].equal(b[k]) for k in a), name
-    rows = list(csv.DictReader((tmp_path / "straight" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "straight" / "log.csv").read_text().splitlines()))
     assert [r["unroll"] for r in rows[:1]] == [""]  # the autoencoder stage has no unroll
     assert all(float(r["unroll"]) > 0 for r in rows[1:])
     assert (tmp_path / "straight" / "samples" / "step-0000003.png").is_file()
@@ -157,7 +157,7 @@ def test_unrolled_windows_read_from_a_folder_and_need_room(tmp_path: Path) -> No
     folder = {"source": "folder", "path": str(tmp_path / "data")}
     fits = _with_unroll(write_run_config(tmp_path / "a.yaml", ae_steps=0, steps=1, **folder), 1)
     train(fits, tmp_path / "a")  # 4 frames: history 2 + 1 + one unrolled frame
-    rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "a" / "log.csv").read_text().splitlines()))
     assert float(rows[-1]["unroll"]) > 0
     too_long = _with_unroll(write_run_config(tmp_path / "b.yaml", ae_steps=0, steps=1, **folder), 2)
     with pytest.raises(ConfigError, match=r"at most 4 frames.*needs 5 .*train\.unroll"):

@@ -48,6 +48,7 @@ def test_foreign_model_is_scored_over_the_wire(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
     model = results["model"]
     assert model["spec"]["name"] == "drift-example"
     assert model["info"]["remote"] == {

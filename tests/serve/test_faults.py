@@ -16,6 +16,7 @@ import pytest
 
 from panbench.cli import main
 from panbench.errors import RemoteError
+from panbench.models import remote
 from panbench.models.api import Context
 from panbench.models.remote import TIMEOUT_ENV, RemoteModel
 from panbench.serve import wire
@@ -207,6 +208,9 @@ def test_request_size_is_bounded() -> None:
 
 
 def test_token_is_required_when_the_server_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[remote._Client] = []
+    close = remote._Client.close
+    monkeypatch.setattr(remote._Client, "close", lambda self: (closed.append(self), close(self))[1])
     with ServerProcess("copy-last", env={wire.TOKEN_ENV: "s3cret"}) as srv:
         monkeypatch.delenv(wire.TOKEN_ENV, raising=False)
         with pytest.raises(RemoteError, match="refused info: this server requires its bearer"):
@@ -214,6 +218,8 @@ def test_token_is_required_when_the_server_has_one(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv(wire.TOKEN_ENV, "wrong")
         with pytest.raises(RemoteError, match="bearer token"):
             RemoteModel(srv.url)
+        # each refused handshake closed its connection at once, not at garbage collection
+        assert len(closed) == 2 and all(c._conn is None for c in closed)
         monkeypatch.setenv(wire.TOKEN_ENV, "s3cret")
         assert RemoteModel(srv.url).spec.name == "copy-last"
 

@@ -184,7 +184,9 @@ def test_one_request_per_harness_call_whatever_the_batch(tmp_path: Path) -> None
             batch_size=3,
             progress=False,
         )
-        calls = RemoteModel(srv.url)._client.call("release", {}).fields["calls"]
+        probe = RemoteModel(srv.url)
+        calls = probe._client.call("release", {}).fields["calls"]
+        probe.close()
     harness = results["tasks"]["small-rollout"]["timing"]["model"]
     # 6 episodes in batches of 3: the harness made 2 resets; each was one request, as each step.
     assert harness["reset_calls"] == 2
