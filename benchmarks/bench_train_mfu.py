@@ -81,7 +81,7 @@ def _step_fn(
 
     for p in model.parameters():
         p.requires_grad_(False)
-    params = list(_trainable(model, stage, train.joint_encoder).values())
+    params = list(_trainable(model, stage, train.joint_encoder, train.ae_decoder_only).values())
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-4)

@@ -266,6 +266,10 @@ class TrainConfig:
         unroll_history: ``sampled`` (f's history holds the model's samples, as in a rollout) or
             ``true`` (f keeps the true history and only g's previous frame is the sample: g
             learns to render what f's state says from an imperfect previous frame).
+        ae_decoder_only: stage 1 trains only h's decoder half (the latents-to-pixels side),
+            from the encoder of ``init_from`` or ``init_encoder``; the encoder and its latent
+            statistics stay as they are, so the latents f and g were trained on do not change
+            and a trained model's rendering can be improved without retraining f and g.
     """
 
     seed: int = 0
@@ -290,6 +294,7 @@ class TrainConfig:
     unroll: int = 0
     unroll_steps: int = 3
     unroll_history: str = "sampled"
+    ae_decoder_only: bool = False
 
 
 @dataclass
@@ -500,10 +505,19 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(
             f"{p}: expected data.source 'env' or 'folder', but got {run.data.source!r}."
         )
-    if run.train.init_encoder and run.train.ae_steps:
+    if run.train.init_encoder and run.train.ae_steps and not run.train.ae_decoder_only:
         raise ConfigError(
-            f"{p}: train.init_encoder loads a trained encoder, so train.ae_steps must be 0, "
-            f"but it is {run.train.ae_steps}."
+            f"{p}: train.init_encoder loads a trained encoder, so train.ae_steps must be 0 "
+            f"(or train.ae_decoder_only true), but it is {run.train.ae_steps}."
+        )
+    if run.train.ae_decoder_only and not (run.train.init_from or run.train.init_encoder):
+        raise ConfigError(
+            f"{p}: train.ae_decoder_only trains h's decoder on the latents of a trained "
+            "encoder, so it needs train.init_from or train.init_encoder, but neither is set."
+        )
+    if run.train.ae_decoder_only and not run.train.ae_steps:
+        raise ConfigError(
+            f"{p}: train.ae_decoder_only is a first-stage setting, but train.ae_steps is 0."
         )
     if run.train.unroll_history not in ("sampled", "true"):
         raise ConfigError(

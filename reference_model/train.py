@@ -72,9 +72,18 @@ _CALIBRATION_SALT = 1
 _SAMPLE_SALT = 2
 
 
-def _trainable(model: PanModel, stage: str, joint: bool = False) -> dict[str, nn.Parameter]:
-    """The parameters a stage trains: h in stage 1; f (reward head included) and g in stage 2,
-    plus h when ``train.joint_encoder`` is set."""
+#: h's decoder half (latents to pixels): what stage 1 trains under ``train.ae_decoder_only``
+_H_DECODER = ("encoder.vae.decoder.", "encoder.vae.post_quant_conv.")
+
+
+def _trainable(
+    model: PanModel, stage: str, joint: bool = False, decoder_only: bool = False
+) -> dict[str, nn.Parameter]:
+    """The parameters a stage trains: h in stage 1 (only its decoder half with
+    ``train.ae_decoder_only``); f (reward head included) and g in stage 2, plus h when
+    ``train.joint_encoder`` is set."""
+    if stage == AUTOENCODER and decoder_only:
+        return {n: p for n, p in model.named_parameters() if n.startswith(_H_DECODER)}
     parts = ("encoder",) if stage == AUTOENCODER else ("backbone", "decoder")
     if joint and stage == DYNAMICS:
         parts = ("encoder", *parts)
@@ -94,7 +103,7 @@ def _make_stage(model: PanModel, stage: str, cfg: RunConfig) -> _Stage:
     t = cfg.train
     for p in model.parameters():
         p.requires_grad_(False)
-    params = _trainable(model, stage, t.joint_encoder)
+    params = _trainable(model, stage, t.joint_encoder, t.ae_decoder_only)
     for p in params.values():
         p.requires_grad_(True)
     lr, steps = (t.ae_lr, t.ae_steps) if stage == AUTOENCODER else (t.lr, t.steps)
@@ -132,10 +141,13 @@ def _ema_weights(model: PanModel, stage: _Stage) -> Iterator[None]:
 def _finish_autoencoder(
     model: PanModel, stage: _Stage, stream: WindowStream, cfg: RunConfig
 ) -> None:
-    """End of stage 1: h takes its EMA weights and measures its latent statistics."""
+    """End of stage 1: h takes its EMA weights and measures its latent statistics (unless only
+    its decoder trained: the latents, and so their statistics, are the encoder's as loaded)."""
     with torch.no_grad():
         for n, p in stage.params.items():
             p.copy_(stage.ema[n])
+    if cfg.train.ae_decoder_only:
+        return
     # The same frames on every rank, so all ranks freeze the same h.
     frames, _ = stream.batch(0, max(64, cfg.train.batch_size), salt=_CALIBRATION_SALT, rank=0)
     from reference_model.encoder import frames_to_tensor
