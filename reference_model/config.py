@@ -270,6 +270,9 @@ class TrainConfig:
             from the encoder of ``init_from`` or ``init_encoder``; the encoder and its latent
             statistics stay as they are, so the latents f and g were trained on do not change
             and a trained model's rendering can be improved without retraining f and g.
+        ae_object_weight: stage 1's extra reconstruction weight on object pixels (those away
+            from the frame's background colour; see ``Encoder.reconstruction_loss``); 0 is the
+            plain mean.
     """
 
     seed: int = 0
@@ -295,6 +298,7 @@ class TrainConfig:
     unroll_steps: int = 3
     unroll_history: str = "sampled"
     ae_decoder_only: bool = False
+    ae_object_weight: float = 0.0
 
 
 @dataclass
@@ -551,6 +555,7 @@ _TRAIN_RANGES: dict[str, tuple[float | None, float | None]] = {
     "num_threads": (0, None),
     "unroll": (0, None),
     "unroll_steps": (1, None),
+    "ae_object_weight": (0, None),
 }
 
 

@@ -92,10 +92,15 @@ class PanModel(nn.Module):
 
     # ------------------------------------------------------------------------------- training
     def autoencoder_loss(
-        self, frames: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        frames: torch.Tensor,
+        generator: torch.Generator | None = None,
+        object_weight: float = 0.0,
     ) -> dict[str, torch.Tensor]:
-        """First stage: reconstruction loss of h on uint8 frames [N, H, W, 3]."""
-        return self.encoder.reconstruction_loss(frames_to_tensor(frames.to(self.device)), generator)
+        """First stage: reconstruction loss of h on uint8 frames [N, H, W, 3] (object pixels
+        weighted ``1 + object_weight``, see :meth:`Encoder.reconstruction_loss`)."""
+        x = frames_to_tensor(frames.to(self.device))
+        return self.encoder.reconstruction_loss(x, generator, object_weight)
 
     def dynamics_loss(
         self,

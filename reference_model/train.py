@@ -421,7 +421,7 @@ def _losses(
         size = max(1, math.ceil(t.batch_size / run.stream.window))
         frames, _ = run.stream.batch(step, size)
         with autocast:
-            return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen)
+            return runner(AUTOENCODER, frames.flatten(0, 1).to(dev), gen, t.ae_object_weight)
     frames, texts, outcomes = run.stream.windows(step, t.batch_size)
     ids = run.model.encode_actions(texts)
     with autocast:

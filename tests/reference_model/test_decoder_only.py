@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -100,3 +102,49 @@ def test_bad_settings_are_refused(
     with pytest.raises(ConfigError, match=match):
         train(config, tmp_path / "e")
     assert not (tmp_path / "e").exists()
+
+
+def test_object_weight_matches_a_numpy_reference() -> None:
+    from reference_model.encoder import OBJECT_DISTANCE, frames_to_tensor
+    from tests.reference_model.helpers import tiny_model
+
+    model = tiny_model()
+    frames = torch.full((2, 32, 32, 3), 40, dtype=torch.uint8)  # a plain background...
+    frames[0, 4:8, 10:14] = torch.tensor([220, 60, 60], dtype=torch.uint8)  # ...a red agent
+    frames[1, 20:23, 2:9] = torch.tensor([60, 200, 60], dtype=torch.uint8)
+    frames[1, 0, 0] = torch.tensor([50, 45, 40], dtype=torch.uint8)  # near the background
+    x = frames_to_tensor(frames)
+    with torch.no_grad():
+        y = model.encoder.vae.decode(model.encoder.vae.encode(x).latent_dist.mode()).sample
+        got = model.encoder.reconstruction_loss(x, None, 4.0)["recon"]
+        plain = model.encoder.reconstruction_loss(x)["recon"]
+    xn, yn = x.double().numpy(), y.double().numpy()
+    err = np.abs(yn - xn) + (yn - xn) ** 2
+    median = np.median(xn.reshape(2, 3, -1), axis=2)[:, :, None, None]
+    objects = np.abs(xn - median).sum(axis=1, keepdims=True) > OBJECT_DISTANCE
+    assert objects.sum() == 16 + 21  # the two objects; the near-background pixel is not one
+    weight = 1.0 + 4.0 * objects
+    assert float(got) == pytest.approx((err * weight).mean() / weight.mean(), rel=1e-5)
+    assert float(plain) == pytest.approx(err.mean(), rel=1e-5)
+    assert float(got) != pytest.approx(float(plain), rel=1e-3)
+
+
+def test_object_weight_is_passed_to_stage_one_and_checked(tmp_path: Path, trained: Path) -> None:
+    a = _with(
+        write_run_config(tmp_path / "a.yaml", ae_steps=1, steps=0), f"  init_from: {trained}\n"
+    )
+    b = _with(
+        write_run_config(tmp_path / "b.yaml", ae_steps=1, steps=0),
+        f"  init_from: {trained}\n  ae_object_weight: 4.0\n",
+    )
+    train(a, tmp_path / "a")
+    train(b, tmp_path / "b")
+    ra, rb = (
+        next(csv.DictReader((tmp_path / r / "log.csv").read_text().splitlines())) for r in "ab"
+    )
+    assert ra["loss"] != rb["loss"] and ra["kl"] == rb["kl"]  # same frames, another weighting
+    c = _with(
+        write_run_config(tmp_path / "c.yaml", ae_steps=1, steps=0), "  ae_object_weight: -1\n"
+    )
+    with pytest.raises(ConfigError, match=r"train.ae_object_weight >= 0, but got -1"):
+        train(c, tmp_path / "c")
