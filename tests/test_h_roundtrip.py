@@ -1,0 +1,27 @@
+"""benchmarks/h_roundtrip.py: its object mask and errors against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.scripts import load_script
+
+
+def test_object_error_counts_only_object_pixels() -> None:
+    script = load_script("h_roundtrip")
+    truth = np.full((1, 32, 32, 3), 40, dtype=np.uint8)
+    truth[0, 4:8, 10:14] = (220, 60, 60)  # a 4x4 red agent on a plain background
+    truth[0, 30, 30] = (45, 42, 40)  # close to the background: not an object
+    recon = truth.copy()
+    recon[0, 4:8, 10:14, 0] = 210  # the agent drawn 10 levels too dark in red
+    recon[0, 0:2, 0:16] = 43  # background off by 3 (not counted in the object error)
+    mask = script.object_mask(truth, 0.3)
+    assert mask.sum() == 16 and mask[0, 4:8, 10:14].all()
+    psnr, obj = script.roundtrip_errors(truth, recon, 0.3)
+    assert obj == pytest.approx((10 * 16) / (16 * 3))  # red channel only, over 3 channels
+    mse = (16 * 10**2 + 32 * 3 * 3**2) / (32 * 32 * 3)
+    assert psnr == pytest.approx(10 * math.log10(255**2 / mse))
+    assert script.roundtrip_errors(truth, truth, 0.3)[0] == math.inf
