@@ -246,7 +246,8 @@ class TrainConfig:
             then fine-tunes h from them.
         init_encoder: a checkpoint folder whose trained encoder h (weights and latent
             statistics) replaces stage 1; requires ``ae_steps: 0``. Lets several f/g runs share
-            one first-stage model, as PAN pretrains h once.
+            one first-stage model, as PAN pretrains h once. With ``init_from`` as well, h comes
+            from here and f and g from ``init_from``.
         num_threads: CPU threads for torch (0: torch's default). One thread is several times
             faster than two on a machine whose cores are shared with other jobs.
         joint_encoder: (ablation) h keeps training in stage 2, with no stop-gradient or EMA
@@ -527,10 +528,6 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(
             f"{p}: expected train.unroll_history 'sampled' or 'true', but got "
             f"{run.train.unroll_history!r}."
-        )
-    if run.train.init_from and run.train.init_encoder:
-        raise ConfigError(
-            f"{p}: train.init_from already loads the encoder; drop train.init_encoder."
         )
     run.data.stream_configs(str(p))
     if run.data.source == "folder" and not run.data.path:

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from panbench.errors import ConfigError
 from reference_model.model import PanModel
 from reference_model.recipes import train
+from reference_model.train import _H_DECODER
 from tests.reference_model.helpers import write_run_config
 
 
@@ -148,3 +149,21 @@ def test_object_weight_is_passed_to_stage_one_and_checked(tmp_path: Path, traine
     )
     with pytest.raises(ConfigError, match=r"train.ae_object_weight >= 0, but got -1"):
         train(c, tmp_path / "c")
+
+
+def test_init_encoder_replaces_the_h_of_init_from(tmp_path: Path, trained: Path) -> None:
+    other = write_run_config(tmp_path / "o.yaml", ae_steps=2, steps=0)
+    other.write_text(other.read_text().replace("  seed: 3\n", "  seed: 5\n"))
+    train(other, tmp_path / "o")
+    # f and g of one model, h of another; one decoder-only step (f, g and h's encoder half stay)
+    config = write_run_config(tmp_path / "m.yaml", ae_steps=1, steps=0)
+    lines = f"  init_from: {trained}\n  init_encoder: {tmp_path / 'o' / 'model'}\n"
+    _with(config, lines + "  ae_decoder_only: true\n")
+    train(config, tmp_path / "m")
+    got = load_file(str(tmp_path / "m" / "model" / "model.safetensors"))
+    h = load_file(str(tmp_path / "o" / "model" / "model.safetensors"))
+    fg = load_file(str(trained / "model.safetensors"))
+    encoder = [k for k in got if k.startswith("encoder.") and not k.startswith(_H_DECODER)]
+    assert encoder and all(got[k].equal(h[k]) for k in encoder)
+    assert not all(h[k].equal(fg[k]) for k in encoder)  # the two h differ
+    assert all(got[k].equal(fg[k]) for k in got if not k.startswith("encoder."))
