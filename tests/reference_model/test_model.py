@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from panbench.errors import ConfigError, DataError
 from reference_model.backbone import patchify, unpatchify
 from reference_model.config import CONFIG_DIR, load_run_config
 from reference_model.model import PanModel
 from reference_model.tokenizer import ByteTokenizer
+from reference_model.train import _H_DECODER
 from tests.reference_model.helpers import tiny_config, tiny_model
 
 ACTIONS = [["move the red circle up", "move the blue square left"]] * 2
@@ -310,7 +312,22 @@ def test_tiny_continuations_keep_the_model_and_the_domains(before: str, after: s
     assert all(s.weight > 0 for s in new.data.stream_configs())
 
 
-@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v3", "pan-tiny-v4"])
+def test_tiny_v9_retrains_only_the_decoder_half_of_v4s_h() -> None:
+    v4 = load_run_config(CONFIG_DIR / "tiny-v4.yaml")
+    v9 = load_run_config(CONFIG_DIR / "tiny-v9.yaml")
+    assert v9.model == v4.model and v9.data == v4.data
+    assert v9.train.init_from == "reference_model/checkpoints/pan-tiny-v4"
+    assert v9.train.ae_decoder_only and v9.train.ae_steps > 0 and v9.train.steps == 0
+    # and the shipped v9 holds v4's f, g and h encoder half, bit for bit
+    folder = CONFIG_DIR.parent / "checkpoints"
+    a = load_file(str(folder / "pan-tiny-v4" / "model.safetensors"))
+    b = load_file(str(folder / "pan-tiny-v9" / "model.safetensors"))
+    kept = [k for k in a if not k.startswith(_H_DECODER)]
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in kept)
+    assert not all(a[k].equal(b[k]) for k in a if k.startswith(_H_DECODER))
+
+
+@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v4", "pan-tiny-v9"])
 def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
     folder = CONFIG_DIR.parent / "checkpoints" / name
     assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
