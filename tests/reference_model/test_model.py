@@ -296,7 +296,7 @@ def test_ablation_joint_runs_only_add_the_joint_encoder() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "after"), [("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v4", "v6")]
+    ("before", "after"), [("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v4", "v6"), ("v9", "v10")]
 )
 def test_tiny_continuations_keep_the_model_and_the_domains(before: str, after: str) -> None:
     old = load_run_config(CONFIG_DIR / f"tiny-{before}.yaml")
