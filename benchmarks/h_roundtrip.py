@@ -33,20 +33,17 @@ DOMAINS: tuple[tuple[str, str, dict[str, Any], int], ...] = (
 )
 
 
-def object_mask(frames: np.ndarray, distance: float) -> np.ndarray:
-    """bool [N, H, W]: pixels whose colour is more than ``distance`` (summed over channels, in
-    [-1, 1] units) from their frame's median colour."""
-    x = frames.astype(np.float64) / 127.5 - 1.0
-    median = np.median(x.reshape(len(x), -1, 3), axis=1)[:, None, None, :]
-    return np.abs(x - median).sum(axis=-1) > distance
+def roundtrip_errors(truth: np.ndarray, recon: np.ndarray) -> tuple[float, float]:
+    """(PSNR in dB over all pixels, mean absolute error in 0-255 levels on object pixels) of
+    uint8 [N, H, W, 3] frames; object pixels as ``train.ae_object_weight`` counts them."""
+    import torch
 
+    from reference_model.encoder import frames_to_tensor, object_mask
 
-def roundtrip_errors(truth: np.ndarray, recon: np.ndarray, distance: float) -> tuple[float, float]:
-    """(PSNR in dB over all pixels, mean absolute error in 0-255 levels on object pixels)."""
     t, r = truth.astype(np.float64), recon.astype(np.float64)
     mse = float(((t - r) ** 2).mean())
     psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-    mask = object_mask(truth, distance)
+    mask = object_mask(frames_to_tensor(torch.from_numpy(truth)))[:, 0].numpy()
     obj = float(np.abs(t - r)[mask].mean()) if mask.any() else float("nan")
     return psnr, obj
 
@@ -83,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=16, help="frames per domain")
     parser.add_argument("--out", type=Path, help="figure (PNG): truth, then each model's row")
     args = parser.parse_args(argv)
-    from reference_model.encoder import OBJECT_DISTANCE
     from reference_model.model import PanModel
 
     for path in args.models:
@@ -101,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         recons = [_roundtrip(m, truth) for m in models]
         cells = []
         for recon in recons:
-            psnr, obj = roundtrip_errors(truth, recon, OBJECT_DISTANCE)
+            psnr, obj = roundtrip_errors(truth, recon)
             cells.append(f"{psnr:.1f} dB / {obj:.1f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
         rows.append([truth[:4], *[r[:4] for r in recons]])

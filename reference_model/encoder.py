@@ -25,8 +25,16 @@ def tensor_to_frames(x: torch.Tensor) -> torch.Tensor:
 
 
 #: colour distance (summed over channels, in [-1, 1] units) from a frame's median colour above
-#: which :meth:`Encoder.reconstruction_loss` counts a pixel as part of an object
+#: which a pixel counts as part of an object (:func:`object_mask`)
 OBJECT_DISTANCE = 0.3
+
+
+def object_mask(x: torch.Tensor) -> torch.Tensor:
+    """Object pixels of images: bool [N, 1, H, W], those whose colour is more than
+    :data:`OBJECT_DISTANCE` (summed over the channels) from their image's median colour, its
+    background. ``x``: float [N, 3, H, W] in [-1, 1]."""
+    median = x.flatten(2).median(dim=2).values[:, :, None, None]
+    return (x - median).abs().sum(dim=1, keepdim=True) > OBJECT_DISTANCE
 
 
 class Encoder(nn.Module):
@@ -93,9 +101,8 @@ class Encoder(nn.Module):
         Args:
             x: float [N, 3, H, W] in [-1, 1].
             generator: unused (kept so both stages share one signature).
-            object_weight: extra weight of object pixels, those whose colour is away from the
-                frame's median colour (its background) by more than :data:`OBJECT_DISTANCE`
-                summed over the channels. A maze's agent or a table's cube covers a few pixels
+            object_weight: extra weight of object pixels (:func:`object_mask`: away from the
+                frame's background colour). A maze's agent or a table's cube covers a few pixels
                 of a frame; under a plain mean they weigh too little to be drawn. 0: plain
                 mean (the loss every shipped h trained with first).
 
@@ -106,9 +113,7 @@ class Encoder(nn.Module):
         y = self.vae.decode(post.mode()).sample
         if object_weight:
             err = (y - x).abs() + (y - x) ** 2
-            median = x.flatten(2).median(dim=2).values[:, :, None, None]
-            away = (x - median).abs().sum(dim=1, keepdim=True) > OBJECT_DISTANCE
-            weight = 1.0 + object_weight * away.to(err.dtype)
+            weight = 1.0 + object_weight * object_mask(x).to(err.dtype)
             recon = (err * weight).mean() / weight.mean()
         else:
             recon = (y - x).abs().mean() + ((y - x) ** 2).mean()
