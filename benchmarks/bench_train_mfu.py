@@ -98,7 +98,7 @@ def _step_fn(
     def step() -> None:
         with autocast:
             if stage == "autoencoder":
-                losses = model.autoencoder_loss(ae_frames, gen)
+                losses = model.autoencoder_loss(ae_frames, gen, train.ae_object_weight)
             else:
                 losses = model.dynamics_loss(
                     frames,
