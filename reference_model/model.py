@@ -22,7 +22,7 @@ from panbench.errors import ConfigError, DataError
 from reference_model.backbone import Backbone
 from reference_model.config import ModelConfig, from_dict
 from reference_model.decoder import Decoder
-from reference_model.encoder import Encoder, frames_to_tensor, tensor_to_frames
+from reference_model.encoder import Encoder, frames_to_tensor, object_mask, tensor_to_frames
 from reference_model.tokenizer import ByteTokenizer
 
 __all__ = [
@@ -155,8 +155,13 @@ class PanModel(nn.Module):
         states = self.backbone(hist, action_ids[:, :rounds])  # [B, R, N, D]
         flat_states = states.flatten(0, 1)
         known = None if outcomes is None else outcomes[:, :rounds]
+        objects = self.object_cells(frames) if self.config.object_weight else None
         loss, diffusion, latent = self._next_losses(
-            flat_states, hist.flatten(0, 1), nxt.flatten(0, 1), generator
+            flat_states,
+            hist.flatten(0, 1),
+            nxt.flatten(0, 1),
+            generator,
+            None if objects is None else objects[:, 1 : rounds + 1].flatten(0, 1),
         )
         extra: dict[str, torch.Tensor] = {}
         if joint_encoder and self.config.objective == "generative":
@@ -174,6 +179,7 @@ class PanModel(nn.Module):
                 generator,
                 (unroll_steps, unroll_history == "true"),
                 outcomes,
+                objects,
             )
             loss = loss + extra["unroll"]
         collapse = flat_states.detach().float().var(dim=0).mean()
@@ -194,10 +200,12 @@ class PanModel(nn.Module):
         prev: torch.Tensor,
         target: torch.Tensor,
         generator: torch.Generator | None,
+        objects: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss, diffusion, latent) of predicting ``target`` [M, C, h, w] from ``states``
-        [M, N, D] after ``prev``, under the config's objective."""
-        weight = self.change_weights(prev, target)
+        [M, N, D] after ``prev``, under the config's objective; ``objects`` [M, 1, h, w]: the
+        target's object cells (:meth:`object_cells`) when ``object_weight`` is set."""
+        weight = self.change_weights(prev, target, objects)
         pred_latent = self.backbone.to_latent(states)
         latent = _weighted_mean((pred_latent.float() - target) ** 2, weight)
         if self.config.objective == "generative":
@@ -218,6 +226,7 @@ class PanModel(nn.Module):
         generator: torch.Generator | None,
         sampling: tuple[int, bool],
         outcomes: torch.Tensor | None,
+        objects: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The mean loss of the window's last frames, each learned after the model's own
         sample of the frame before it (see :meth:`dynamics_loss`).
@@ -231,6 +240,7 @@ class PanModel(nn.Module):
             sampling: DDIM steps of each sample, and whether f keeps the true history (only
                 g's previous frame is then the sample).
             outcomes: float [B, R + U, 3] or None.
+            objects: float [B, R + 1 + U, 1, h, w] the window's object cells, or None.
         """
         steps, true_history = sampling
         hist = latents[:, :rounds]
@@ -247,7 +257,8 @@ class PanModel(nn.Module):
             seen = latents[:, k + 1 : k + 1 + rounds] if true_history else hist
             state = self.backbone(seen, action_ids[:, k + 1 : k + 1 + rounds])[:, -1]
             target = latents[:, rounds + 1 + k]
-            loss, _, _ = self._next_losses(state, z, target, generator)
+            cells = None if objects is None else objects[:, rounds + 1 + k]
+            loss, _, _ = self._next_losses(state, z, target, generator, cells)
             known = None if outcomes is None else outcomes[:, rounds + k : rounds + k + 1]
             total = total + loss + self.config.reward_weight * self.outcome_loss(state, known)
         return total / unroll
@@ -272,22 +283,47 @@ class PanModel(nn.Module):
         )
         return ((reward + terminal) * known).sum() / known.sum()
 
-    def change_weights(self, prev: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-        """Per-cell loss weights from ``change_weight`` (None when it is 0).
+    def change_weights(
+        self, prev: torch.Tensor, target: torch.Tensor, objects: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Per-cell loss weights from ``change_weight`` and ``object_weight`` (None when
+        both are 0, or ``object_weight`` is 0 and ``objects`` None).
 
         Args:
             prev: float [M, C, h, w] current latents.
             target: float [M, C, h, w] next latents.
+            objects: float [M, 1, h, w] the target frame's object cells (:meth:`object_cells`),
+                weighed ``object_weight`` more; None: none.
 
         Returns:
-            float [M, 1, h, w]: ``1 + change_weight`` where ``max_c |target - prev|`` exceeds
-            ``change_threshold``, else 1; or None.
+            float [M, 1, h, w]: 1, plus ``change_weight`` where ``max_c |target - prev|``
+            exceeds ``change_threshold``, plus ``object_weight`` on object cells; or None.
         """
         cfg = self.config
-        if cfg.change_weight == 0:
-            return None
-        changed = (target - prev).abs().amax(dim=1, keepdim=True) > cfg.change_threshold
-        return 1.0 + cfg.change_weight * changed.to(target.dtype)
+        weight = None
+        if cfg.change_weight:
+            changed = (target - prev).abs().amax(dim=1, keepdim=True) > cfg.change_threshold
+            weight = 1.0 + cfg.change_weight * changed.to(target.dtype)
+        if cfg.object_weight and objects is not None:
+            extra = cfg.object_weight * objects.to(target.device, target.dtype)
+            weight = 1.0 + extra if weight is None else weight + extra
+        return weight
+
+    def object_cells(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latent cells that cover an object pixel (:func:`object_mask`) of their frame.
+
+        Args:
+            frames: uint8 [B, T, H, W, 3].
+
+        Returns:
+            float [B, T, 1, h, w]: 1 where any pixel of the cell's H/h x W/w block is an
+            object pixel, else 0.
+        """
+        b, t = frames.shape[:2]
+        x = frames_to_tensor(frames.flatten(0, 1).to(self.device))
+        block = x.shape[-1] // self.config.latent_resolution
+        cells = nn.functional.max_pool2d(object_mask(x).float(), block)
+        return cells.unflatten(0, (b, t))
 
     def forward(self, stage: str, *args: Any) -> dict[str, torch.Tensor]:
         """``stage`` "autoencoder" or "dynamics": the matching loss (so DDP can wrap the model)."""
