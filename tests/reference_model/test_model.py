@@ -327,6 +327,22 @@ def test_tiny_v9_retrains_only_the_decoder_half_of_v4s_h() -> None:
     assert not all(a[k].equal(b[k]) for k in a if k.startswith(_H_DECODER))
 
 
+def test_tiny_v11_and_v12_split_v9_into_a_decoder_run_and_an_object_weighted_fg_run() -> None:
+    v9 = load_run_config(CONFIG_DIR / "tiny-v9.yaml")
+    v11 = load_run_config(CONFIG_DIR / "tiny-v11.yaml")
+    v12 = load_run_config(CONFIG_DIR / "tiny-v12.yaml")
+    domains = [(s.env, sorted(s.env_kwargs.items())) for s in v9.data.stream_configs()]
+    for run in (v11, v12):
+        assert run.train.init_from == "reference_model/checkpoints/pan-tiny-v9"
+        assert [(s.env, sorted(s.env_kwargs.items())) for s in run.data.stream_configs()] == domains
+        assert all(s.weight > 0 for s in run.data.stream_configs())
+    assert v11.model == v9.model
+    assert v11.train.ae_decoder_only and v11.train.ae_steps > 0 and v11.train.steps == 0
+    assert v12.model == dataclasses.replace(v9.model, object_weight=3.0)
+    assert v12.train.init_encoder == "runs/pan-tiny-v11/model"  # h: v11's run
+    assert v12.train.ae_steps == 0 and v12.train.steps > 0
+
+
 @pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v4", "pan-tiny-v9"])
 def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
     folder = CONFIG_DIR.parent / "checkpoints" / name
