@@ -296,7 +296,8 @@ def test_ablation_joint_runs_only_add_the_joint_encoder() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "after"), [("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v4", "v6"), ("v9", "v10")]
+    ("before", "after"),
+    [("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v4", "v6"), ("v9", "v10"), ("v12", "v13")],
 )
 def test_tiny_continuations_keep_the_model_and_the_domains(before: str, after: str) -> None:
     old = load_run_config(CONFIG_DIR / f"tiny-{before}.yaml")
@@ -341,9 +342,17 @@ def test_tiny_v11_and_v12_split_v9_into_a_decoder_run_and_an_object_weighted_fg_
     assert v12.model == dataclasses.replace(v9.model, object_weight=3.0)
     assert v12.train.init_encoder == "runs/pan-tiny-v11/model"  # h: v11's run
     assert v12.train.ae_steps == 0 and v12.train.steps > 0
+    # the shipped v12 keeps v9's h encoder half (and so its latents) bit for bit
+    folder = CONFIG_DIR.parent / "checkpoints"
+    a = load_file(str(folder / "pan-tiny-v9" / "model.safetensors"))
+    b = load_file(str(folder / "pan-tiny-v12" / "model.safetensors"))
+    h_encoder = [k for k in a if k.startswith("encoder.") and not k.startswith(_H_DECODER)]
+    assert a.keys() == b.keys() and h_encoder and all(a[k].equal(b[k]) for k in h_encoder)
+    for part in (_H_DECODER, ("backbone.", "decoder.")):  # h's decoder, f and g all moved
+        assert not all(a[k].equal(b[k]) for k in a if k.startswith(part))
 
 
-@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v2", "pan-tiny-v4", "pan-tiny-v9"])
+@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v4", "pan-tiny-v9", "pan-tiny-v12"])
 def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
     folder = CONFIG_DIR.parent / "checkpoints" / name
     assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
