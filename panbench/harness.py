@@ -30,6 +30,7 @@ from panbench.results import (
     SCHEMA_VERSION,
     dumps_record,
     environment_info,
+    git_info,
     sanitize,
     task_metrics,
 )
@@ -292,6 +293,7 @@ def evaluate(
     reporter = _reporter(progress, console, dist.is_main)
     run = _Run(out, store, dist, wm, judge_obj, limit, batch_size, save_videos, reporter, model)
     started = time.perf_counter()
+    checkout = git_info()  # the code this run starts from (see _build_results)
     task_results: dict[str, Any] = {}
     pending: dict[str, int] = {}
     for task in specs:
@@ -318,7 +320,7 @@ def evaluate(
         batch_size,
         device,
         dist,
-        time.perf_counter() - started,
+        (time.perf_counter() - started, checkout),
     )
     atomic_write_json(out / "results.json", results)
     return results
@@ -544,12 +546,17 @@ def _build_results(
     batch_size: int,
     device: str,
     dist: Dist,
-    seconds: float,
+    timing: tuple[float, dict[str, Any]],
 ) -> dict[str, Any]:
+    """``timing``: the run's seconds, and the checkout (:func:`git_info`) it started from."""
     from panbench.threads import configure
 
+    seconds, checkout = timing
     threads = configure()  # the plan this process runs under (applied at evaluate's start)
     env_info = environment_info()
+    # The commit recorded is the one the run started from; a checkout that changed under the run
+    # (a commit or an edit made while it ran) leaves no one commit the results came from.
+    git = checkout if env_info.pop("git") == checkout else {**checkout, "dirty": True}
     described = dict(wm.describe())
     # Summed in task-name order, the order results.json stores the tasks in, so that the mean
     # recomputed from the file (results.verify_results) is bit-identical to the one written.
@@ -563,7 +570,7 @@ def _build_results(
             "schema_version": SCHEMA_VERSION,
             "panbench_version": env_info.pop("panbench_version"),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "git": env_info.pop("git"),
+            "git": git,
             "suite": suite_info,
             "model": {
                 "name": model,

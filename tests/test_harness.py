@@ -624,3 +624,22 @@ def test_a_resumed_run_backfills_the_videos_of_finished_episodes(tmp_path: Path)
                 read_video(fresh / "videos" / name / video),
             )
     validate_results(out)
+
+
+def test_results_record_the_commit_the_run_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import panbench.harness
+    import panbench.results
+
+    tasks = small_tasks()[:1]
+    start = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(panbench.harness, "git_info", lambda: dict(start))
+    monkeypatch.setattr(panbench.results, "git_info", lambda: dict(start))
+    same = evaluate("copy-last", out=tmp_path / "same", tasks=tasks, limit=2, progress=False)
+    assert same["git"] == start
+    # a commit made while the run went on: the start's commit is kept, and marked dirty
+    monkeypatch.setattr(panbench.results, "git_info", lambda: {"commit": "b" * 40, "dirty": False})
+    moved = evaluate("copy-last", out=tmp_path / "moved", tasks=tasks, limit=2, progress=False)
+    assert moved["git"] == {"commit": "a" * 40, "dirty": True}
+    assert validate_results(tmp_path / "moved")["git"] == moved["git"]
