@@ -9,7 +9,7 @@ cubes) fade first. With ``--out`` it also writes a figure: the true frames, then
 round trips per checkpoint.
 
     MUJOCO_GL=egl python benchmarks/h_roundtrip.py reference_model/checkpoints/pan-tiny-v4 \
-        reference_model/checkpoints/pan-tiny-v9 --out docs/figures/h-roundtrip.png
+        reference_model/checkpoints/pan-tiny-v12 --out /tmp/h-roundtrip.png
 """
 
 from __future__ import annotations

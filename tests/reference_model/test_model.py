@@ -319,13 +319,6 @@ def test_tiny_v9_retrains_only_the_decoder_half_of_v4s_h() -> None:
     assert v9.model == v4.model and v9.data == v4.data
     assert v9.train.init_from == "reference_model/checkpoints/pan-tiny-v4"
     assert v9.train.ae_decoder_only and v9.train.ae_steps > 0 and v9.train.steps == 0
-    # and the shipped v9 holds v4's f, g and h encoder half, bit for bit
-    folder = CONFIG_DIR.parent / "checkpoints"
-    a = load_file(str(folder / "pan-tiny-v4" / "model.safetensors"))
-    b = load_file(str(folder / "pan-tiny-v9" / "model.safetensors"))
-    kept = [k for k in a if not k.startswith(_H_DECODER)]
-    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in kept)
-    assert not all(a[k].equal(b[k]) for k in a if k.startswith(_H_DECODER))
 
 
 def test_tiny_v11_and_v12_split_v9_into_a_decoder_run_and_an_object_weighted_fg_run() -> None:
@@ -342,9 +335,10 @@ def test_tiny_v11_and_v12_split_v9_into_a_decoder_run_and_an_object_weighted_fg_
     assert v12.model == dataclasses.replace(v9.model, object_weight=3.0)
     assert v12.train.init_encoder == "runs/pan-tiny-v11/model"  # h: v11's run
     assert v12.train.ae_steps == 0 and v12.train.steps > 0
-    # the shipped v12 keeps v9's h encoder half (and so its latents) bit for bit
+    # the shipped v12 keeps v9's h encoder half, which is v4's (v9 retrained only the decoder
+    # half), and so the latents every f and g since v4 learned on, bit for bit
     folder = CONFIG_DIR.parent / "checkpoints"
-    a = load_file(str(folder / "pan-tiny-v9" / "model.safetensors"))
+    a = load_file(str(folder / "pan-tiny-v4" / "model.safetensors"))
     b = load_file(str(folder / "pan-tiny-v12" / "model.safetensors"))
     h_encoder = [k for k in a if k.startswith("encoder.") and not k.startswith(_H_DECODER)]
     assert a.keys() == b.keys() and h_encoder and all(a[k].equal(b[k]) for k in h_encoder)
@@ -352,7 +346,7 @@ def test_tiny_v11_and_v12_split_v9_into_a_decoder_run_and_an_object_weighted_fg_
         assert not all(a[k].equal(b[k]) for k in a if k.startswith(part))
 
 
-@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v4", "pan-tiny-v9", "pan-tiny-v12"])
+@pytest.mark.parametrize("name", ["pan-tiny", "pan-tiny-v4", "pan-tiny-v12"])
 def test_shipped_checkpoints_load_and_fit_the_size_limit(name: str) -> None:
     folder = CONFIG_DIR.parent / "checkpoints" / name
     assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
