@@ -35,15 +35,16 @@ DOMAINS: tuple[tuple[str, str, dict[str, Any], int], ...] = (
 
 
 def roundtrip_errors(truth: np.ndarray, recon: np.ndarray) -> tuple[float, float]:
-    """(PSNR in dB over all pixels, mean absolute error in 0-255 levels on object pixels) of
-    uint8 [N, H, W, 3] frames; object pixels as ``train.ae_object_weight`` counts them."""
+    """(mean per-frame PSNR in dB, as the tasks' ``psnr`` metric computes it, mean absolute
+    error in 0-255 levels on object pixels) of uint8 [N, H, W, 3] frames; object pixels as
+    ``train.ae_object_weight`` counts them."""
     import torch
 
+    from panbench.metrics.frame import psnr_video
     from reference_model.encoder import frames_to_tensor, object_mask
 
     t, r = truth.astype(np.float64), recon.astype(np.float64)
-    mse = float(((t - r) ** 2).mean())
-    psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    psnr = float(psnr_video(recon[None], truth[None]).mean())
     mask = object_mask(frames_to_tensor(torch.from_numpy(truth)))[:, 0].numpy()
     obj = float(np.abs(t - r)[mask].mean()) if mask.any() else float("nan")
     return psnr, obj

@@ -320,7 +320,8 @@ def evaluate(
         batch_size,
         device,
         dist,
-        (time.perf_counter() - started, checkout),
+        time.perf_counter() - started,
+        checkout,
     )
     atomic_write_json(out / "results.json", results)
     return results
@@ -546,12 +547,12 @@ def _build_results(
     batch_size: int,
     device: str,
     dist: Dist,
-    timing: tuple[float, dict[str, Any]],
+    seconds: float,
+    checkout: dict[str, Any],
 ) -> dict[str, Any]:
-    """``timing``: the run's seconds, and the checkout (:func:`git_info`) it started from."""
+    """``checkout``: the commit and dirty flag (:func:`git_info`) the run started from."""
     from panbench.threads import configure
 
-    seconds, checkout = timing
     threads = configure()  # the plan this process runs under (applied at evaluate's start)
     env_info = environment_info()
     # The commit recorded is the one the run started from; a checkout that changed under the run

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from panbench.metrics.frame import DEFAULT_MAX_DB
 from tests.scripts import load_script
 
 
@@ -22,4 +23,7 @@ def test_object_error_counts_only_object_pixels() -> None:
     assert obj == pytest.approx((10 * 16) / (16 * 3))  # red channel only, over 3 channels
     mse = (16 * 10**2 + 32 * 3 * 3**2) / (32 * 32 * 3)
     assert psnr == pytest.approx(10 * math.log10(255**2 / mse))
-    assert script.roundtrip_errors(truth, truth)[0] == math.inf
+    # the tasks' cap on identical frames, and a mean over frames (not one pooled MSE)
+    assert script.roundtrip_errors(truth, truth)[0] == DEFAULT_MAX_DB
+    two = script.roundtrip_errors(np.concatenate([truth, truth]), np.concatenate([recon, truth]))
+    assert two[0] == pytest.approx((10 * math.log10(255**2 / mse) + DEFAULT_MAX_DB) / 2)
